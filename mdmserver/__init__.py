@@ -1,0 +1,1 @@
+"""mdmserver: an Apple MDM server."""
