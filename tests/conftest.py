@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from mdmserver.testing.pki import TEST_TOPIC, Pki
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
@@ -96,50 +98,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-# PKI ------------------------------------------------------------------------------------------
-
-TOPIC = "com.apple.mgmt.External.7f1c9a0e-3b0b-4f4e-9d62-2f5bd0c4a001"
-
-
-class Pki:
-    """A device CA and helpers to mint device identities, as SCEP would."""
-
-    def __init__(self, directory: Path) -> None:
-        from mdmserver.crypto.ca import create_ca, dump_cert_pem
-
-        self.ca_cert, self.ca_key = create_ca("mdmserver test device CA")
-        self.ca_file = directory / "ca.pem"
-        self.ca_file.write_bytes(dump_cert_pem(self.ca_cert))
-
-    def identity(self, common_name: str = "device", key_type: str = "rsa") -> tuple[Any, Any]:
-        from datetime import timedelta
-
-        from cryptography import x509
-        from cryptography.x509.oid import NameOID
-
-        from mdmserver.crypto.ca import generate_key, issue_certificate
-
-        key = generate_key(key_type)  # type: ignore[arg-type]
-        cert = issue_certificate(
-            self.ca_cert,
-            self.ca_key,
-            key.public_key(),
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
-            lifetime=timedelta(days=365),
-            client_auth=True,
-        )
-        return cert, key
-
-    def device(self, **kwargs: Any) -> Any:
-        from mdmserver.testing.device import VirtualDevice
-
-        cert, key = self.identity(kwargs.pop("common_name", "device"))
-        return VirtualDevice(certificate=cert, key=key, topic=kwargs.pop("topic", TOPIC), **kwargs)
-
-
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A device CA (written to ca.pem) that mints device identities, as SCEP would."""
     return Pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def topic() -> str:
+    return TEST_TOPIC
 
 
 # The app and a live server --------------------------------------------------------------------
@@ -154,7 +121,7 @@ def app_config(tmp_path: Path, database_url: str, pki: Pki) -> Any:
         overrides={
             "home": tmp_path / "instance",
             "database_url": database_url,
-            "push_topics": (TOPIC,),
+            "push_topics": (TEST_TOPIC,),
             "ca_cert_file": str(pki.ca_file),
             "auto_migrate": True,
             "log_level": "WARNING",

@@ -1,0 +1,121 @@
+"""The Flask app factory: configuration, storage, the service stack and the blueprints."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from mdmserver.config import Config, load_config
+from mdmserver.crypto.ca import load_pem_certificates
+from mdmserver.crypto.trust import TrustStore
+from mdmserver.logs import configure_logging, get_logger, request_id_var
+from mdmserver.service.base import MDMService
+from mdmserver.service.certauth import CertAuth
+from mdmserver.service.checkin import CheckinHandlers
+from mdmserver.service.connect import CommandLoop
+from mdmserver.service.core import CoreService
+from mdmserver.service.next_command import queued_command
+from mdmserver.storage import migrate
+from mdmserver.storage.base import Storage
+from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql import SQLStorage
+from mdmserver.web import mdm
+from mdmserver.web.device_auth import DeviceAuthenticator
+from mdmserver.web.errors import register_error_handlers
+from mdmserver.web.runtime import EXTENSION, Runtime
+
+log = get_logger("app")
+
+
+def create_app(config: Config | None = None, **overrides: Any) -> Flask:
+    config = config or load_config(overrides=overrides)
+    configure_logging(config.log_level, config.log_json)
+    config.home.mkdir(parents=True, exist_ok=True)
+
+    app = Flask("mdmserver", instance_path=str(config.home.resolve()))
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+
+    engine = make_engine(config.resolved_database_url)
+    if config.migrate_on_start:
+        migrate.upgrade(engine)
+    storage = SQLStorage(engine)
+    app.extensions[EXTENSION] = Runtime(
+        config=config,
+        engine=engine,
+        storage=storage,
+        service=build_service(storage, config),
+        authenticator=DeviceAuthenticator(load_trust(config), config.client_cert_header),
+    )
+
+    _install_request_ids(app)
+    register_error_handlers(app)
+    app.register_blueprint(mdm.bp)
+    return app
+
+
+def build_service(storage: Storage, config: Config) -> MDMService:
+    """The service stack, innermost first: core handlers, then certificate binding."""
+    core = CoreService(
+        CheckinHandlers(
+            storage, config.push_topics, allow_user_auth=config.user_authenticate == "allow"
+        ),
+        CommandLoop(storage, [queued_command(storage)]),
+    )
+    return CertAuth(core, storage)
+
+
+def load_trust(config: Config) -> TrustStore:
+    """The device CAs: the server's own CA plus any an organisation configured."""
+    paths = [config.resolved_ca_cert_file, *(Path(value) for value in config.device_ca_files)]
+    cas = []
+    for path in paths:
+        if path.is_file():
+            cas.extend(load_pem_certificates(path.read_bytes()))
+        elif path != config.resolved_ca_cert_file:
+            raise FileNotFoundError(f"device CA file {path} does not exist")
+    if not cas:
+        log.warning(
+            "no_device_ca",
+            extra={"fields": {"detail": "no device CA configured: every device is refused"}},
+        )
+    return TrustStore(cas)
+
+
+def _install_request_ids(app: Flask) -> None:
+    access = get_logger("access")
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        g.request_id = rid
+        g.request_token = request_id_var.set(rid)
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        rid = g.get("request_id")
+        if rid:
+            response.headers["X-Request-ID"] = rid
+            access.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "ms": round((time.perf_counter() - g.started) * 1000, 2),
+                    }
+                },
+            )
+        return response
+
+    @app.teardown_request
+    def _clear(_exc: BaseException | None) -> None:
+        token = g.get("request_token")
+        if token is not None:
+            request_id_var.reset(token)

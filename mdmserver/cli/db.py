@@ -1,0 +1,36 @@
+"""``mdmserver db``: schema migrations."""
+
+from __future__ import annotations
+
+import click
+
+from mdmserver.config import load_config
+from mdmserver.storage import migrate
+from mdmserver.storage.engine import make_engine
+
+
+@click.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command()
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (the embedded SQLite default does this on start)."""
+    config = load_config()
+    config.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.resolved_database_url)
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine, revision)
+    after = migrate.current_revision(engine)
+    click.echo(f"database at {after} (was {before or 'empty'})")
+
+
+@db.command()
+def current() -> None:
+    """Show the applied and the latest revision."""
+    config = load_config()
+    engine = make_engine(config.resolved_database_url)
+    click.echo(f"applied: {migrate.current_revision(engine) or 'none'}")
+    click.echo(f"latest:  {migrate.head_revision()}")

@@ -1,0 +1,60 @@
+"""``mdmserver serve``: run the server under gunicorn (the production WSGI server)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from mdmserver.config import load_config
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from mdmserver.app import create_app
+
+        return create_app()
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8443, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Web worker processes.")
+@click.option("--certfile", default=None, help="TLS certificate (PEM); devices require HTTPS.")
+@click.option("--keyfile", default=None, help="TLS private key (PEM).")
+def serve(host: str, port: int, workers: int, certfile: str | None, keyfile: str | None) -> None:
+    """Run the MDM server (embedded default: SQLite in MDM_HOME, jobs in-process)."""
+    config = load_config()
+    config.home.mkdir(parents=True, exist_ok=True)
+    if certfile is None:
+        default_cert, default_key = config.home / "tls.pem", config.home / "tls.key"
+        if default_cert.is_file() and default_key.is_file():
+            certfile, keyfile = str(default_cert), str(default_key)
+    if config.migrate_on_start:
+        # Migrate once here, so worker processes do not race each other at start.
+        from mdmserver.storage import migrate
+        from mdmserver.storage.engine import make_engine
+
+        migrate.upgrade(make_engine(config.resolved_database_url))
+    scheme = "https" if certfile else "http"
+    click.echo(f"mdmserver listening on {scheme}://{host}:{port} (data in {config.home})", err=True)
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": os.environ.get("MDM_LOG_LEVEL", "info").lower(),
+    }
+    if certfile:
+        options.update(certfile=certfile, keyfile=keyfile)
+    _Gunicorn(options).run()

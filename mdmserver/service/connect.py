@@ -1,0 +1,98 @@
+"""The command loop on the server URL: store each result, hand out the next command."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from mdmserver.logs import get_logger
+from mdmserver.protocol.results import CommandResult, Status
+from mdmserver.service.base import EMPTY, Reply
+from mdmserver.service.errors import BadDeviceRequest, UnknownDevice
+from mdmserver.service.next_command import Session, Step, choose_next
+from mdmserver.storage.base import (
+    EnrollmentStatus,
+    NextCommand,
+    QueueStatus,
+    ResultOutcome,
+    Storage,
+)
+
+log = get_logger("connect")
+
+_QUEUE_STATUS = {
+    Status.ACKNOWLEDGED: QueueStatus.ACKNOWLEDGED,
+    Status.ERROR: QueueStatus.ERROR,
+    Status.COMMAND_FORMAT_ERROR: QueueStatus.COMMAND_FORMAT_ERROR,
+    Status.NOT_NOW: QueueStatus.NOTNOW,
+}
+
+COMMAND_CONTENT_TYPE = "application/xml"
+
+
+class CommandLoop:
+    def __init__(
+        self, storage: Storage, steps: Sequence[Step], *, seen_interval: float = 60.0
+    ) -> None:
+        self.storage = storage
+        self.steps = list(steps)
+        self.seen_interval = seen_interval
+        self._seen: dict[str, float] = {}
+
+    def handle(self, result: CommandResult, body: bytes) -> Reply:
+        identity = result.identity
+        touch_due = self._check_enrolled(result)
+        if result.status == Status.IDLE:
+            command = choose_next(self.steps, Session(identity.id, new_session=True))
+        else:
+            assert result.command_uuid is not None  # the parser requires it for non-Idle
+            outcome, command = self.storage.report_and_next(
+                identity.id, result.command_uuid, _QUEUE_STATUS[result.status], body
+            )
+            if outcome == ResultOutcome.NOT_SENT:
+                raise BadDeviceRequest(
+                    f"command {result.command_uuid} was never sent to enrollment {identity.id}"
+                )
+            log.info(
+                "command_result",
+                extra={
+                    "fields": {
+                        "enrollment_id": identity.id,
+                        "command_uuid": result.command_uuid,
+                        "status": result.status.value,
+                        "duplicate": outcome == ResultOutcome.DUPLICATE,
+                        "error_codes": [item.code for item in result.error_chain],
+                    }
+                },
+            )
+            if command is None and len(self.steps) > 1:
+                command = choose_next(self.steps[1:], Session(identity.id, new_session=False))
+        if touch_due:
+            self.storage.touch(identity)
+            self._remember(identity.id)
+        return self._reply(command)
+
+    def _check_enrolled(self, result: CommandResult) -> bool:
+        """Refuse enrollments that are not active; say whether last-seen is due a write.
+
+        Last-seen is written at most once a minute per process (a write on every poll would
+        cost more than the poll), and only after the request succeeded: a refused request
+        changes nothing.
+        """
+        identity = result.identity
+        enrollment = self.storage.enrollment(identity.id)
+        if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
+            raise UnknownDevice(f"enrollment {identity.id} is not enrolled")
+        last = self._seen.get(identity.id)
+        return last is None or time.monotonic() - last >= self.seen_interval
+
+    def _remember(self, enrollment_id: str) -> None:
+        if len(self._seen) > 100_000:
+            self._seen.clear()
+        self._seen[enrollment_id] = time.monotonic()
+
+    @staticmethod
+    def _reply(command: NextCommand | None) -> Reply:
+        if command is None:
+            return EMPTY
+        return Reply(command.plist, COMMAND_CONTENT_TYPE)

@@ -1,0 +1,20 @@
+"""What the HTTP layer knows about a device request before the service looks at its message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRequest:
+    """A device request: its exact body, and the identity certificate that signed (or carried)
+    it, already verified against the body and chained to a trusted CA."""
+
+    body: bytes
+    certificate: x509.Certificate
+    fingerprint: str  # SHA-256 of the certificate DER, lowercase hex
+    not_after: datetime
+    request_id: str = ""

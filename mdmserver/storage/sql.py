@@ -1,0 +1,495 @@
+"""The SQL implementation of :class:`~mdmserver.storage.base.Storage` (SQLAlchemy Core).
+
+The hot paths (an Idle poll, a result plus the next command) each run in one transaction with
+as few round trips as the answer allows: an empty Idle is a single SELECT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, insert, or_, select, text, update
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import IntegrityError
+
+from mdmserver.protocol.commands import Command
+from mdmserver.protocol.enrollment_id import EnrollmentIdentity
+from mdmserver.storage.base import (
+    ANSWERED,
+    DeviceRecord,
+    EnrollmentInfo,
+    EnrollmentStatus,
+    NextCommand,
+    QueueItem,
+    QueueStatus,
+    ResultOutcome,
+    TokenRecord,
+    UnknownEnrollment,
+)
+from mdmserver.storage.schema import (
+    cert_bindings,
+    command_queue,
+    commands,
+    devices,
+    enrollments,
+    events,
+)
+
+# Literal predicates (not bound parameters) so PostgreSQL can match the partial index.
+_PENDING_ANY_SESSION = text("command_queue.status IN ('queued', 'sent', 'notnow')")
+# Within one session a NotNow'd command is not offered again (a sleeping Mac would loop).
+_PENDING_SAME_SESSION = text("command_queue.status IN ('queued', 'sent')")
+_ANSWERED = [s.value for s in ANSWERED]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class SQLStorage:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # Check-in -------------------------------------------------------------------------------
+
+    def authenticate(self, device: DeviceRecord, identity: EnrollmentIdentity) -> None:
+        now = utcnow()
+        fields = {
+            "serial_number": device.serial_number,
+            "user_enrollment": device.user_enrollment,
+            "model": device.model,
+            "model_name": device.model_name,
+            "product_name": device.product_name,
+            "os_version": device.os_version,
+            "build_version": device.build_version,
+            "device_name": device.device_name,
+            "imei": device.imei,
+            "meid": device.meid,
+            "topic": device.topic,
+            "enrolled": False,
+            "authenticated_at": now,
+            "checked_out_at": None,
+            "updated_at": now,
+        }
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                update(devices).where(devices.c.id == device.device_id).values(**fields)
+            ).rowcount
+            if not updated:
+                conn.execute(insert(devices).values(id=device.device_id, created_at=now, **fields))
+            # A new enrollment of the same device: what was queued for the old one is void.
+            channel_ids = select(enrollments.c.id).where(
+                enrollments.c.device_id == device.device_id
+            )
+            conn.execute(
+                update(command_queue)
+                .where(command_queue.c.enrollment_id.in_(channel_ids), _PENDING_ANY_SESSION)
+                .values(status=QueueStatus.CANCELLED.value)
+            )
+            conn.execute(
+                update(enrollments)
+                .where(enrollments.c.device_id == device.device_id)
+                .values(
+                    status=EnrollmentStatus.PENDING.value,
+                    push_token=None,
+                    push_magic=None,
+                    unlock_token=None,
+                    token_stale=False,
+                    awaiting_configuration=False,
+                    topic=device.topic,
+                    updated_at=now,
+                )
+            )
+            if not conn.execute(
+                select(enrollments.c.id).where(enrollments.c.id == identity.id)
+            ).first():
+                conn.execute(
+                    insert(enrollments).values(
+                        id=identity.id,
+                        device_id=identity.device_id,
+                        type=identity.type.value,
+                        topic=device.topic,
+                        status=EnrollmentStatus.PENDING.value,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            self._event(conn, "Authenticate", identity, "")
+
+    def token_update(self, token: TokenRecord) -> None:
+        identity = token.identity
+        now = utcnow()
+        values: dict[str, Any] = {
+            "topic": token.topic,
+            "push_token": token.push_token_hex,
+            "push_magic": token.push_magic,
+            "token_stale": False,
+            "status": EnrollmentStatus.ACTIVE.value,
+            "updated_at": now,
+            "token_updated_at": now,
+        }
+        if token.unlock_token is not None:
+            values["unlock_token"] = token.unlock_token
+        if token.awaiting_configuration is not None:
+            values["awaiting_configuration"] = token.awaiting_configuration
+        if token.user_short_name is not None:
+            values["user_short_name"] = token.user_short_name
+        if token.user_long_name is not None:
+            values["user_long_name"] = token.user_long_name
+        with self.engine.begin() as conn:
+            parent = self._channel_status(conn, identity.device_id)
+            if parent is None or parent == EnrollmentStatus.CHECKED_OUT:
+                raise UnknownEnrollment(f"device {identity.device_id} has not authenticated")
+            if identity.is_user_channel:
+                if parent != EnrollmentStatus.ACTIVE:
+                    raise UnknownEnrollment("user channel before the device channel's TokenUpdate")
+                updated = conn.execute(
+                    update(enrollments).where(enrollments.c.id == identity.id).values(**values)
+                ).rowcount
+                if not updated:
+                    conn.execute(
+                        insert(enrollments).values(
+                            id=identity.id,
+                            device_id=identity.device_id,
+                            type=identity.type.value,
+                            user_id=identity.user_id,
+                            created_at=now,
+                            **values,
+                        )
+                    )
+            else:
+                conn.execute(
+                    update(enrollments).where(enrollments.c.id == identity.id).values(**values)
+                )
+                conn.execute(
+                    update(devices)
+                    .where(devices.c.id == identity.device_id)
+                    .values(enrolled=True, updated_at=now)
+                )
+            self._event(conn, "TokenUpdate", identity, "")
+
+    def check_out(self, identity: EnrollmentIdentity) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            status = self._channel_status(conn, identity.id)
+            if status is None or status == EnrollmentStatus.CHECKED_OUT:
+                raise UnknownEnrollment(f"enrollment {identity.id} is not enrolled")
+            if identity.is_user_channel:
+                channel_ids: Any = [identity.id]
+            else:
+                channel_ids = select(enrollments.c.id).where(
+                    enrollments.c.device_id == identity.device_id
+                )
+                conn.execute(
+                    update(devices)
+                    .where(devices.c.id == identity.device_id)
+                    .values(enrolled=False, checked_out_at=now, updated_at=now)
+                )
+            conn.execute(
+                update(command_queue)
+                .where(command_queue.c.enrollment_id.in_(channel_ids), _PENDING_ANY_SESSION)
+                .values(status=QueueStatus.CANCELLED.value)
+            )
+            conn.execute(
+                update(enrollments)
+                .where(enrollments.c.id.in_(channel_ids))
+                .values(status=EnrollmentStatus.CHECKED_OUT.value, updated_at=now)
+            )
+            self._event(conn, "CheckOut", identity, "")
+
+    def set_bootstrap_token(self, device_id: str, token: bytes | None) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                update(devices)
+                .where(devices.c.id == device_id)
+                .values(bootstrap_token=token, updated_at=utcnow())
+            ).rowcount
+            if not updated:
+                raise UnknownEnrollment(f"device {device_id} is not known")
+
+    def get_bootstrap_token(self, device_id: str) -> bytes | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(devices.c.bootstrap_token).where(devices.c.id == device_id)
+            ).first()
+        if row is None:
+            raise UnknownEnrollment(f"device {device_id} is not known")
+        return row.bootstrap_token
+
+    def enrollment(self, enrollment_id: str) -> EnrollmentInfo | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(enrollments).where(enrollments.c.id == enrollment_id)).first()
+        if row is None:
+            return None
+        return EnrollmentInfo(
+            id=row.id,
+            device_id=row.device_id,
+            type=row.type,
+            status=EnrollmentStatus(row.status),
+            topic=row.topic,
+            push_token_hex=row.push_token,
+            push_magic=row.push_magic,
+            token_stale=row.token_stale,
+            awaiting_configuration=row.awaiting_configuration,
+            unlock_token=row.unlock_token,
+            user_id=row.user_id,
+            user_short_name=row.user_short_name,
+            last_seen_at=as_utc(row.last_seen_at),
+        )
+
+    def record_event(self, kind: str, identity: EnrollmentIdentity, detail: str = "") -> None:
+        with self.engine.begin() as conn:
+            self._event(conn, kind, identity, detail)
+
+    # Certificate binding --------------------------------------------------------------------
+
+    def device_for_certificate(self, fingerprint: str) -> str | None:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                select(cert_bindings.c.device_id).where(cert_bindings.c.fingerprint == fingerprint)
+            ).scalar()
+
+    def is_bound(self, device_id: str, fingerprint: str) -> bool:
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    select(
+                        exists().where(
+                            cert_bindings.c.device_id == device_id,
+                            cert_bindings.c.fingerprint == fingerprint,
+                        )
+                    )
+                ).scalar()
+            )
+
+    def bind_certificate(
+        self, device_id: str, fingerprint: str, not_after: datetime | None, *, replace: bool
+    ) -> None:
+        with self.engine.begin() as conn:
+            if replace:
+                conn.execute(
+                    delete(cert_bindings).where(
+                        cert_bindings.c.device_id == device_id,
+                        cert_bindings.c.fingerprint != fingerprint,
+                    )
+                )
+            already = conn.execute(
+                select(cert_bindings.c.device_id).where(cert_bindings.c.fingerprint == fingerprint)
+            ).scalar()
+            if already is None:
+                conn.execute(
+                    insert(cert_bindings).values(
+                        device_id=device_id,
+                        fingerprint=fingerprint,
+                        not_after=not_after,
+                        bound_at=utcnow(),
+                    )
+                )
+            elif already != device_id:
+                raise ValueError("certificate is bound to another device")
+
+    # Command queue --------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        command: Command,
+        enrollment_ids: Sequence[str],
+        *,
+        priority: int = 0,
+        expires_at: datetime | None = None,
+        created_by: str | None = None,
+    ) -> int:
+        if not enrollment_ids:
+            return 0
+        now = utcnow()
+        rows = [
+            {
+                "enrollment_id": enrollment_id,
+                "command_uuid": command.command_uuid,
+                "status": QueueStatus.QUEUED.value,
+                "priority": priority,
+                "created_at": now,
+            }
+            for enrollment_id in dict.fromkeys(enrollment_ids)
+        ]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(commands).values(
+                        uuid=command.command_uuid,
+                        request_type=command.request_type,
+                        plist=command.to_plist(),
+                        created_at=now,
+                        expires_at=expires_at,
+                        created_by=created_by,
+                    )
+                )
+                conn.execute(insert(command_queue), rows)
+        except IntegrityError as exc:
+            raise UnknownEnrollment(
+                "a target enrollment does not exist, or the command UUID is already used"
+            ) from exc
+        return len(rows)
+
+    def next_command(self, enrollment_id: str, *, new_session: bool) -> NextCommand | None:
+        with self.engine.begin() as conn:
+            return self._next(conn, enrollment_id, new_session=new_session)
+
+    def report_and_next(
+        self, enrollment_id: str, command_uuid: str, status: QueueStatus, body: bytes
+    ) -> tuple[ResultOutcome, NextCommand | None]:
+        now = utcnow()
+        target = and_(
+            command_queue.c.enrollment_id == enrollment_id,
+            command_queue.c.command_uuid == command_uuid,
+            command_queue.c.sent_at.is_not(None),
+        )
+        if status == QueueStatus.NOTNOW:
+            change = (
+                update(command_queue)
+                .where(target, command_queue.c.status.in_(["sent", "notnow"]))
+                .values(status="notnow", notnow_count=command_queue.c.notnow_count + 1)
+            )
+        else:
+            change = (
+                update(command_queue)
+                .where(target, command_queue.c.status.not_in(_ANSWERED))
+                .values(status=status.value, result=body, answered_at=now)
+            )
+        with self.engine.begin() as conn:
+            if not conn.execute(change).rowcount:
+                was_sent = conn.execute(select(exists().where(target))).scalar()
+                if not was_sent:
+                    return ResultOutcome.NOT_SENT, None
+                outcome = ResultOutcome.DUPLICATE
+            else:
+                outcome = ResultOutcome.RECORDED
+            return outcome, self._next(conn, enrollment_id, new_session=False)
+
+    def queue(self, enrollment_id: str, *, include_done: bool = False) -> list[QueueItem]:
+        query = self._items().where(command_queue.c.enrollment_id == enrollment_id)
+        if not include_done:
+            query = query.where(_PENDING_ANY_SESSION)
+        with self.engine.begin() as conn:
+            return [self._item(row) for row in conn.execute(query)]
+
+    def clear_queue(self, enrollment_id: str) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(command_queue)
+                .where(command_queue.c.enrollment_id == enrollment_id, _PENDING_ANY_SESSION)
+                .values(status=QueueStatus.CANCELLED.value)
+            ).rowcount
+
+    def command_targets(self, command_uuid: str) -> list[QueueItem]:
+        query = self._items().where(command_queue.c.command_uuid == command_uuid)
+        with self.engine.begin() as conn:
+            return [self._item(row) for row in conn.execute(query)]
+
+    def touch(self, identity: EnrollmentIdentity) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(enrollments).where(enrollments.c.id == identity.id).values(last_seen_at=now)
+            )
+            conn.execute(
+                update(devices).where(devices.c.id == identity.device_id).values(last_seen_at=now)
+            )
+
+    # Helpers --------------------------------------------------------------------------------
+
+    def _next(
+        self, conn: Connection, enrollment_id: str, *, new_session: bool
+    ) -> NextCommand | None:
+        now = utcnow()
+        row = conn.execute(
+            select(
+                command_queue.c.id,
+                command_queue.c.command_uuid,
+                commands.c.request_type,
+                commands.c.plist,
+            )
+            .select_from(command_queue.join(commands))
+            .where(
+                command_queue.c.enrollment_id == enrollment_id,
+                _PENDING_ANY_SESSION if new_session else _PENDING_SAME_SESSION,
+                or_(commands.c.expires_at.is_(None), commands.c.expires_at > now),
+            )
+            .order_by(command_queue.c.priority.desc(), command_queue.c.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        conn.execute(
+            update(command_queue)
+            .where(command_queue.c.id == row.id)
+            .values(status=QueueStatus.SENT.value, sent_at=now)
+        )
+        return NextCommand(row.command_uuid, row.request_type, row.plist)
+
+    def _channel_status(self, conn: Connection, enrollment_id: str) -> EnrollmentStatus | None:
+        status = conn.execute(
+            select(enrollments.c.status).where(enrollments.c.id == enrollment_id)
+        ).scalar()
+        return EnrollmentStatus(status) if status else None
+
+    @staticmethod
+    def _event(conn: Connection, kind: str, identity: EnrollmentIdentity, detail: str) -> None:
+        conn.execute(
+            insert(events).values(
+                at=utcnow(),
+                device_id=identity.device_id,
+                enrollment_id=identity.id,
+                kind=kind,
+                detail=detail,
+            )
+        )
+
+    @staticmethod
+    def _items() -> Any:
+        return (
+            select(
+                command_queue.c.enrollment_id,
+                command_queue.c.command_uuid,
+                commands.c.request_type,
+                command_queue.c.status,
+                command_queue.c.priority,
+                command_queue.c.created_at,
+                command_queue.c.sent_at,
+                command_queue.c.answered_at,
+                commands.c.expires_at,
+                command_queue.c.result,
+            )
+            .select_from(command_queue.join(commands))
+            .order_by(command_queue.c.priority.desc(), command_queue.c.id)
+        )
+
+    @staticmethod
+    def _item(row: Row[Any]) -> QueueItem:
+        status = QueueStatus(row.status)
+        expires_at = as_utc(row.expires_at)
+        if status in (QueueStatus.QUEUED, QueueStatus.SENT, QueueStatus.NOTNOW) and (
+            expires_at is not None and expires_at <= utcnow()
+        ):
+            status = QueueStatus.EXPIRED
+        return QueueItem(
+            enrollment_id=row.enrollment_id,
+            command_uuid=row.command_uuid,
+            request_type=row.request_type,
+            status=status,
+            priority=row.priority,
+            created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+            sent_at=as_utc(row.sent_at),
+            answered_at=as_utc(row.answered_at),
+            expires_at=expires_at,
+            result=row.result,
+        )

@@ -1,0 +1,39 @@
+"""Driving the device endpoints over real HTTP, and proving a refusal changed nothing.
+
+Shared by the tests and the benchmarks (``requests`` is a dev dependency).
+"""
+
+from __future__ import annotations
+
+import plistlib
+from typing import Any
+
+import requests
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from mdmserver.storage.schema import metadata
+from mdmserver.testing.device import SignedRequest
+
+
+def send(base_url: str, request: SignedRequest, **overrides: Any) -> requests.Response:
+    headers = {**request.headers, **overrides.pop("headers", {})}
+    body = overrides.pop("body", request.body)
+    return requests.put(base_url + request.path, data=body, headers=headers, timeout=30)
+
+
+def command_of(response: requests.Response) -> dict[str, Any]:
+    """The command plist a device received; fails the test if the body is empty."""
+    assert response.status_code == 200, response.text
+    assert response.content, "expected a command, got an empty body"
+    return plistlib.loads(response.content)
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to prove a refused request changed nothing."""
+    state: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            rows = conn.execute(select(table)).all()
+            state[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return state

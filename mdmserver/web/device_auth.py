@@ -1,0 +1,112 @@
+"""Who is speaking: the identity certificate behind a device request.
+
+Two sources, as NanoMDM and Apple allow: the ``Mdm-Signature`` header (a detached CMS signature
+over the exact body, which devices send when the profile says SignMessage), or the TLS client
+certificate forwarded by a reverse proxy, only when ``MDM_CLIENT_CERT_HEADER`` names the header.
+Either way the certificate must chain to a trusted device CA.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import datetime
+from threading import Lock
+
+from cryptography import x509
+
+from mdmserver.crypto.ca import fingerprint_sha256
+from mdmserver.crypto.certheader import parse_client_cert_header
+from mdmserver.crypto.cms_verify import verify_mdm_signature
+from mdmserver.crypto.errors import CertificateFormatError, SignatureError, UntrustedCertificate
+from mdmserver.crypto.trust import TrustStore
+from mdmserver.service.context import DeviceRequest
+from mdmserver.service.errors import BadDeviceRequest, DeviceForbidden
+
+SIGNATURE_HEADER = "Mdm-Signature"
+MAX_SIGNATURE_HEADER = 96 * 1024  # base64 of the 64 KiB CMS cap, with room for line breaks
+
+
+class _VerifiedCache:
+    """Signatures already verified, keyed by a digest of (signature, body).
+
+    Verification is a pure function of those two inputs, and a device's Idle polls repeat byte
+    for byte, so a hit is as good as a fresh check; only successes are remembered.
+    """
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, x509.Certificate] = OrderedDict()
+        self._lock = Lock()
+
+    @staticmethod
+    def key(signature: str, body: bytes) -> bytes:
+        return hashlib.sha256(signature.encode() + b"\0" + body).digest()
+
+    def get(self, key: bytes) -> x509.Certificate | None:
+        with self._lock:
+            cert = self._items.get(key)
+            if cert is not None:
+                self._items.move_to_end(key)
+            return cert
+
+    def put(self, key: bytes, cert: x509.Certificate) -> None:
+        with self._lock:
+            self._items[key] = cert
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+class DeviceAuthenticator:
+    def __init__(self, trust: TrustStore, client_cert_header: str = "") -> None:
+        self.trust = trust
+        self.client_cert_header = client_cert_header
+        self._verified = _VerifiedCache()
+
+    def authenticate(self, headers: Mapping[str, str], body: bytes) -> DeviceRequest:
+        certificate = self._certificate(headers, body)
+        try:
+            self.trust.verify(certificate)
+        except UntrustedCertificate as exc:
+            raise DeviceForbidden(f"identity certificate is not trusted: {exc}") from None
+        return DeviceRequest(
+            body=body,
+            certificate=certificate,
+            fingerprint=fingerprint_sha256(certificate),
+            not_after=_not_after(certificate),
+        )
+
+    def _certificate(self, headers: Mapping[str, str], body: bytes) -> x509.Certificate:
+        signature = headers.get(SIGNATURE_HEADER)
+        if signature:
+            return self._verify_signature(signature, body)
+        if self.client_cert_header:
+            forwarded = headers.get(self.client_cert_header)
+            if forwarded:
+                try:
+                    return parse_client_cert_header(forwarded)
+                except CertificateFormatError as exc:
+                    raise BadDeviceRequest(f"{self.client_cert_header}: {exc}") from None
+            raise BadDeviceRequest(
+                f"request carries neither an {SIGNATURE_HEADER} header nor a client certificate"
+            )
+        raise BadDeviceRequest(f"missing {SIGNATURE_HEADER} header (the request must be signed)")
+
+    def _verify_signature(self, signature: str, body: bytes) -> x509.Certificate:
+        if len(signature) > MAX_SIGNATURE_HEADER:
+            raise BadDeviceRequest(f"{SIGNATURE_HEADER} header is too large")
+        key = self._verified.key(signature, body)
+        cached = self._verified.get(key)
+        if cached is not None:
+            return cached
+        try:
+            certificate = verify_mdm_signature(signature, body)
+        except SignatureError as exc:
+            raise DeviceForbidden(f"{SIGNATURE_HEADER} does not verify: {exc}") from None
+        self._verified.put(key, certificate)
+        return certificate
+
+
+def _not_after(certificate: x509.Certificate) -> datetime:
+    return certificate.not_valid_after_utc

@@ -1,0 +1,37 @@
+"""Error handlers: every refusal is a plain-text message with the right status, never a 500."""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from mdmserver.logs import get_logger
+from mdmserver.protocol.errors import ProtocolError
+from mdmserver.service.errors import DeviceRequestError
+
+log = get_logger("http")
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DeviceRequestError)
+    def _device_error(exc: DeviceRequestError) -> Response:
+        log.info(
+            "device_request_refused",
+            extra={"fields": {"status": exc.status, "reason": exc.message}},
+        )
+        return _text(exc.status, exc.message)
+
+    @app.errorhandler(ProtocolError)
+    def _protocol_error(exc: ProtocolError) -> Response:
+        log.info("malformed_message", extra={"fields": {"status": 400, "reason": str(exc)}})
+        return _text(400, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            return _text(413, "request body is larger than this server accepts")
+        return _text(exc.code or 500, exc.description or exc.name)
