@@ -136,19 +136,13 @@ def app(app_config: Any) -> Iterator[Any]:
 
     application = create_app(app_config)
     yield application
-    runtime(application).engine.dispose()
+    runtime(application).storage.dispose()
 
 
 @pytest.fixture
 def live_server(app: Any) -> Iterator[str]:
     """The app served over real HTTP on an ephemeral loopback port."""
-    import threading
+    from mdmserver.testing.http import serve
 
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serve(app) as url:
+        yield url

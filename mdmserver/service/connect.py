@@ -80,8 +80,7 @@ class CommandLoop:
         changes nothing.
         """
         identity = result.identity
-        enrollment = self.storage.enrollment(identity.id)
-        if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
+        if self.storage.enrollment_status(identity.id) != EnrollmentStatus.ACTIVE:
             raise UnknownDevice(f"enrollment {identity.id} is not enrolled")
         last = self._seen.get(identity.id)
         return last is None or time.monotonic() - last >= self.seen_interval

@@ -134,3 +134,66 @@ events = Table(
     Column("kind", String(64), nullable=False),
     Column("detail", Text),
 )
+
+# Enrollment (migration 0002) ---------------------------------------------------------------
+# Secrets (enrollment tokens, SCEP challenges) are stored only as SHA-256 hashes: a copy of the
+# database must not let anyone enroll a device.
+
+enroll_tokens = Table(
+    "enroll_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True, comment="public id, shown by enroll-token list"),
+    Column("token_hash", String(64), nullable=False, comment="SHA-256 of the token, hex"),
+    Column("prefix", String(16), nullable=False, comment="first characters, to recognise it"),
+    Column("max_uses", Integer, comment="certificates it may issue; NULL: unlimited"),
+    Column("uses", Integer, nullable=False, server_default=text("0")),
+    Column("expires_at", Timestamp),
+    Column("revoked", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp),
+    UniqueConstraint("token_hash", name="uq_enroll_tokens_hash"),
+)
+
+enroll_token_tags = Table(
+    "enroll_token_tags",
+    metadata,
+    Column("token_id", String(32), ForeignKey("enroll_tokens.id"), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+)
+
+scep_challenges = Table(
+    "scep_challenges",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="SHA-256 of the challenge, hex"),
+    Column("purpose", String(16), nullable=False, comment="enroll or renew"),
+    Column("token_id", String(32), ForeignKey("enroll_tokens.id")),
+    Column("device_id", String(128), ForeignKey("devices.id"), index=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp),
+)
+
+issued_certs = Table(
+    "issued_certs",
+    metadata,
+    Column("serial", String(40), primary_key=True, comment="hex"),
+    Column("fingerprint", String(64), nullable=False, comment="SHA-256 of the DER, hex"),
+    Column("subject", Text, nullable=False),
+    Column("not_after", Timestamp, nullable=False),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("revoked", Boolean, nullable=False, server_default=text("false")),
+    Column("revoked_at", Timestamp),
+    Column("token_id", String(32), ForeignKey("enroll_tokens.id")),
+    Column("device_id", String(128), ForeignKey("devices.id"), index=True),
+    Column("method", String(16), nullable=False, comment="enroll, renew (challenge) or renewalreq"),
+    UniqueConstraint("fingerprint", name="uq_issued_certs_fingerprint"),
+)
+
+device_tags = Table(
+    "device_tags",
+    metadata,
+    Column("device_id", String(128), ForeignKey("devices.id"), primary_key=True),
+    Column("tag", String(128), primary_key=True, index=True),
+    Column("token_id", String(32), ForeignKey("enroll_tokens.id")),
+    Column("created_at", Timestamp, nullable=False),
+)

@@ -10,14 +10,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from mdmserver.protocol.commands import Command
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity
 from mdmserver.storage.base import (
-    ANSWERED,
     DeviceRecord,
     EnrollmentInfo,
     EnrollmentStatus,
@@ -28,6 +27,7 @@ from mdmserver.storage.base import (
     TokenRecord,
     UnknownEnrollment,
 )
+from mdmserver.storage.rawsql import RawSQL
 from mdmserver.storage.schema import (
     cert_bindings,
     command_queue,
@@ -37,11 +37,7 @@ from mdmserver.storage.schema import (
     events,
 )
 
-# Literal predicates (not bound parameters) so PostgreSQL can match the partial index.
 _PENDING_ANY_SESSION = text("command_queue.status IN ('queued', 'sent', 'notnow')")
-# Within one session a NotNow'd command is not offered again (a sleeping Mac would loop).
-_PENDING_SAME_SESSION = text("command_queue.status IN ('queued', 'sent')")
-_ANSWERED = [s.value for s in ANSWERED]
 
 
 def utcnow() -> datetime:
@@ -55,9 +51,42 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+_NEXT = """
+SELECT q.id, q.command_uuid, c.request_type, c.plist
+FROM command_queue q JOIN commands c ON c.uuid = q.command_uuid
+WHERE q.enrollment_id = :enrollment_id AND q.status IN ({statuses})
+  AND (c.expires_at IS NULL OR c.expires_at > :now)
+ORDER BY q.priority DESC, q.id LIMIT 1
+"""
+# Literal status lists (not parameters) so PostgreSQL can match the partial index.
+_NEXT_NEW_SESSION = _NEXT.format(statuses="'queued', 'sent', 'notnow'")
+# Within one session a NotNow'd command is not offered again (a sleeping Mac would loop).
+_NEXT_SAME_SESSION = _NEXT.format(statuses="'queued', 'sent'")
+_MARK_SENT = "UPDATE command_queue SET status = 'sent', sent_at = :now WHERE id = :id"
+_TARGET = "enrollment_id = :enrollment_id AND command_uuid = :command_uuid AND sent_at IS NOT NULL"
+_RECORD_RESULT = (
+    "UPDATE command_queue SET status = :status, result = :result, answered_at = :now"
+    f" WHERE {_TARGET} AND status NOT IN ('acknowledged', 'error', 'commandformaterror')"
+)
+_RECORD_NOTNOW = (
+    "UPDATE command_queue SET status = 'notnow', notnow_count = notnow_count + 1"
+    f" WHERE {_TARGET} AND status IN ('sent', 'notnow')"
+)
+_WAS_SENT = f"SELECT 1 FROM command_queue WHERE {_TARGET}"
+_IS_BOUND = (
+    "SELECT 1 FROM cert_bindings WHERE device_id = :device_id AND fingerprint = :fingerprint"
+)
+_ENROLLMENT_STATUS = "SELECT status FROM enrollments WHERE id = :enrollment_id"
+
+
 class SQLStorage:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.raw = RawSQL(engine)
+
+    def dispose(self) -> None:
+        self.raw.dispose()
+        self.engine.dispose()
 
     # Check-in -------------------------------------------------------------------------------
 
@@ -259,17 +288,14 @@ class SQLStorage:
             ).scalar()
 
     def is_bound(self, device_id: str, fingerprint: str) -> bool:
-        with self.engine.begin() as conn:
-            return bool(
-                conn.execute(
-                    select(
-                        exists().where(
-                            cert_bindings.c.device_id == device_id,
-                            cert_bindings.c.fingerprint == fingerprint,
-                        )
-                    )
-                ).scalar()
-            )
+        with self.raw.cursor() as cur:
+            params = {"device_id": device_id, "fingerprint": fingerprint}
+            return self.raw.one(cur, _IS_BOUND, params) is not None
+
+    def enrollment_status(self, enrollment_id: str) -> EnrollmentStatus | None:
+        with self.raw.cursor() as cur:
+            row = self.raw.one(cur, _ENROLLMENT_STATUS, {"enrollment_id": enrollment_id})
+        return EnrollmentStatus(row[0]) if row else None
 
     def bind_certificate(
         self, device_id: str, fingerprint: str, not_after: datetime | None, *, replace: bool
@@ -341,39 +367,28 @@ class SQLStorage:
         return len(rows)
 
     def next_command(self, enrollment_id: str, *, new_session: bool) -> NextCommand | None:
-        with self.engine.begin() as conn:
-            return self._next(conn, enrollment_id, new_session=new_session)
+        with self.raw.cursor() as cur:
+            return self._next(cur, enrollment_id, new_session=new_session)
 
     def report_and_next(
         self, enrollment_id: str, command_uuid: str, status: QueueStatus, body: bytes
     ) -> tuple[ResultOutcome, NextCommand | None]:
-        now = utcnow()
-        target = and_(
-            command_queue.c.enrollment_id == enrollment_id,
-            command_queue.c.command_uuid == command_uuid,
-            command_queue.c.sent_at.is_not(None),
-        )
+        params: dict[str, Any] = {"enrollment_id": enrollment_id, "command_uuid": command_uuid}
         if status == QueueStatus.NOTNOW:
-            change = (
-                update(command_queue)
-                .where(target, command_queue.c.status.in_(["sent", "notnow"]))
-                .values(status="notnow", notnow_count=command_queue.c.notnow_count + 1)
-            )
+            change = _RECORD_NOTNOW
         else:
-            change = (
-                update(command_queue)
-                .where(target, command_queue.c.status.not_in(_ANSWERED))
-                .values(status=status.value, result=body, answered_at=now)
-            )
-        with self.engine.begin() as conn:
-            if not conn.execute(change).rowcount:
-                was_sent = conn.execute(select(exists().where(target))).scalar()
-                if not was_sent:
-                    return ResultOutcome.NOT_SENT, None
+            change = _RECORD_RESULT
+            params.update(status=status.value, result=body, now=self.raw.timestamp(utcnow()))
+        # Single autocommit statements: if the server dies between recording the result and
+        # handing out the next command, the next Idle re-sends it, so nothing is lost.
+        with self.raw.cursor() as cur:
+            if self.raw.run(cur, change, params):
+                outcome = ResultOutcome.RECORDED
+            elif self.raw.one(cur, _WAS_SENT, params) is not None:
                 outcome = ResultOutcome.DUPLICATE
             else:
-                outcome = ResultOutcome.RECORDED
-            return outcome, self._next(conn, enrollment_id, new_session=False)
+                return ResultOutcome.NOT_SENT, None
+            return outcome, self._next(cur, enrollment_id, new_session=False)
 
     def queue(self, enrollment_id: str, *, include_done: bool = False) -> list[QueueItem]:
         query = self._items().where(command_queue.c.enrollment_id == enrollment_id)
@@ -407,34 +422,15 @@ class SQLStorage:
 
     # Helpers --------------------------------------------------------------------------------
 
-    def _next(
-        self, conn: Connection, enrollment_id: str, *, new_session: bool
-    ) -> NextCommand | None:
-        now = utcnow()
-        row = conn.execute(
-            select(
-                command_queue.c.id,
-                command_queue.c.command_uuid,
-                commands.c.request_type,
-                commands.c.plist,
-            )
-            .select_from(command_queue.join(commands))
-            .where(
-                command_queue.c.enrollment_id == enrollment_id,
-                _PENDING_ANY_SESSION if new_session else _PENDING_SAME_SESSION,
-                or_(commands.c.expires_at.is_(None), commands.c.expires_at > now),
-            )
-            .order_by(command_queue.c.priority.desc(), command_queue.c.id)
-            .limit(1)
-        ).first()
+    def _next(self, cur: Any, enrollment_id: str, *, new_session: bool) -> NextCommand | None:
+        now = self.raw.timestamp(utcnow())
+        sql = _NEXT_NEW_SESSION if new_session else _NEXT_SAME_SESSION
+        row = self.raw.one(cur, sql, {"enrollment_id": enrollment_id, "now": now})
         if row is None:
             return None
-        conn.execute(
-            update(command_queue)
-            .where(command_queue.c.id == row.id)
-            .values(status=QueueStatus.SENT.value, sent_at=now)
-        )
-        return NextCommand(row.command_uuid, row.request_type, row.plist)
+        queue_id, command_uuid, request_type, plist = row
+        self.raw.run(cur, _MARK_SENT, {"id": queue_id, "now": now})
+        return NextCommand(command_uuid, request_type, bytes(plist))
 
     def _channel_status(self, conn: Connection, enrollment_id: str) -> EnrollmentStatus | None:
         status = conn.execute(

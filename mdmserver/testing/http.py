@@ -6,11 +6,15 @@ Shared by the tests and the benchmarks (``requests`` is a dev dependency).
 from __future__ import annotations
 
 import plistlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from werkzeug.serving import make_server
 
 from mdmserver.storage.schema import metadata
 from mdmserver.testing.device import SignedRequest
@@ -37,3 +41,16 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             rows = conn.execute(select(table)).all()
             state[table.name] = sorted((tuple(row) for row in rows), key=repr)
     return state
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve a WSGI app over real HTTP on an ephemeral loopback port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)

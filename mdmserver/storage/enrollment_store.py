@@ -1,0 +1,416 @@
+"""Enrollment state in SQL: tokens, one-time SCEP challenges, issued certificates, device tags.
+
+Kept apart from :mod:`mdmserver.storage.sql` (the device hot path) but on the same engine. The
+one operation that must be atomic is spending a challenge: marking it used, counting a use of
+its token and recording the certificate happen in one transaction, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy.engine import Connection, Engine, Row
+
+from mdmserver.storage.schema import (
+    cert_bindings,
+    device_tags,
+    enroll_token_tags,
+    enroll_tokens,
+    enrollments,
+    issued_certs,
+    scep_challenges,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: str
+    prefix: str
+    max_uses: int | None
+    uses: int
+    expires_at: datetime | None
+    revoked: bool
+    created_at: datetime
+    tags: tuple[str, ...]
+
+    def problem(self, now: datetime) -> str | None:
+        """Why this token cannot enroll a device now, or None."""
+        if self.revoked:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return "used up"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCert:
+    """One certificate our CA issued, as recorded at issue time."""
+
+    serial: str
+    fingerprint: str
+    subject: str
+    not_after: datetime
+    issued_at: datetime
+    revoked: bool
+    token_id: str | None
+    device_id: str | None
+    method: str
+
+
+class SpendOutcome(StrEnum):
+    ISSUED = "issued"
+    UNKNOWN_CHALLENGE = "unknown challenge"
+    USED_CHALLENGE = "challenge already used"
+    EXPIRED_CHALLENGE = "challenge expired"
+    TOKEN_UNUSABLE = "enrollment token revoked, expired or used up"
+
+
+class _Abort(Exception):
+    """Rolls a transaction back and carries the reason out."""
+
+    def __init__(self, outcome: SpendOutcome) -> None:
+        self.outcome = outcome
+
+
+class EnrollmentStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # Tokens ---------------------------------------------------------------------------------
+
+    def create_token(
+        self,
+        token_id: str,
+        token_hash: str,
+        prefix: str,
+        *,
+        max_uses: int | None,
+        expires_at: datetime | None,
+        tags: Sequence[str],
+    ) -> TokenInfo:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(enroll_tokens).values(
+                    id=token_id,
+                    token_hash=token_hash,
+                    prefix=prefix,
+                    max_uses=max_uses,
+                    uses=0,
+                    expires_at=expires_at,
+                    revoked=False,
+                    created_at=now,
+                )
+            )
+            unique_tags = list(dict.fromkeys(tags))
+            if unique_tags:
+                conn.execute(
+                    insert(enroll_token_tags),
+                    [{"token_id": token_id, "tag": t} for t in unique_tags],
+                )
+            return self._token(conn, enroll_tokens.c.id == token_id)  # type: ignore[return-value]
+
+    def token_by_hash(self, token_hash: str) -> TokenInfo | None:
+        with self.engine.begin() as conn:
+            return self._token(conn, enroll_tokens.c.token_hash == token_hash)
+
+    def list_tokens(self) -> list[TokenInfo]:
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(enroll_tokens).order_by(enroll_tokens.c.created_at)).all()
+            tags = self._tags(conn, [row.id for row in rows])
+        return [self._token_info(row, tags.get(row.id, ())) for row in rows]
+
+    def revoke_token(self, token_id: str) -> bool:
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(enroll_tokens)
+                    .where(enroll_tokens.c.id == token_id, enroll_tokens.c.revoked.is_(False))
+                    .values(revoked=True, revoked_at=utcnow())
+                ).rowcount
+            )
+
+    # Challenges -----------------------------------------------------------------------------
+
+    def create_challenge(
+        self,
+        challenge_hash: str,
+        *,
+        purpose: str,
+        expires_at: datetime,
+        token_id: str | None = None,
+        device_id: str | None = None,
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(scep_challenges).values(
+                    id=challenge_hash,
+                    purpose=purpose,
+                    token_id=token_id,
+                    device_id=device_id,
+                    created_at=utcnow(),
+                    expires_at=expires_at,
+                )
+            )
+
+    def spend_challenge(self, challenge_hash: str, cert: IssuedCert) -> SpendOutcome:
+        """Mark the challenge used, count its token's use and record `cert`, all or nothing.
+
+        The certificate's token and device are taken from the challenge. Conditional UPDATEs
+        make concurrent attempts with one challenge (or the last use of a token) race safely:
+        the loser sees zero rows changed and its transaction is rolled back.
+        """
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    select(scep_challenges).where(scep_challenges.c.id == challenge_hash)
+                ).first()
+                if row is None:
+                    raise _Abort(SpendOutcome.UNKNOWN_CHALLENGE)
+                spent = conn.execute(
+                    update(scep_challenges)
+                    .where(
+                        scep_challenges.c.id == challenge_hash,
+                        scep_challenges.c.used_at.is_(None),
+                        scep_challenges.c.expires_at > now,
+                    )
+                    .values(used_at=now)
+                ).rowcount
+                if not spent:
+                    raise _Abort(
+                        SpendOutcome.USED_CHALLENGE
+                        if row.used_at is not None
+                        else SpendOutcome.EXPIRED_CHALLENGE
+                    )
+                if row.token_id is not None and not self._use_token(conn, row.token_id, now):
+                    raise _Abort(SpendOutcome.TOKEN_UNUSABLE)
+                self._insert_cert(conn, cert, token_id=row.token_id, device_id=row.device_id)
+        except _Abort as abort:
+            return abort.outcome
+        return SpendOutcome.ISSUED
+
+    @staticmethod
+    def _use_token(conn: Connection, token_id: str, now: datetime) -> bool:
+        return bool(
+            conn.execute(
+                update(enroll_tokens)
+                .where(
+                    enroll_tokens.c.id == token_id,
+                    enroll_tokens.c.revoked.is_(False),
+                    or_(enroll_tokens.c.expires_at.is_(None), enroll_tokens.c.expires_at > now),
+                    or_(
+                        enroll_tokens.c.max_uses.is_(None),
+                        enroll_tokens.c.uses < enroll_tokens.c.max_uses,
+                    ),
+                )
+                .values(uses=enroll_tokens.c.uses + 1)
+            ).rowcount
+        )
+
+    # Issued certificates --------------------------------------------------------------------
+
+    def record_certificate(self, cert: IssuedCert) -> None:
+        """Record a certificate issued without a challenge (a RenewalReq)."""
+        with self.engine.begin() as conn:
+            self._insert_cert(conn, cert, token_id=cert.token_id, device_id=cert.device_id)
+
+    def issued(self, fingerprint: str) -> IssuedCert | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(issued_certs).where(issued_certs.c.fingerprint == fingerprint)
+            ).first()
+        return self._cert(row) if row is not None else None
+
+    def certificates_for_device(self, device_id: str) -> list[IssuedCert]:
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(issued_certs)
+                .where(issued_certs.c.device_id == device_id)
+                .order_by(issued_certs.c.issued_at)
+            ).all()
+        return [self._cert(row) for row in rows]
+
+    def revoke_certificate(self, serial_or_fingerprint: str) -> IssuedCert | None:
+        """Revoke one certificate and drop its binding, so the device hot path refuses it
+        without an extra lookup (an unbound certificate is refused)."""
+        key = serial_or_fingerprint.lower()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(issued_certs).where(
+                    or_(issued_certs.c.serial == key, issued_certs.c.fingerprint == key)
+                )
+            ).first()
+            if row is None:
+                return None
+            conn.execute(
+                update(issued_certs)
+                .where(issued_certs.c.serial == row.serial)
+                .values(revoked=True, revoked_at=utcnow())
+            )
+            conn.execute(
+                delete(cert_bindings).where(cert_bindings.c.fingerprint == row.fingerprint)
+            )
+        return self.issued(row.fingerprint)
+
+    def claim(self, device_id: str, fingerprint: str) -> None:
+        """A device authenticated with this certificate: note whose it is, apply token tags."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(issued_certs.c.token_id, issued_certs.c.device_id).where(
+                    issued_certs.c.fingerprint == fingerprint
+                )
+            ).first()
+            if row is None:
+                return
+            if row.device_id is None:
+                conn.execute(
+                    update(issued_certs)
+                    .where(issued_certs.c.fingerprint == fingerprint)
+                    .values(device_id=device_id)
+                )
+            if row.token_id is None:
+                return
+            wanted = self._tags(conn, [row.token_id]).get(row.token_id, ())
+            have = set(
+                conn.execute(
+                    select(device_tags.c.tag).where(device_tags.c.device_id == device_id)
+                ).scalars()
+            )
+            missing = [t for t in wanted if t not in have]
+            if missing:
+                conn.execute(
+                    insert(device_tags),
+                    [
+                        {
+                            "device_id": device_id,
+                            "tag": t,
+                            "token_id": row.token_id,
+                            "created_at": now,
+                        }
+                        for t in missing
+                    ],
+                )
+
+    def device_tags(self, device_id: str) -> list[str]:
+        with self.engine.begin() as conn:
+            return sorted(
+                conn.execute(
+                    select(device_tags.c.tag).where(device_tags.c.device_id == device_id)
+                ).scalars()
+            )
+
+    # Renewal --------------------------------------------------------------------------------
+
+    def renewal_candidates(self, expiring_before: datetime) -> list[tuple[str, datetime]]:
+        """Enrolled devices whose bound identity expires before the given time and that have
+        no renewal challenge outstanding (so a renewal is queued once, not every run)."""
+        now = utcnow()
+        pending = exists().where(
+            scep_challenges.c.device_id == cert_bindings.c.device_id,
+            scep_challenges.c.purpose == "renew",
+            scep_challenges.c.used_at.is_(None),
+            scep_challenges.c.expires_at > now,
+        )
+        query = (
+            select(cert_bindings.c.device_id, cert_bindings.c.not_after)
+            .select_from(
+                cert_bindings.join(
+                    enrollments,
+                    and_(
+                        enrollments.c.id == cert_bindings.c.device_id,
+                        enrollments.c.status == "active",
+                    ),
+                )
+            )
+            .where(cert_bindings.c.not_after < expiring_before, ~pending)
+            .order_by(cert_bindings.c.not_after)
+        )
+        with self.engine.begin() as conn:
+            return [(row.device_id, _utc(row.not_after)) for row in conn.execute(query)]  # type: ignore[misc]
+
+    # Helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_cert(
+        conn: Connection, cert: IssuedCert, *, token_id: str | None, device_id: str | None
+    ) -> None:
+        conn.execute(
+            insert(issued_certs).values(
+                serial=cert.serial,
+                fingerprint=cert.fingerprint,
+                subject=cert.subject,
+                not_after=cert.not_after,
+                issued_at=cert.issued_at,
+                revoked=False,
+                token_id=token_id,
+                device_id=device_id,
+                method=cert.method,
+            )
+        )
+
+    def _token(self, conn: Connection, where: Any) -> TokenInfo | None:
+        row = conn.execute(select(enroll_tokens).where(where)).first()
+        if row is None:
+            return None
+        return self._token_info(row, self._tags(conn, [row.id]).get(row.id, ()))
+
+    @staticmethod
+    def _tags(conn: Connection, token_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        if not token_ids:
+            return {}
+        found: dict[str, list[str]] = {}
+        rows = conn.execute(
+            select(enroll_token_tags.c.token_id, enroll_token_tags.c.tag)
+            .where(enroll_token_tags.c.token_id.in_(token_ids))
+            .order_by(enroll_token_tags.c.tag)
+        )
+        for row in rows:
+            found.setdefault(row.token_id, []).append(row.tag)
+        return {key: tuple(value) for key, value in found.items()}
+
+    @staticmethod
+    def _token_info(row: Row[Any], tags: Sequence[str]) -> TokenInfo:
+        return TokenInfo(
+            id=row.id,
+            prefix=row.prefix,
+            max_uses=row.max_uses,
+            uses=row.uses,
+            expires_at=_utc(row.expires_at),
+            revoked=row.revoked,
+            created_at=_utc(row.created_at),  # type: ignore[arg-type]
+            tags=tuple(tags),
+        )
+
+    @staticmethod
+    def _cert(row: Row[Any]) -> IssuedCert:
+        return IssuedCert(
+            serial=row.serial,
+            fingerprint=row.fingerprint,
+            subject=row.subject,
+            not_after=_utc(row.not_after),  # type: ignore[arg-type]
+            issued_at=_utc(row.issued_at),  # type: ignore[arg-type]
+            revoked=row.revoked,
+            token_id=row.token_id,
+            device_id=row.device_id,
+            method=row.method,
+        )
