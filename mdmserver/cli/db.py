@@ -15,16 +15,16 @@ def db() -> None:
 
 
 @db.command()
-@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.option("--revision", default="heads", show_default=True, help="Target revision.")
 def upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (the embedded SQLite default does this on start)."""
     config = load_config()
     config.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.resolved_database_url)
-    before = migrate.current_revision(engine)
+    before = sorted(migrate.current_revisions(engine))
     migrate.upgrade(engine, revision)
-    after = migrate.current_revision(engine)
-    click.echo(f"database at {after} (was {before or 'empty'})")
+    after = sorted(migrate.current_revisions(engine))
+    click.echo(f"database at {', '.join(after)} (was {', '.join(before) or 'empty'})")
 
 
 @db.command()
@@ -32,5 +32,5 @@ def current() -> None:
     """Show the applied and the latest revision."""
     config = load_config()
     engine = make_engine(config.resolved_database_url)
-    click.echo(f"applied: {migrate.current_revision(engine) or 'none'}")
-    click.echo(f"latest:  {migrate.head_revision()}")
+    click.echo(f"applied: {', '.join(sorted(migrate.current_revisions(engine))) or 'none'}")
+    click.echo(f"latest:  {', '.join(sorted(migrate.head_revisions()))}")

@@ -1,4 +1,8 @@
-"""Versioned schema migrations (Alembic), run from code so no alembic.ini needs to ship."""
+"""Versioned schema migrations (Alembic), run from code so no alembic.ini needs to ship.
+
+Features add their tables in their own migration branching from the one they need, so
+upgrades go to all heads; a merge revision can join the branches at any time.
+"""
 
 from __future__ import annotations
 
@@ -19,17 +23,17 @@ def _alembic_config() -> AlembicConfig:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     cfg = _alembic_config()
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> frozenset[str]:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return frozenset(MigrationContext.configure(connection).get_current_heads())
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+def head_revisions() -> frozenset[str]:
+    return frozenset(ScriptDirectory.from_config(_alembic_config()).get_heads())

@@ -13,7 +13,7 @@ from mdmserver.storage.schema import metadata
 def test_migrations_match_the_declared_schema(database_url):
     engine = make_engine(database_url)
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == migrate.head_revision()
+    assert migrate.current_revisions(engine) == migrate.head_revisions()
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
@@ -24,5 +24,5 @@ def test_upgrade_is_idempotent(database_url):
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == migrate.head_revision()
+    assert migrate.current_revisions(engine) == migrate.head_revisions()
     engine.dispose()
