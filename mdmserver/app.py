@@ -18,6 +18,7 @@ from mdmserver.service.certauth import CertAuth
 from mdmserver.service.checkin import CheckinHandlers
 from mdmserver.service.connect import CommandLoop
 from mdmserver.service.core import CoreService
+from mdmserver.service.hooks import Hooks
 from mdmserver.service.next_command import queued_command
 from mdmserver.storage import migrate
 from mdmserver.storage.base import Storage
@@ -43,11 +44,13 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     if config.migrate_on_start:
         migrate.upgrade(engine)
     storage = SQLStorage(engine)
+    hooks = Hooks()
     app.extensions[EXTENSION] = Runtime(
         config=config,
         engine=engine,
         storage=storage,
-        service=build_service(storage, config),
+        service=build_service(storage, config, hooks),
+        hooks=hooks,
         authenticator=DeviceAuthenticator(load_trust(config), config.client_cert_header),
     )
 
@@ -57,13 +60,16 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     return app
 
 
-def build_service(storage: Storage, config: Config) -> MDMService:
+def build_service(storage: Storage, config: Config, hooks: Hooks | None = None) -> MDMService:
     """The service stack, innermost first: core handlers, then certificate binding."""
     core = CoreService(
         CheckinHandlers(
-            storage, config.push_topics, allow_user_auth=config.user_authenticate == "allow"
+            storage,
+            config.push_topics,
+            allow_user_auth=config.user_authenticate == "allow",
+            hooks=hooks,
         ),
-        CommandLoop(storage, [queued_command(storage)]),
+        CommandLoop(storage, [queued_command(storage)], hooks),
     )
     return CertAuth(core, storage)
 

@@ -9,14 +9,21 @@ from mdmserver.protocol import checkin as msg
 from mdmserver.protocol.plist import dumps
 from mdmserver.service.base import EMPTY, Reply
 from mdmserver.service.errors import BadDeviceRequest, Declined, NotSupported, UnknownDevice
+from mdmserver.service.hooks import EnrolledEvent, Hooks
 from mdmserver.storage.base import DeviceRecord, Storage, TokenRecord, UnknownEnrollment
 
 
 class CheckinHandlers:
     def __init__(
-        self, storage: Storage, push_topics: Collection[str], *, allow_user_auth: bool = False
+        self,
+        storage: Storage,
+        push_topics: Collection[str],
+        *,
+        allow_user_auth: bool = False,
+        hooks: Hooks | None = None,
     ) -> None:
         self.storage = storage
+        self.hooks = hooks or Hooks()
         self.push_topics = frozenset(push_topics)
         self.allow_user_auth = allow_user_auth
         self._handlers: dict[type, Callable[[Any], Reply]] = {
@@ -64,7 +71,7 @@ class CheckinHandlers:
 
     def token_update(self, m: msg.TokenUpdate) -> Reply:
         self._check_topic(m.topic)
-        self.storage.token_update(
+        activated = self.storage.token_update(
             TokenRecord(
                 identity=m.identity,
                 topic=m.topic,
@@ -76,6 +83,8 @@ class CheckinHandlers:
                 user_long_name=m.user_long_name,
             )
         )
+        if activated:
+            self.hooks.enrolled(EnrolledEvent(m.identity))
         return EMPTY
 
     def check_out(self, m: msg.CheckOut) -> Reply:

@@ -9,6 +9,7 @@ from mdmserver.logs import get_logger
 from mdmserver.protocol.results import CommandResult, Status
 from mdmserver.service.base import EMPTY, Reply
 from mdmserver.service.errors import BadDeviceRequest, UnknownDevice
+from mdmserver.service.hooks import Hooks, ResultEvent
 from mdmserver.service.next_command import Session, Step, choose_next
 from mdmserver.storage.base import (
     EnrollmentStatus,
@@ -32,45 +33,61 @@ COMMAND_CONTENT_TYPE = "application/xml"
 
 class CommandLoop:
     def __init__(
-        self, storage: Storage, steps: Sequence[Step], *, seen_interval: float = 60.0
+        self,
+        storage: Storage,
+        steps: Sequence[Step],
+        hooks: Hooks | None = None,
+        *,
+        seen_interval: float = 60.0,
     ) -> None:
         self.storage = storage
         self.steps = list(steps)
+        self.hooks = hooks or Hooks()
         self.seen_interval = seen_interval
         self._seen: dict[str, float] = {}
 
     def handle(self, result: CommandResult, body: bytes) -> Reply:
         identity = result.identity
         touch_due = self._check_enrolled(result)
-        if result.status == Status.IDLE:
-            command = choose_next(self.steps, Session(identity.id, new_session=True))
-        else:
-            assert result.command_uuid is not None  # the parser requires it for non-Idle
-            outcome, command = self.storage.report_and_next(
-                identity.id, result.command_uuid, _QUEUE_STATUS[result.status], body
-            )
-            if outcome == ResultOutcome.NOT_SENT:
-                raise BadDeviceRequest(
-                    f"command {result.command_uuid} was never sent to enrollment {identity.id}"
-                )
-            log.info(
-                "command_result",
-                extra={
-                    "fields": {
-                        "enrollment_id": identity.id,
-                        "command_uuid": result.command_uuid,
-                        "status": result.status.value,
-                        "duplicate": outcome == ResultOutcome.DUPLICATE,
-                        "error_codes": [item.code for item in result.error_chain],
-                    }
-                },
-            )
-            if command is None and len(self.steps) > 1:
-                command = choose_next(self.steps[1:], Session(identity.id, new_session=False))
+        if result.status != Status.IDLE:
+            self._record(result, body)
+        command = choose_next(
+            self.steps, Session(identity.id, new_session=result.status == Status.IDLE)
+        )
         if touch_due:
             self.storage.touch(identity)
             self._remember(identity.id)
         return self._reply(command)
+
+    def _record(self, result: CommandResult, body: bytes) -> None:
+        assert result.command_uuid is not None  # the parser requires it for non-Idle
+        identity = result.identity
+        outcome = self.storage.record_result(
+            identity.id, result.command_uuid, _QUEUE_STATUS[result.status], body
+        )
+        if outcome == ResultOutcome.NOT_SENT:
+            raise BadDeviceRequest(
+                f"command {result.command_uuid} was never sent to enrollment {identity.id}"
+            )
+        log.info(
+            "command_result",
+            extra={
+                "fields": {
+                    "enrollment_id": identity.id,
+                    "command_uuid": result.command_uuid,
+                    "status": result.status.value,
+                    "duplicate": outcome == ResultOutcome.DUPLICATE,
+                    "error_codes": [item.code for item in result.error_chain],
+                }
+            },
+        )
+        if (
+            outcome == ResultOutcome.RECORDED
+            and result.status != Status.NOT_NOW
+            and self.hooks.wants_results
+        ):
+            request_type = self.storage.command_request_type(result.command_uuid) or ""
+            self.hooks.result(ResultEvent(result=result, request_type=request_type, body=body))
 
     def _check_enrolled(self, result: CommandResult) -> bool:
         """Refuse enrollments that are not active; say whether last-seen is due a write.

@@ -77,6 +77,7 @@ _IS_BOUND = (
     "SELECT 1 FROM cert_bindings WHERE device_id = :device_id AND fingerprint = :fingerprint"
 )
 _ENROLLMENT_STATUS = "SELECT status FROM enrollments WHERE id = :enrollment_id"
+_REQUEST_TYPE = "SELECT request_type FROM commands WHERE uuid = :command_uuid"
 
 
 class SQLStorage:
@@ -154,7 +155,8 @@ class SQLStorage:
                 )
             self._event(conn, "Authenticate", identity, "")
 
-    def token_update(self, token: TokenRecord) -> None:
+    def token_update(self, token: TokenRecord) -> bool:
+        """Store how to wake the enrollment; True when this activated it (first TokenUpdate)."""
         identity = token.identity
         now = utcnow()
         values: dict[str, Any] = {
@@ -178,6 +180,7 @@ class SQLStorage:
             parent = self._channel_status(conn, identity.device_id)
             if parent is None or parent == EnrollmentStatus.CHECKED_OUT:
                 raise UnknownEnrollment(f"device {identity.device_id} has not authenticated")
+            before = self._channel_status(conn, identity.id)
             if identity.is_user_channel:
                 if parent != EnrollmentStatus.ACTIVE:
                     raise UnknownEnrollment("user channel before the device channel's TokenUpdate")
@@ -205,6 +208,7 @@ class SQLStorage:
                     .values(enrolled=True, updated_at=now)
                 )
             self._event(conn, "TokenUpdate", identity, "")
+        return before != EnrollmentStatus.ACTIVE
 
     def check_out(self, identity: EnrollmentIdentity) -> None:
         now = utcnow()
@@ -370,25 +374,28 @@ class SQLStorage:
         with self.raw.cursor() as cur:
             return self._next(cur, enrollment_id, new_session=new_session)
 
-    def report_and_next(
+    def record_result(
         self, enrollment_id: str, command_uuid: str, status: QueueStatus, body: bytes
-    ) -> tuple[ResultOutcome, NextCommand | None]:
+    ) -> ResultOutcome:
         params: dict[str, Any] = {"enrollment_id": enrollment_id, "command_uuid": command_uuid}
         if status == QueueStatus.NOTNOW:
             change = _RECORD_NOTNOW
         else:
             change = _RECORD_RESULT
             params.update(status=status.value, result=body, now=self.raw.timestamp(utcnow()))
-        # Single autocommit statements: if the server dies between recording the result and
-        # handing out the next command, the next Idle re-sends it, so nothing is lost.
+        # One autocommit statement: if the server dies before the next command goes out,
+        # the next Idle re-sends it, so nothing is lost.
         with self.raw.cursor() as cur:
             if self.raw.run(cur, change, params):
-                outcome = ResultOutcome.RECORDED
-            elif self.raw.one(cur, _WAS_SENT, params) is not None:
-                outcome = ResultOutcome.DUPLICATE
-            else:
-                return ResultOutcome.NOT_SENT, None
-            return outcome, self._next(cur, enrollment_id, new_session=False)
+                return ResultOutcome.RECORDED
+            if self.raw.one(cur, _WAS_SENT, params) is not None:
+                return ResultOutcome.DUPLICATE
+            return ResultOutcome.NOT_SENT
+
+    def command_request_type(self, command_uuid: str) -> str | None:
+        with self.raw.cursor() as cur:
+            row = self.raw.one(cur, _REQUEST_TYPE, {"command_uuid": command_uuid})
+        return row[0] if row else None
 
     def queue(self, enrollment_id: str, *, include_done: bool = False) -> list[QueueItem]:
         query = self._items().where(command_queue.c.enrollment_id == enrollment_id)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask
 from sqlalchemy.engine import Engine
 
 from mdmserver.config import Config
 from mdmserver.service.base import MDMService
+from mdmserver.service.hooks import Hooks
 from mdmserver.storage.base import Storage
 from mdmserver.web.device_auth import DeviceAuthenticator
 
@@ -22,6 +23,8 @@ class Runtime:
     storage: Storage
     service: MDMService
     authenticator: DeviceAuthenticator
+    # Features register what they do when devices answer or enroll (see service/hooks.py).
+    hooks: Hooks = field(default_factory=Hooks)
 
 
 def runtime(app: Flask) -> Runtime:
