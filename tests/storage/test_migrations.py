@@ -26,3 +26,29 @@ def test_upgrade_is_idempotent(database_url):
     migrate.upgrade(engine)
     assert migrate.current_revisions(engine) == migrate.head_revisions()
     engine.dispose()
+
+
+def test_concurrent_upgrades_do_not_collide(empty_database_url):
+    """Several gunicorn workers migrating the same fresh database at start must all succeed."""
+    import threading
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def run() -> None:
+        engine = make_engine(empty_database_url)
+        try:
+            engine.connect().close()  # connected before the race starts
+            start.wait()
+            migrate.upgrade(engine)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
