@@ -5,9 +5,17 @@ This layer proves that certificate speaks for *this* device: at Authenticate the
 bound to the device (UDID or EnrollmentID); every later request for that device must present a
 bound certificate. A certificate bound to one device is never accepted for another, so a
 device's stolen identity cannot be replayed to take over or impersonate a different device.
+
+With the server's own CA (``identities``), certificates it issued are also checked here: a
+revoked one is refused (revoking also drops its binding, so the hot path needs no extra
+lookup), one issued for a device speaks only for that device, and a renewed identity issued for
+a device is bound to it on first use in place of the old one.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from typing import NoReturn, Protocol
 
 from mdmserver.logs import get_logger
 from mdmserver.protocol.checkin import Authenticate, CheckinMessage
@@ -17,43 +25,90 @@ from mdmserver.service.base import MDMService, Reply
 from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import DeviceForbidden
 from mdmserver.storage.base import Storage
+from mdmserver.storage.enrollment_store import IssuedCert
 
 log = get_logger("certauth")
 
 
+class IssuedIdentities(Protocol):
+    """The certificates our CA issued (mdmserver.storage.enrollment_store)."""
+
+    def issued(self, fingerprint: str) -> IssuedCert | None: ...
+    def claim(self, device_id: str, fingerprint: str) -> None: ...
+    def is_newest(self, device_id: str, fingerprint: str) -> bool: ...
+
+
 class CertAuth:
-    def __init__(self, inner: MDMService, storage: Storage) -> None:
+    def __init__(
+        self, inner: MDMService, storage: Storage, identities: IssuedIdentities | None = None
+    ) -> None:
         self.inner = inner
         self.storage = storage
+        self.identities = identities
 
     def checkin(self, request: DeviceRequest, message: CheckinMessage) -> Reply:
         if isinstance(message, Authenticate):
             return self._authenticate(request, message)
-        self._require_binding(request, message.identity)
-        return self.inner.checkin(request, message)
+        return self.inner.checkin(self._require_binding(request, message.identity), message)
 
     def connect(self, request: DeviceRequest, result: CommandResult) -> Reply:
-        self._require_binding(request, result.identity)
-        return self.inner.connect(request, result)
+        return self.inner.connect(self._require_binding(request, result.identity), result)
 
     def _authenticate(self, request: DeviceRequest, message: Authenticate) -> Reply:
         device_id = message.identity.device_id
         owner = self.storage.device_for_certificate(request.fingerprint)
         if owner is not None and owner != device_id:
             self._refuse(request, message.identity, f"certificate is bound to device {owner}")
+        issued = self._issued(request)
+        if issued is not None:
+            if issued.revoked:
+                self._refuse(request, message.identity, "certificate is revoked")
+            if issued.device_id is not None and issued.device_id != device_id:
+                self._refuse(request, message.identity, "certificate was issued to another device")
         reply = self.inner.checkin(request, message)
         # A fresh Authenticate is a (re-)enrollment: the new identity replaces the old one.
         self.storage.bind_certificate(
             device_id, request.fingerprint, request.not_after, replace=True
         )
+        if issued is not None and self.identities is not None:
+            self.identities.claim(device_id, request.fingerprint)
         return reply
 
-    def _require_binding(self, request: DeviceRequest, identity: EnrollmentIdentity) -> None:
-        if not self.storage.is_bound(identity.device_id, request.fingerprint):
-            self._refuse(request, identity, "certificate is not bound to this device")
+    def _require_binding(
+        self, request: DeviceRequest, identity: EnrollmentIdentity
+    ) -> DeviceRequest:
+        """Refuse unless the certificate is bound to the device. The same query reads the
+        enrollment's status, which travels on with the request (the loop needs it too)."""
+        access = self.storage.access(identity.device_id, identity.id, request.fingerprint)
+        request = replace(request, enrollment_status=access.status, status_known=True)
+        if access.bound:
+            return request
+        # Rare path: a renewed identity's first request, or a refusal worth explaining.
+        issued = self._issued(request)
+        if issued is not None and issued.revoked:
+            self._refuse(request, identity, "certificate is revoked")
+        if (
+            issued is not None
+            and self.identities is not None
+            and issued.device_id == identity.device_id
+            and self.identities.is_newest(identity.device_id, request.fingerprint)
+        ):
+            # Only the newest identity issued for the device: a superseded one stays refused.
+            self.storage.bind_certificate(
+                identity.device_id, request.fingerprint, request.not_after, replace=True
+            )
+            log.info(
+                "identity_renewed",
+                extra={"fields": {"device_id": identity.device_id, "cert": request.fingerprint}},
+            )
+            return request
+        self._refuse(request, identity, "certificate is not bound to this device")
+
+    def _issued(self, request: DeviceRequest) -> IssuedCert | None:
+        return self.identities.issued(request.fingerprint) if self.identities else None
 
     @staticmethod
-    def _refuse(request: DeviceRequest, identity: EnrollmentIdentity, reason: str) -> None:
+    def _refuse(request: DeviceRequest, identity: EnrollmentIdentity, reason: str) -> NoReturn:
         log.warning(
             "certificate_refused",
             extra={

@@ -8,7 +8,7 @@ its token and recording the certificate happen in one transaction, or not at all
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -174,7 +174,8 @@ class EnrollmentStore:
     def spend_challenge(self, challenge_hash: str, cert: IssuedCert) -> SpendOutcome:
         """Mark the challenge used, count its token's use and record `cert`, all or nothing.
 
-        The certificate's token and device are taken from the challenge. Conditional UPDATEs
+        The certificate's token, device and method (the challenge's purpose) are taken from the
+        challenge. Conditional UPDATEs
         make concurrent attempts with one challenge (or the last use of a token) race safely:
         the loser sees zero rows changed and its transaction is rolled back.
         """
@@ -203,7 +204,12 @@ class EnrollmentStore:
                     )
                 if row.token_id is not None and not self._use_token(conn, row.token_id, now):
                     raise _Abort(SpendOutcome.TOKEN_UNUSABLE)
-                self._insert_cert(conn, cert, token_id=row.token_id, device_id=row.device_id)
+                self._insert_cert(
+                    conn,
+                    replace(cert, method=row.purpose),
+                    token_id=row.token_id,
+                    device_id=row.device_id,
+                )
         except _Abort as abort:
             return abort.outcome
         return SpendOutcome.ISSUED
@@ -248,6 +254,23 @@ class EnrollmentStore:
                 .order_by(issued_certs.c.issued_at)
             ).all()
         return [self._cert(row) for row in rows]
+
+    def is_newest(self, device_id: str, fingerprint: str) -> bool:
+        """Whether `fingerprint` is the device's newest issued certificate, unrevoked and
+        unexpired: the one identity a renewal may switch the device to."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(issued_certs.c.fingerprint, issued_certs.c.revoked, issued_certs.c.not_after)
+                .where(issued_certs.c.device_id == device_id)
+                .order_by(issued_certs.c.issued_at.desc(), issued_certs.c.serial.desc())
+                .limit(1)
+            ).first()
+        return (
+            row is not None
+            and row.fingerprint == fingerprint
+            and not row.revoked
+            and _utc(row.not_after) > utcnow()  # type: ignore[operator]
+        )
 
     def revoke_certificate(self, serial_or_fingerprint: str) -> IssuedCert | None:
         """Revoke one certificate and drop its binding, so the device hot path refuses it

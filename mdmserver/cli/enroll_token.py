@@ -1,0 +1,90 @@
+"""``mdmserver enroll-token``: create, list and revoke enrollment tokens.
+
+A token is printed once, as the last line of ``create`` (so scripts can take ``tail -n1``);
+only its hash is stored, and ``list`` shows an id and the first characters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from mdmserver.config import load_config
+from mdmserver.enrollment.onetime import parse_duration
+from mdmserver.service.enrollment import EnrollmentTokens, TokenRequestError
+from mdmserver.storage import migrate
+from mdmserver.storage.engine import make_engine
+from mdmserver.storage.enrollment_store import EnrollmentStore, TokenInfo
+
+
+def _tokens() -> EnrollmentTokens:
+    config = load_config()
+    config.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.resolved_database_url)
+    if config.migrate_on_start:
+        migrate.upgrade(engine)
+    return EnrollmentTokens(EnrollmentStore(engine))
+
+
+@click.group("enroll-token")
+def enroll_token() -> None:
+    """Enrollment tokens: each lets devices download an enrollment profile."""
+
+
+@enroll_token.command()
+@click.option("--uses", type=click.IntRange(min=1), default=None, help="Devices it may enroll.")
+@click.option("--expires", default=None, help="Lifetime such as 7d, 12h or 30m.")
+@click.option("--tag", "tags", multiple=True, help="Group the enrolled devices join (repeatable).")
+def create(uses: int | None, expires: str | None, tags: tuple[str, ...]) -> None:
+    """Create a token; it is printed once, as the last line."""
+    try:
+        lifetime = parse_duration(expires) if expires else None
+        new = _tokens().create(uses=uses, lifetime=lifetime, tags=tags)
+    except (ValueError, TokenRequestError) as exc:
+        raise click.ClickException(str(exc)) from None
+    info = new.info
+    click.echo(f"id:      {info.id}")
+    click.echo(f"uses:    {info.max_uses if info.max_uses is not None else 'unlimited'}")
+    click.echo(f"expires: {_when(info.expires_at)}")
+    click.echo(f"tags:    {', '.join(info.tags) or '-'}")
+    click.echo("The token is shown only now; devices enroll at <server_url>/mdm/enroll?token=...")
+    click.echo(new.token)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def _state(info: TokenInfo) -> str:
+    return info.problem(datetime.now(UTC)) or "active"
+
+
+@enroll_token.command("list")
+def list_tokens() -> None:
+    """List tokens (id and first characters only)."""
+    rows = [("ID", "TOKEN", "USES", "EXPIRES", "STATE", "TAGS")]
+    for info in _tokens().list():
+        limit = str(info.max_uses) if info.max_uses is not None else "-"
+        rows.append(
+            (
+                info.id,
+                f"{info.prefix}…",
+                f"{info.uses}/{limit}",
+                _when(info.expires_at),
+                _state(info),
+                ",".join(info.tags) or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+@enroll_token.command()
+@click.argument("token_id")
+def revoke(token_id: str) -> None:
+    """Revoke a token by its id: no new device enrolls with it."""
+    if not _tokens().revoke(token_id):
+        raise click.ClickException(f"no active token with id {token_id!r}")
+    click.echo(f"revoked {token_id}")

@@ -1,0 +1,1 @@
+"""Enrollment building blocks with no web or storage: secrets, profiles, the instance folder."""

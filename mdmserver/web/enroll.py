@@ -1,0 +1,40 @@
+"""``GET /mdm/enroll?token=...``: the signed enrollment profile (public contract).
+
+A refused token is a plain 403 and nothing is created; a profile that fails Apple's schema is
+our bug, so it is a 500 (logged by the service) rather than a broken profile on a device.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from mdmserver.enrollment.profile import PROFILE_CONTENT_TYPE, ProfileSchemaError
+from mdmserver.web.enrollment_runtime import enrollment_runtime
+
+bp = Blueprint("enroll", __name__)
+
+MAX_TOKEN_LENGTH = 256
+
+
+@bp.get("/mdm/enroll")
+def enroll() -> Response:
+    profiles = enrollment_runtime(current_app).need_profiles()
+    token = request.args.get("token", "")
+    if not token:
+        return Response("missing token parameter\n", status=400, content_type="text/plain")
+    if len(token) > MAX_TOKEN_LENGTH:
+        return Response("unknown enrollment token\n", status=403, content_type="text/plain")
+    try:
+        profile = profiles.for_token(token)
+    except ProfileSchemaError:
+        return Response(
+            "the enrollment profile could not be built\n", status=500, content_type="text/plain"
+        )
+    return Response(
+        profile,
+        content_type=PROFILE_CONTENT_TYPE,
+        headers={
+            "Content-Disposition": 'attachment; filename="enroll.mobileconfig"',
+            "Cache-Control": "no-store",  # each download carries its own one-time challenge
+        },
+    )

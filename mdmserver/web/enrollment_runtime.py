@@ -1,0 +1,76 @@
+"""The enrollment services one app instance runs with, built by the app factory.
+
+Without ``mdmserver init`` (no CA key or signing certificate in MDM_HOME) the device protocol
+still runs; only /scep and /mdm/enroll answer 503, saying what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask
+
+from mdmserver.config import Config
+from mdmserver.enrollment.instance import load_instance_keys
+from mdmserver.enrollment.profile import EnrollmentSettings
+from mdmserver.logs import get_logger
+from mdmserver.service.enrollment import EnrollmentProfiles
+from mdmserver.service.errors import DeviceRequestError
+from mdmserver.service.scep_server import ScepService
+from mdmserver.storage.enrollment_store import EnrollmentStore
+
+EXTENSION = "mdmserver.enrollment"
+log = get_logger("app")
+
+
+class EnrollmentUnavailable(DeviceRequestError):
+    status = 503
+
+
+@dataclass
+class EnrollmentRuntime:
+    store: EnrollmentStore
+    profiles: EnrollmentProfiles | None
+    scep: ScepService | None
+    missing: str = ""
+
+    def need_profiles(self) -> EnrollmentProfiles:
+        if self.profiles is None:
+            raise EnrollmentUnavailable(f"enrollment is not available: {self.missing}")
+        return self.profiles
+
+    def need_scep(self) -> ScepService:
+        if self.scep is None:
+            raise EnrollmentUnavailable(f"SCEP is not available: {self.missing}")
+        return self.scep
+
+
+def build_enrollment(config: Config, store: EnrollmentStore) -> EnrollmentRuntime:
+    keys = load_instance_keys(config.home)
+    if keys is None:
+        return _unavailable(store, f"run `mdmserver init` to create the CA in {config.home}")
+    scep = ScepService(store, keys, identity_lifetime=timedelta(days=config.identity_lifetime_days))
+    if not config.server_url or not config.push_topics:
+        return _unavailable(store, "server_url and push_topics must be configured", scep)
+    settings = EnrollmentSettings(
+        server_url=config.server_url.rstrip("/"), topic=config.push_topics[0], ca_cert=keys.ca_cert
+    )
+    profiles = EnrollmentProfiles(
+        store,
+        keys,
+        settings,
+        challenge_lifetime=timedelta(minutes=config.challenge_lifetime_minutes),
+    )
+    return EnrollmentRuntime(store, profiles, scep)
+
+
+def _unavailable(
+    store: EnrollmentStore, why: str, scep: ScepService | None = None
+) -> EnrollmentRuntime:
+    log.warning("enrollment_unavailable", extra={"fields": {"detail": why}})
+    return EnrollmentRuntime(store, None, scep, why)
+
+
+def enrollment_runtime(app: Flask) -> EnrollmentRuntime:
+    return app.extensions[EXTENSION]
