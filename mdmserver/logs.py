@@ -47,7 +47,8 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     """Install one stderr handler on the package logger (idempotent across app factories)."""
     logger = logging.getLogger("mdmserver")
     logger.setLevel(level.upper())
-    logger.propagate = False
+    # Records still propagate: the root logger has no handler in production (no duplicates),
+    # and test tools that listen on the root logger keep seeing them.
     for handler in list(logger.handlers):
         if getattr(handler, "_mdmserver", False):
             logger.removeHandler(handler)

@@ -204,13 +204,20 @@ def main() -> None:
                         request.path, request.body, request.headers
                     )
                     assert status == 200, payload
+                # Answer what enrollment itself queued (inventory, profiles) before timing.
+                idle = device.idle()
+                status, payload = await conn.request(idle.path, idle.body, idle.headers)
+                while payload:
+                    uuid = plistlib.loads(payload)["CommandUUID"]
+                    ack = device.result("Acknowledged", uuid)
+                    status, payload = await conn.request(ack.path, ack.body, ack.headers)
 
         asyncio.run(enroll_all())
         plans = []
         for device in devices:
             plan = []
             for _ in range(args.commands):
-                command = new_command("DeviceInformation", {"Queries": ["OSVersion"]})
+                command = new_command("DeviceLock", {"Message": "benchmark"})
                 storage.enqueue(command, [device.udid])
                 plan.append(
                     (command.command_uuid, device.result("Acknowledged", command.command_uuid))

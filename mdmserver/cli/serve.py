@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
 
 from mdmserver.config import load_config
+
+
+def _first_run_init(home: Path, host: str, port: int) -> None:
+    """The embedded default must run from one command: make the instance it needs."""
+    from mdmserver.enrollment.instance import init_instance
+
+    public_host = "localhost" if host in {"127.0.0.1", "0.0.0.0", "::", "::1"} else host
+    url = os.environ.get("MDM_SERVER_URL") or f"https://{public_host}:{port}"
+    result = init_instance(home, url)
+    click.echo(f"first run: created {len(result.written)} files in {home} for {url}", err=True)
+    click.echo("  (run `mdmserver init --server-url https://<public name>` to choose)", err=True)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -30,12 +42,31 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Web worker processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
 @click.option("--certfile", default=None, help="TLS certificate (PEM); devices require HTTPS.")
 @click.option("--keyfile", default=None, help="TLS private key (PEM).")
-def serve(host: str, port: int, workers: int, certfile: str | None, keyfile: str | None) -> None:
+@click.option(
+    "--init/--no-init",
+    "init_if_missing",
+    default=True,
+    show_default=True,
+    help="On first run, create the instance (CA, signing and TLS certificates, config).",
+)
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    certfile: str | None,
+    keyfile: str | None,
+    init_if_missing: bool,
+) -> None:
     """Run the MDM server (embedded default: SQLite in MDM_HOME, jobs in-process)."""
     config = load_config()
     config.home.mkdir(parents=True, exist_ok=True)
+    if init_if_missing and not config.resolved_ca_cert_file.exists():
+        _first_run_init(config.home, host, port)
+        config = load_config()
     if certfile is None:
         default_cert, default_key = config.home / "tls.pem", config.home / "tls.key"
         if default_cert.is_file() and default_key.is_file():
@@ -51,6 +82,11 @@ def serve(host: str, port: int, workers: int, certfile: str | None, keyfile: str
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
+        # Threaded workers keep connections alive: devices poll over TLS, and a handshake per
+        # request would cost more than the request.
+        "worker_class": "gthread",
+        "threads": threads,
+        "keepalive": 30,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": os.environ.get("MDM_LOG_LEVEL", "info").lower(),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from mdmserver.logs import get_logger
 from mdmserver.protocol.results import CommandResult, Status
 from mdmserver.service.base import EMPTY, Reply
+from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import BadDeviceRequest, UnknownDevice
 from mdmserver.service.hooks import Hooks, ResultEvent
 from mdmserver.service.next_command import Session, Step, choose_next
@@ -46,9 +47,10 @@ class CommandLoop:
         self.seen_interval = seen_interval
         self._seen: dict[str, float] = {}
 
-    def handle(self, result: CommandResult, body: bytes) -> Reply:
+    def handle(self, request: DeviceRequest, result: CommandResult) -> Reply:
         identity = result.identity
-        touch_due = self._check_enrolled(result)
+        body = request.body
+        touch_due = self._check_enrolled(request, result)
         if result.status != Status.IDLE:
             self._record(result, body)
         command = choose_next(
@@ -62,9 +64,10 @@ class CommandLoop:
     def _record(self, result: CommandResult, body: bytes) -> None:
         assert result.command_uuid is not None  # the parser requires it for non-Idle
         identity = result.identity
-        outcome = self.storage.record_result(
+        recorded = self.storage.record_result(
             identity.id, result.command_uuid, _QUEUE_STATUS[result.status], body
         )
+        outcome = recorded.outcome
         if outcome == ResultOutcome.NOT_SENT:
             raise BadDeviceRequest(
                 f"command {result.command_uuid} was never sent to enrollment {identity.id}"
@@ -86,10 +89,10 @@ class CommandLoop:
             and result.status != Status.NOT_NOW
             and self.hooks.wants_results
         ):
-            request_type = self.storage.command_request_type(result.command_uuid) or ""
+            request_type = recorded.request_type or ""
             self.hooks.result(ResultEvent(result=result, request_type=request_type, body=body))
 
-    def _check_enrolled(self, result: CommandResult) -> bool:
+    def _check_enrolled(self, request: DeviceRequest, result: CommandResult) -> bool:
         """Refuse enrollments that are not active; say whether last-seen is due a write.
 
         Last-seen is written at most once a minute per process (a write on every poll would
@@ -97,7 +100,12 @@ class CommandLoop:
         changes nothing.
         """
         identity = result.identity
-        if self.storage.enrollment_status(identity.id) != EnrollmentStatus.ACTIVE:
+        status = (
+            request.enrollment_status
+            if request.status_known
+            else self.storage.enrollment_status(identity.id)
+        )
+        if status != EnrollmentStatus.ACTIVE:
             raise UnknownDevice(f"enrollment {identity.id} is not enrolled")
         last = self._seen.get(identity.id)
         return last is None or time.monotonic() - last >= self.seen_interval

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from cryptography import x509
 
+from mdmserver.storage.base import EnrollmentStatus
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceRequest:
@@ -18,3 +20,6 @@ class DeviceRequest:
     fingerprint: str  # SHA-256 of the certificate DER, lowercase hex
     not_after: datetime
     request_id: str = ""
+    # Filled by the certificate check, which reads it in the same query as the binding.
+    enrollment_status: EnrollmentStatus | None = None
+    status_known: bool = False

@@ -36,4 +36,4 @@ class CoreService:
         return reply
 
     def connect(self, request: DeviceRequest, result: CommandResult) -> Reply:
-        return self.loop.handle(result, request.body)
+        return self.loop.handle(request, result)

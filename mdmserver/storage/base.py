@@ -45,10 +45,26 @@ class ResultOutcome(StrEnum):
     NOT_SENT = "not_sent"
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What became of a device's result, and (when recorded) which command it answered."""
+
+    outcome: ResultOutcome
+    request_type: str | None = None
+
+
 class EnrollmentStatus(StrEnum):
     PENDING = "pending"  # authenticated, waiting for its first TokenUpdate
     ACTIVE = "active"
     CHECKED_OUT = "checked_out"
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Whether a certificate is bound to a device, and where that enrollment stands."""
+
+    bound: bool
+    status: EnrollmentStatus | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +151,7 @@ class Storage(Protocol):
     def device_for_certificate(self, fingerprint: str) -> str | None: ...
     def is_bound(self, device_id: str, fingerprint: str) -> bool: ...
     def enrollment_status(self, enrollment_id: str) -> EnrollmentStatus | None: ...
+    def access(self, device_id: str, enrollment_id: str, fingerprint: str) -> Access: ...
     def bind_certificate(
         self, device_id: str, fingerprint: str, not_after: datetime | None, *, replace: bool
     ) -> None: ...
@@ -152,7 +169,7 @@ class Storage(Protocol):
     def next_command(self, enrollment_id: str, *, new_session: bool) -> NextCommand | None: ...
     def record_result(
         self, enrollment_id: str, command_uuid: str, status: QueueStatus, body: bytes
-    ) -> ResultOutcome: ...
+    ) -> Recorded: ...
     def command_request_type(self, command_uuid: str) -> str | None: ...
     def queue(self, enrollment_id: str, *, include_done: bool = False) -> list[QueueItem]: ...
     def clear_queue(self, enrollment_id: str) -> int: ...

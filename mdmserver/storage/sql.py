@@ -17,12 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from mdmserver.protocol.commands import Command
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity
 from mdmserver.storage.base import (
+    Access,
     DeviceRecord,
     EnrollmentInfo,
     EnrollmentStatus,
     NextCommand,
     QueueItem,
     QueueStatus,
+    Recorded,
     ResultOutcome,
     TokenRecord,
     UnknownEnrollment,
@@ -51,17 +53,26 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-_NEXT = """
+# A command the device answered NotNow is not offered again in the same session (a sleeping
+# Mac would loop): 'notnow' rows are left out until a new session (an Idle) turns them back
+# into 'queued'. Literal statuses (not parameters) let PostgreSQL use the partial index.
+_SELECT_NEXT = """
 SELECT q.id, q.command_uuid, c.request_type, c.plist
 FROM command_queue q JOIN commands c ON c.uuid = q.command_uuid
 WHERE q.enrollment_id = :enrollment_id AND q.status IN ({statuses})
   AND (c.expires_at IS NULL OR c.expires_at > :now)
 ORDER BY q.priority DESC, q.id LIMIT 1
 """
-# Literal status lists (not parameters) so PostgreSQL can match the partial index.
-_NEXT_NEW_SESSION = _NEXT.format(statuses="'queued', 'sent', 'notnow'")
-# Within one session a NotNow'd command is not offered again (a sleeping Mac would loop).
-_NEXT_SAME_SESSION = _NEXT.format(statuses="'queued', 'sent'")
+_NEXT = _SELECT_NEXT.format(statuses="'queued', 'sent'")
+_NEW_SESSION = (
+    "UPDATE command_queue SET status = 'queued'"
+    " WHERE enrollment_id = :enrollment_id AND status = 'notnow'"
+)
+# PostgreSQL does both in one round trip; the SELECT sees the rows as they were, so it
+# counts 'notnow' as eligible itself.
+_NEXT_NEW_SESSION_PG = f"WITH reset AS ({_NEW_SESSION} RETURNING 1) " + _SELECT_NEXT.format(
+    statuses="'queued', 'sent', 'notnow'"
+)
 _MARK_SENT = "UPDATE command_queue SET status = 'sent', sent_at = :now WHERE id = :id"
 _TARGET = "enrollment_id = :enrollment_id AND command_uuid = :command_uuid AND sent_at IS NOT NULL"
 _RECORD_RESULT = (
@@ -73,10 +84,23 @@ _RECORD_NOTNOW = (
     f" WHERE {_TARGET} AND status IN ('sent', 'notnow')"
 )
 _WAS_SENT = f"SELECT 1 FROM command_queue WHERE {_TARGET}"
+# PostgreSQL hands back the command's RequestType in the same round trip (for result hooks);
+# SQLite's RETURNING cannot reach a joined table, so it asks separately (in process, cheap).
+_RECORD_RESULT_PG = (
+    "UPDATE command_queue SET status = :status, result = :result, answered_at = :now"
+    f" FROM commands WHERE commands.uuid = command_queue.command_uuid AND {_TARGET}"
+    " AND status NOT IN ('acknowledged', 'error', 'commandformaterror')"
+    " RETURNING commands.request_type"
+)
 _IS_BOUND = (
     "SELECT 1 FROM cert_bindings WHERE device_id = :device_id AND fingerprint = :fingerprint"
 )
 _ENROLLMENT_STATUS = "SELECT status FROM enrollments WHERE id = :enrollment_id"
+_ACCESS = (
+    "SELECT EXISTS (SELECT 1 FROM cert_bindings"
+    " WHERE device_id = :device_id AND fingerprint = :fingerprint),"
+    " (SELECT status FROM enrollments WHERE id = :enrollment_id)"
+)
 _REQUEST_TYPE = "SELECT request_type FROM commands WHERE uuid = :command_uuid"
 
 
@@ -296,6 +320,17 @@ class SQLStorage:
             params = {"device_id": device_id, "fingerprint": fingerprint}
             return self.raw.one(cur, _IS_BOUND, params) is not None
 
+    def access(self, device_id: str, enrollment_id: str, fingerprint: str) -> Access:
+        params = {
+            "device_id": device_id,
+            "enrollment_id": enrollment_id,
+            "fingerprint": fingerprint,
+        }
+        with self.raw.cursor() as cur:
+            row = self.raw.one(cur, _ACCESS, params)
+        assert row is not None  # a SELECT without FROM always returns its one row
+        return Access(bool(row[0]), EnrollmentStatus(row[1]) if row[1] else None)
+
     def enrollment_status(self, enrollment_id: str) -> EnrollmentStatus | None:
         with self.raw.cursor() as cur:
             row = self.raw.one(cur, _ENROLLMENT_STATUS, {"enrollment_id": enrollment_id})
@@ -376,21 +411,26 @@ class SQLStorage:
 
     def record_result(
         self, enrollment_id: str, command_uuid: str, status: QueueStatus, body: bytes
-    ) -> ResultOutcome:
+    ) -> Recorded:
         params: dict[str, Any] = {"enrollment_id": enrollment_id, "command_uuid": command_uuid}
-        if status == QueueStatus.NOTNOW:
-            change = _RECORD_NOTNOW
-        else:
-            change = _RECORD_RESULT
-            params.update(status=status.value, result=body, now=self.raw.timestamp(utcnow()))
         # One autocommit statement: if the server dies before the next command goes out,
         # the next Idle re-sends it, so nothing is lost.
         with self.raw.cursor() as cur:
-            if self.raw.run(cur, change, params):
-                return ResultOutcome.RECORDED
+            if status == QueueStatus.NOTNOW:
+                if self.raw.run(cur, _RECORD_NOTNOW, params):
+                    return Recorded(ResultOutcome.RECORDED)
+            else:
+                params.update(status=status.value, result=body, now=self.raw.timestamp(utcnow()))
+                if not self.raw.is_sqlite:
+                    row = self.raw.one(cur, _RECORD_RESULT_PG, params)
+                    if row is not None:
+                        return Recorded(ResultOutcome.RECORDED, row[0])
+                elif self.raw.run(cur, _RECORD_RESULT, params):
+                    row = self.raw.one(cur, _REQUEST_TYPE, params)
+                    return Recorded(ResultOutcome.RECORDED, row[0] if row else None)
             if self.raw.one(cur, _WAS_SENT, params) is not None:
-                return ResultOutcome.DUPLICATE
-            return ResultOutcome.NOT_SENT
+                return Recorded(ResultOutcome.DUPLICATE)
+            return Recorded(ResultOutcome.NOT_SENT)
 
     def command_request_type(self, command_uuid: str) -> str | None:
         with self.raw.cursor() as cur:
@@ -431,8 +471,14 @@ class SQLStorage:
 
     def _next(self, cur: Any, enrollment_id: str, *, new_session: bool) -> NextCommand | None:
         now = self.raw.timestamp(utcnow())
-        sql = _NEXT_NEW_SESSION if new_session else _NEXT_SAME_SESSION
-        row = self.raw.one(cur, sql, {"enrollment_id": enrollment_id, "now": now})
+        params = {"enrollment_id": enrollment_id, "now": now}
+        if not new_session:
+            row = self.raw.one(cur, _NEXT, params)
+        elif self.raw.is_sqlite:
+            self.raw.run(cur, _NEW_SESSION, params)
+            row = self.raw.one(cur, _NEXT, params)
+        else:
+            row = self.raw.one(cur, _NEXT_NEW_SESSION_PG, params)
         if row is None:
             return None
         queue_id, command_uuid, request_type, plist = row

@@ -54,3 +54,19 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+def drain(base_url: str, device: Any) -> list[str]:
+    """Run one session: Idle, then acknowledge each command until the server has none left.
+
+    Enrollment makes features queue work (inventory, profiles); a test of something else
+    starts from an empty queue by draining first. Returns the RequestTypes handed out.
+    """
+    handed_out: list[str] = []
+    reply = send(base_url, device.idle())
+    while reply.content:
+        command = command_of(reply)
+        handed_out.append(command["Command"]["RequestType"])
+        reply = send(base_url, device.result("Acknowledged", command["CommandUUID"]))
+    assert reply.status_code == 200, reply.text
+    return handed_out

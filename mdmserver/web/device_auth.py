@@ -59,12 +59,15 @@ class _VerifiedCache:
 
 
 class DeviceAuthenticator:
-    def __init__(self, trust: TrustStore, client_cert_header: str = "") -> None:
+    def __init__(self, trust: TrustStore | None, client_cert_header: str = "") -> None:
         self.trust = trust
         self.client_cert_header = client_cert_header
         self._verified = _VerifiedCache()
 
     def authenticate(self, headers: Mapping[str, str], body: bytes) -> DeviceRequest:
+        if self.trust is None:
+            # Secure by default: with no device CA (before `mdmserver init`) nobody is trusted.
+            raise DeviceForbidden("no device CA is configured on this server")
         certificate = self._certificate(headers, body)
         try:
             self.trust.verify(certificate)

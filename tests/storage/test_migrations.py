@@ -33,7 +33,7 @@ def test_concurrent_upgrades_do_not_collide(empty_database_url):
     import threading
 
     errors: list[BaseException] = []
-    start = threading.Barrier(4)
+    start = threading.Barrier(4, timeout=30)
 
     def run() -> None:
         engine = make_engine(empty_database_url)
@@ -43,6 +43,7 @@ def test_concurrent_upgrades_do_not_collide(empty_database_url):
             migrate.upgrade(engine)
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
+            start.abort()  # never leave the others waiting for a thread that failed
         finally:
             engine.dispose()
 

@@ -11,7 +11,7 @@ import requests
 from mdmserver.crypto.ca import create_ca, dump_cert_pem, generate_key, issue_certificate
 from mdmserver.protocol.commands import new_command
 from mdmserver.testing.device import VirtualDevice
-from mdmserver.testing.http import command_of, send, snapshot
+from mdmserver.testing.http import command_of, drain, send, snapshot
 from mdmserver.web.runtime import runtime
 
 
@@ -20,6 +20,7 @@ def enrolled(app, live_server, pki):
     device = pki.device()
     assert send(live_server, device.authenticate()).status_code == 200
     assert send(live_server, device.token_update()).status_code == 200
+    drain(live_server, device)  # what enrollment queued (inventory, profiles)
     return device
 
 
@@ -86,6 +87,7 @@ def test_device_a_certificate_on_device_b(app, live_server, pki, enrolled, uncha
     other = pki.device()
     assert send(live_server, other.authenticate()).status_code == 200
     assert send(live_server, other.token_update()).status_code == 200
+    drain(live_server, other)
     # Device A signs with its own (trusted, valid) certificate but claims to be device B.
     impersonation = VirtualDevice(
         certificate=enrolled.certificate,

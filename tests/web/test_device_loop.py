@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 from mdmserver.protocol.commands import new_command
 from mdmserver.storage.base import EnrollmentStatus, QueueStatus
-from mdmserver.testing.http import command_of, send
+from mdmserver.testing.http import command_of, drain, send
 from mdmserver.web.runtime import runtime
 
 
 def enroll(base: str, device) -> None:
+    """Enroll, then answer whatever enrollment itself queued (inventory, profiles)."""
     assert send(base, device.authenticate()).status_code == 200
     assert send(base, device.token_update()).status_code == 200
+    drain(base, device)
 
 
 def test_full_loop_authenticate_to_checkout(app, live_server, pki):
@@ -31,6 +33,7 @@ def test_full_loop_authenticate_to_checkout(app, live_server, pki):
     assert enrollment.push_magic == device.push_magic
     assert enrollment.unlock_token == b"unlock-" + device.udid.encode()
 
+    drain(live_server, device)  # what enrollment itself queued
     idle = send(live_server, device.idle())
     assert idle.status_code == 200 and idle.content == b""
 
@@ -233,3 +236,24 @@ def test_authenticate_with_foreign_topic_is_refused(app, live_server, pki, topic
     assert "push topic" in reply.text
     assert runtime(app).storage.enrollment(device.udid) is None
     assert topic not in reply.text  # the server's own topics are not disclosed
+
+
+def test_every_notnow_command_returns_in_the_next_session(app, live_server, pki):
+    storage = runtime(app).storage
+    device = pki.device()
+    enroll(live_server, device)
+    drain(live_server, device)  # whatever enrollment itself queued
+    first, second = new_command("ProfileList"), new_command("CertificateList")
+    storage.enqueue(first, [device.udid])
+    storage.enqueue(second, [device.udid])
+
+    assert command_of(send(live_server, device.idle()))["CommandUUID"] == first.command_uuid
+    reply = send(live_server, device.result("NotNow", first.command_uuid))
+    assert command_of(reply)["CommandUUID"] == second.command_uuid
+    assert send(live_server, device.result("NotNow", second.command_uuid)).content == b""
+
+    # The next session offers both again, in queue order, one after the other.
+    assert command_of(send(live_server, device.idle()))["CommandUUID"] == first.command_uuid
+    reply = send(live_server, device.result("Acknowledged", first.command_uuid))
+    assert command_of(reply)["CommandUUID"] == second.command_uuid
+    assert send(live_server, device.result("Acknowledged", second.command_uuid)).content == b""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mdmserver.protocol.commands import new_command
 from mdmserver.storage.base import QueueStatus
-from mdmserver.testing.http import command_of, send
+from mdmserver.testing.http import command_of, drain, send
 from mdmserver.web.runtime import runtime
 
 
@@ -30,10 +30,11 @@ def test_result_hook_sees_the_answer_and_can_queue_the_next_command(app, live_se
         answers.append((event.request_type, event.result.raw["ProfileList"]))
         rt.storage.enqueue(follow_up, [event.identity.id])
 
-    rt.hooks.on_result("ProfileList", on_profile_list)
     device = pki.device()
     send(live_server, device.authenticate())
     send(live_server, device.token_update())
+    drain(live_server, device)  # what enrollment itself queued
+    rt.hooks.on_result("ProfileList", on_profile_list)
     listing = new_command("ProfileList")
     rt.storage.enqueue(listing, [device.udid])
     command_of(send(live_server, device.idle()))
@@ -59,6 +60,7 @@ def test_failing_hook_does_not_fail_the_device(app, live_server, pki):
     device = pki.device()
     send(live_server, device.authenticate())
     send(live_server, device.token_update())
+    drain(live_server, device)
     command = new_command("SecurityInfo")
     rt.storage.enqueue(command, [device.udid])
     command_of(send(live_server, device.idle()))
