@@ -1,0 +1,62 @@
+"""What the admin commands share: the service built from the configuration, the caller's
+name for the audit log, tables for people and ``--json`` for scripts."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from mdmserver.commands.base import CommandRefused
+from mdmserver.config import load_config
+from mdmserver.service.admin import Admin, build_admin
+from mdmserver.service.admin.errors import AdminError
+from mdmserver.storage import migrate
+from mdmserver.storage.engine import make_engine
+from mdmserver.storage.outbox_store import OutboxStore
+from mdmserver.storage.sql import SQLStorage
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def admin_service() -> Iterator[Admin]:
+    config = load_config()
+    config.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.resolved_database_url)
+    if config.migrate_on_start:
+        migrate.upgrade(engine)
+    storage = SQLStorage(engine)
+    try:
+        # The running server (or worker) drains the outbox and sends the pushes.
+        yield build_admin(engine, storage, wake=OutboxStore(engine).add)
+    except (AdminError, CommandRefused) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        storage.dispose()
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli:unknown"
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,57 @@
+"""The administration service: what the admin API and the CLI both call.
+
+Built once per app (or per CLI invocation) by :func:`build_admin`; the web layer only turns
+HTTP into these calls and their results (or refusals) back into JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from mdmserver.service.admin.api_keys import ApiKeys
+from mdmserver.service.admin.audit import Audit
+from mdmserver.service.admin.commands import Commands
+from mdmserver.service.admin.devices import Devices
+from mdmserver.service.admin.queue import Queues
+from mdmserver.service.admin.tokens import AuditedTokens
+from mdmserver.service.enrollment import EnrollmentTokens
+from mdmserver.storage.admin_store import AdminStore
+from mdmserver.storage.base import Storage
+from mdmserver.storage.bulk_queue import BulkQueue
+from mdmserver.storage.enrollment_store import EnrollmentStore
+from mdmserver.storage.inventory_queries import InventoryQueries
+
+
+@dataclass(frozen=True)
+class Admin:
+    store: AdminStore
+    audit: Audit
+    api_keys: ApiKeys
+    devices: Devices
+    commands: Commands
+    queues: Queues
+    tokens: AuditedTokens
+
+
+def build_admin(
+    engine: Engine,
+    storage: Storage,
+    enrollment_store: EnrollmentStore | None = None,
+    wake: Callable[[Sequence[str]], int] | None = None,
+) -> Admin:
+    store = AdminStore(engine)
+    audit = Audit(store)
+    inventory = InventoryQueries(engine)
+    tokens = EnrollmentTokens(enrollment_store or EnrollmentStore(engine))
+    return Admin(
+        store=store,
+        audit=audit,
+        api_keys=ApiKeys(store, audit),
+        devices=Devices(inventory),
+        commands=Commands(storage, inventory, BulkQueue(engine, storage), audit, wake),
+        queues=Queues(storage, inventory, audit),
+        tokens=AuditedTokens(tokens, audit),
+    )

@@ -1,0 +1,59 @@
+"""The audit trail: one row per mutating call, successful or refused.
+
+A refused call leaves no other trace in the database (nothing queued, nothing revoked), but
+who tried what, and why it was refused, is itself worth keeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from mdmserver.commands.base import CommandRefused
+from mdmserver.logs import get_logger
+from mdmserver.service.admin.errors import AdminError
+from mdmserver.storage.admin_store import AdminStore
+
+log = get_logger("audit")
+
+
+@dataclass
+class AuditRecord:
+    actor: str
+    action: str
+    targets: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Audit:
+    def __init__(self, store: AdminStore) -> None:
+        self.store = store
+
+    @contextmanager
+    def record(
+        self, actor: str, action: str, targets: list[str] | None = None
+    ) -> Iterator[AuditRecord]:
+        """Write the row when the block ends: "ok", or the refusal and its status."""
+        entry = AuditRecord(actor, action, list(targets or []))
+        try:
+            yield entry
+        except (AdminError, CommandRefused) as exc:
+            self._write(entry, f"refused {exc.status}: {exc}")
+            raise
+        except Exception as exc:
+            self._write(entry, f"failed: {type(exc).__name__}")
+            raise
+        self._write(entry, "ok")
+
+    def _write(self, entry: AuditRecord, outcome: str) -> None:
+        self.store.audit(entry.actor, entry.action, entry.targets, outcome, entry.detail)
+        fields = {
+            "actor": entry.actor,
+            "action": entry.action,
+            "targets": len(entry.targets),
+            "outcome": outcome,
+            **{k: v for k, v in entry.detail.items() if isinstance(v, str | int)},
+        }
+        log.info("admin_action", extra={"fields": fields})

@@ -1,0 +1,134 @@
+"""The device inventory as administrators see it: filters, pages, one device in detail.
+
+Filters arrive as strings (query parameters, CLI options) or JSON values (a command's
+``filter``); :func:`parse_filter` turns either into a DeviceFilter or a message naming the
+bad field. Cursors are opaque to callers (base64url of the last device id).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from mdmserver.catalog.schema import PLATFORMS, Platform, parse_version
+from mdmserver.service.admin.errors import BadRequest, NotFound
+from mdmserver.storage.inventory_queries import (
+    DeviceDetail,
+    DeviceFilter,
+    DevicePage,
+    InventoryQueries,
+)
+
+FILTER_FIELDS = (
+    "platform",
+    "os_version",
+    "min_os_version",
+    "enrolled",
+    "tag",
+    "last_seen_before",
+    "last_seen_after",
+)
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def parse_filter(raw: Mapping[str, Any], where: str = "") -> DeviceFilter:
+    unknown = sorted(set(raw) - set(FILTER_FIELDS))
+    if unknown:
+        raise BadRequest(f"{where}{unknown[0]}: unknown filter; use {', '.join(FILTER_FIELDS)}")
+    values: dict[str, Any] = {}
+    platform = raw.get("platform")
+    if platform is not None:
+        match = {p.lower(): p for p in PLATFORMS}.get(str(platform).lower())
+        if match is None:
+            raise BadRequest(f"{where}platform: must be one of {', '.join(PLATFORMS)}")
+        values["platform"] = cast(Platform, match)
+    for name in ("os_version", "min_os_version"):
+        if raw.get(name) is not None:
+            text = str(raw[name])
+            try:
+                parse_version(text)
+            except ValueError:
+                raise BadRequest(f"{where}{name}: not a version number: {text!r}") from None
+            values[name] = text
+    if raw.get("enrolled") is not None:
+        values["enrolled"] = _boolean(raw["enrolled"], f"{where}enrolled")
+    tags = raw.get("tag")
+    if tags is not None:
+        tags = [tags] if isinstance(tags, str) else tags
+        if not isinstance(tags, list | tuple) or not all(isinstance(t, str) and t for t in tags):
+            raise BadRequest(f"{where}tag: must be a tag name or a list of tag names")
+        values["tags"] = tuple(tags)
+    for name in ("last_seen_before", "last_seen_after"):
+        if raw.get(name) is not None:
+            values[name] = _moment(raw[name], f"{where}{name}")
+    return DeviceFilter(**values)
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes"}:
+        return True
+    if text in {"false", "0", "no"}:
+        return False
+    raise BadRequest(f"{name}: must be true or false, got {value!r}")
+
+
+def _moment(value: Any, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name}: expected an ISO 8601 time, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def encode_cursor(device_id: str | None) -> str | None:
+    if device_id is None:
+        return None
+    return base64.urlsafe_b64encode(device_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        device_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        device_id = ""
+    if not device_id:
+        raise BadRequest("cursor: not a cursor this server returned")
+    return device_id
+
+
+def parse_limit(value: Any) -> int:
+    if value is None or value == "":
+        return DEFAULT_LIMIT
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"limit: must be an integer, got {value!r}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit: must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
+
+
+class Devices:
+    def __init__(self, inventory: InventoryQueries) -> None:
+        self.inventory = inventory
+
+    def list(
+        self, flt: DeviceFilter, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> DevicePage:
+        return self.inventory.list_devices(flt, limit, decode_cursor(cursor))
+
+    def show(self, ident: str) -> DeviceDetail:
+        detail = self.inventory.device_detail(ident)
+        if detail is None:
+            raise NotFound(f"unknown device {ident!r} (no device has this UDID or serial number)")
+        return detail

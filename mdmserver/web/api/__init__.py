@@ -1,0 +1,122 @@
+"""The admin API under ``/api/v1`` (JSON): one thin module per resource over the admin service.
+
+Every route needs ``Authorization: Bearer <key>`` with a key of scope ``admin`` (401 without a
+valid key, 403 with a key of another scope), except the OpenAPI document itself. Refusals are
+JSON ``{"error": "..."}`` with the status the service chose.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from mdmserver.commands.base import CommandRefused
+from mdmserver.logs import get_logger
+from mdmserver.service.admin import Admin
+from mdmserver.service.admin.errors import AdminError, BadRequest
+from mdmserver.web.runtime import runtime
+
+log = get_logger("api")
+
+API_PREFIX = "/api/v1"
+ADMIN_SCOPE = "admin"
+PUBLIC_ENDPOINTS = frozenset({"api.openapi.document"})
+
+bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
+
+
+def admin() -> Admin:
+    service = runtime(current_app).admin
+    assert service is not None, "the admin service is built by create_app"
+    return service
+
+
+def actor() -> str:
+    """Who the audit log names: the API key's name."""
+    return f"key:{g.api_key.name}"
+
+
+def error(status: int, message: str, **extra: Any) -> Response:
+    response = jsonify({"error": message, **extra})
+    response.status_code = status
+    return response
+
+
+def json_body() -> Any:
+    """The parsed JSON body, or a 400 naming what is wrong with it."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadRequest("the request body is empty; expected a JSON object")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+@bp.before_request
+def _authenticate() -> Response | None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return _unauthorized("missing API key: send Authorization: Bearer <key>")
+    info = admin().api_keys.authenticate(key.strip())
+    if info is None:
+        return _unauthorized("invalid or revoked API key")
+    if info.scope != ADMIN_SCOPE:
+        log.info("api_forbidden", extra={"fields": {"key": info.name, "scope": info.scope}})
+        return error(403, f"this API key has scope {info.scope!r}; the admin API needs 'admin'")
+    g.api_key = info
+    return None
+
+
+def _unauthorized(message: str) -> Response:
+    log.info("api_unauthorized", extra={"fields": {"path": request.path, "reason": message}})
+    response = error(401, message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="mdmserver admin API"'
+    return response
+
+
+@bp.errorhandler(AdminError)
+def _admin_error(exc: AdminError) -> Response:
+    return error(exc.status, exc.message)
+
+
+@bp.errorhandler(CommandRefused)
+def _refused(exc: CommandRefused) -> Response:
+    problems = [{"path": p.path, "message": p.message} for p in exc.problems]
+    return error(exc.status, str(exc), problems=problems)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    if exc.code == 413:
+        return error(413, "request body is larger than this server accepts")
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+def register_api(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def _api_not_routed(exc: HTTPException) -> Response:
+        # Unrouted paths under /api/ answer JSON too; elsewhere the plain-text default.
+        if request.path.startswith(API_PREFIX + "/"):
+            return error(exc.code or 404, exc.description or exc.name)
+        return Response(
+            (exc.description or exc.name) + "\n",
+            status=exc.code or 404,
+            content_type="text/plain; charset=utf-8",
+        )
+
+
+# The resources, registered once at import (a blueprint nests its children only once).
+from mdmserver.web.api import commands, devices, enrollment_tokens, openapi, queue  # noqa: E402
+
+for _module in (devices, queue, commands, enrollment_tokens, openapi):
+    bp.register_blueprint(_module.bp)

@@ -1,0 +1,60 @@
+"""``GET``/``POST /api/v1/enrollment-tokens`` and ``DELETE .../<id>`` (issue #3's token store).
+
+A created token is in the 201 answer once and never again; only its hash is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, Response, jsonify
+
+from mdmserver.service.admin import views as out
+from mdmserver.service.admin.errors import BadRequest
+from mdmserver.web.api import actor, admin, json_body
+
+bp = Blueprint("enrollment_tokens", __name__)
+_FIELDS = frozenset({"uses", "expires_in", "tags"})
+
+
+@bp.get("/enrollment-tokens")
+def list_tokens() -> Response:
+    now = datetime.now(UTC)
+    return jsonify(tokens=[out.token(t, now) for t in admin().tokens.list()])
+
+
+@bp.post("/enrollment-tokens")
+def create_token() -> tuple[Response, int]:
+    body = json_body()
+    if not isinstance(body, Mapping):
+        raise BadRequest("the body must be a JSON object")
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        raise BadRequest(f"{unknown[0]}: unknown field; use uses, expires_in, tags")
+    uses = _positive(body.get("uses"), "uses")
+    expires_in = _positive(body.get("expires_in"), "expires_in")
+    tags = body.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise BadRequest("tags: must be a list of strings")
+    new = admin().tokens.create(
+        uses=uses,
+        lifetime=timedelta(seconds=expires_in) if expires_in else None,
+        tags=tuple(tags),
+        actor=actor(),
+    )
+    return jsonify({**out.token(new.info, datetime.now(UTC)), "token": new.token}), 201
+
+
+@bp.delete("/enrollment-tokens/<token_id>")
+def revoke_token(token_id: str) -> Response:
+    admin().tokens.revoke(token_id, actor=actor())
+    return jsonify(id=token_id, revoked=True)
+
+
+def _positive(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest(f"{name}: must be a positive integer, got {value!r}")
+    return value
