@@ -1,0 +1,264 @@
+"""``mdmserver profiles``: templates, managed profiles, assignments, status, FileVault escrow.
+
+The same service as the admin API (mdmserver.service.profile_admin). Changes queue the
+commands at once; devices fetch them at their next check-in (the API also pushes them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from mdmserver.config import load_config
+from mdmserver.crypto.ca import (
+    create_ca,
+    dump_cert_pem,
+    dump_key_pem,
+    generate_key,
+    issue_certificate,
+    load_pem_certificates,
+    load_private_key,
+)
+from mdmserver.crypto.cms_encrypt import decrypt
+from mdmserver.profiles.signing import Signing
+from mdmserver.profiles.validation import ProfileRefused
+from mdmserver.service.profile_admin import (
+    ProfileAdmin,
+    ProfileNotFound,
+    describe,
+    describe_state,
+)
+from mdmserver.service.profiles import ProfileService
+from mdmserver.storage import migrate
+from mdmserver.storage.engine import make_engine
+from mdmserver.storage.profile_store import ProfileStore
+from mdmserver.storage.sql import SQLStorage
+
+ESCROW_CERT, ESCROW_KEY = "escrow.pem", "escrow.key"
+
+
+@contextmanager
+def _admin() -> Iterator[ProfileAdmin]:
+    config = load_config()
+    config.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.resolved_database_url)
+    if config.migrate_on_start:
+        migrate.upgrade(engine)
+    storage = SQLStorage(engine)
+    store = ProfileStore(engine)
+    service = ProfileService(store, storage, Signing(config.home, store))
+    folder = config.extra.get("profile_templates")
+    try:
+        yield ProfileAdmin(store, service, Path(folder) if folder else None)
+    except ProfileRefused as exc:
+        lines = [f"  {e.path or '(profile)'}: {e.message}" for e in exc.errors]
+        message = "profile refused, nothing stored:\n" + "\n".join(lines)
+        raise click.ClickException(message) from None
+    except (ProfileNotFound, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        storage.dispose()
+
+
+def _values(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """-v name=value (repeat a name for arrays; name=@file reads the file's bytes)."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: expected name=value", param_hint="-v")
+        value: Any = Path(raw[1:]).read_bytes() if raw.startswith("@") else raw
+        if name in values:
+            previous = values[name]
+            values[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            values[name] = value
+    return values
+
+
+def _emit(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+@click.group("profiles")
+def profiles() -> None:
+    """Configuration profiles: create from templates or upload, assign, see each device."""
+
+
+@profiles.command("templates")
+def templates() -> None:
+    """List the templates and their variables."""
+    with _admin() as admin:
+        for t in admin.templates().values():
+            click.echo(f"{t.name}: {t.display_name} ({', '.join(t.platforms)})")
+            for v in t.variables.values():
+                need = "required" if v.required else f"default {v.default!r}"
+                shown = "secret" if v.secret else need
+                click.echo(f"    {v.name} <{v.type}> {shown}: {v.description}")
+
+
+@profiles.command("create")
+@click.argument("name")
+@click.option("--template", "template_name", required=True, help="Template name.")
+@click.option("-v", "variables", multiple=True, help="name=value, or name=@file.")
+@click.option("--identifier", default=None, help="PayloadIdentifier (default from the name).")
+@click.option("--encrypt/--no-encrypt", default=None, help="Encrypt to each device.")
+@click.option("--replace", is_flag=True, help="Replace the profile of that name.")
+def create(
+    name: str,
+    template_name: str,
+    variables: tuple[str, ...],
+    identifier: str | None,
+    encrypt: bool | None,
+    replace: bool,
+) -> None:
+    """Create (or --replace) a profile from a template."""
+    with _admin() as admin:
+        saved = admin.from_template(
+            template_name,
+            name,
+            _values(variables),
+            identifier=identifier,
+            encrypt=encrypt,
+            replace=replace,
+        )
+        for warning in saved.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        _emit(describe(saved.profile, admin.store.assignments(saved.profile.id)))
+
+
+@profiles.command("upload")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--identifier", default=None, help="Override the PayloadIdentifier.")
+@click.option("--encrypt", is_flag=True, help="Encrypt to each device.")
+@click.option("--replace", is_flag=True, help="Replace the profile of that name.")
+def upload(name: str, file: Path, identifier: str | None, encrypt: bool, replace: bool) -> None:
+    """Add a custom .mobileconfig (signed or not); it is validated and signed again."""
+    with _admin() as admin:
+        saved = admin.from_upload(
+            name, file.read_bytes(), identifier=identifier, encrypt=encrypt, replace=replace
+        )
+        for warning in saved.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        _emit(describe(saved.profile, admin.store.assignments(saved.profile.id)))
+
+
+@profiles.command("list")
+def list_profiles() -> None:
+    with _admin() as admin:
+        for p in admin.list():
+            targets = ", ".join(admin.store.assignments(p.id)) or "-"
+            click.echo(f"{p.name}  {p.identifier}  r{p.revision}  {targets}")
+
+
+@profiles.command("show")
+@click.argument("name")
+def show(name: str) -> None:
+    with _admin() as admin:
+        profile = admin.get(name)
+        _emit(describe(profile, admin.store.assignments(profile.id)))
+
+
+@profiles.command("delete")
+@click.argument("name")
+def delete(name: str) -> None:
+    """Delete a profile; devices that have it are told to remove it."""
+    with _admin() as admin:
+        click.echo(f"deleted {admin.delete(name).identifier}")
+
+
+@profiles.command("assign")
+@click.argument("name")
+@click.argument("target")
+def assign(name: str, target: str) -> None:
+    """Assign to 'all' or to 'tag:<tag>'."""
+    with _admin() as admin:
+        click.echo("assigned" if admin.assign(name, target) else "already assigned")
+
+
+@profiles.command("unassign")
+@click.argument("name")
+@click.argument("target")
+def unassign(name: str, target: str) -> None:
+    with _admin() as admin:
+        if not admin.unassign(name, target):
+            raise click.ClickException(f"{name} is not assigned to {target}")
+        click.echo("unassigned")
+
+
+@profiles.command("status")
+@click.argument("name", required=False)
+@click.option("--device", default=None, help="One device id.")
+def status(name: str | None, device: str | None) -> None:
+    """Per device: installed, pending, removed, or failed with the device's ErrorChain."""
+    with _admin() as admin:
+        _emit([describe_state(s) for s in admin.status(name, device)])
+
+
+@profiles.command("retry")
+@click.argument("name")
+def retry(name: str) -> None:
+    """Try failed installs of this profile again."""
+    with _admin() as admin:
+        click.echo(f"retrying on {admin.retry(name)} device(s)")
+
+
+def make_escrow_cert(home: Path, *, force: bool = False) -> tuple[Path, Path]:
+    """escrow.pem / escrow.key in `home`: an RSA certificate FileVault encrypts keys to."""
+    cert_path, key_path = home / ESCROW_CERT, home / ESCROW_KEY
+    if cert_path.exists() and not force:
+        raise click.ClickException(f"{cert_path} exists (use --force to replace it)")
+    ca_pem, ca_key_path = home / "ca.pem", home / "ca.key"
+    if ca_pem.is_file() and ca_key_path.is_file():
+        ca_cert = load_pem_certificates(ca_pem.read_bytes())[0]
+        ca_key = load_private_key(ca_key_path.read_bytes())
+    else:
+        ca_cert, ca_key = create_ca("mdmserver FileVault escrow")
+    key = generate_key("rsa")
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "FileVault recovery key escrow")])
+    cert = issue_certificate(
+        ca_cert, ca_key, key.public_key(), subject, lifetime=timedelta(days=10 * 365)
+    )
+    home.mkdir(parents=True, exist_ok=True)
+    key_path.unlink(missing_ok=True)
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(dump_key_pem(key))
+    cert_path.write_bytes(dump_cert_pem(cert))
+    return cert_path, key_path
+
+
+@profiles.command("escrow-cert")
+@click.option("--force", is_flag=True, help="Replace an existing escrow certificate.")
+def escrow_cert(force: bool) -> None:
+    """Create the FileVault escrow certificate (for the filevault template)."""
+    cert_path, key_path = make_escrow_cert(load_config().home, force=force)
+    click.echo(f"wrote {cert_path} and {key_path}; keep the key safe (offline if you can)")
+    click.echo(f"use: -v escrow_certificate=@{cert_path}")
+
+
+@profiles.command("escrowed-key")
+@click.argument("device")
+def escrowed_key(device: str) -> None:
+    """Decrypt the newest recovery key escrowed by a device (id or serial number)."""
+    home = load_config().home
+    cert = load_pem_certificates((home / ESCROW_CERT).read_bytes())[0]
+    key = load_private_key((home / ESCROW_KEY).read_bytes())
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise click.ClickException("the escrow key must be RSA")
+    with _admin() as admin:
+        found = admin.store.escrowed(device)
+    if not found:
+        raise click.ClickException(f"no recovery key escrowed for {device}")
+    device_id, device_key, envelope, received = found[0]
+    click.echo(f"device {device_id} ({device_key or '-'}), received {received}")
+    click.echo(decrypt(envelope, cert, key).decode("utf-8", "replace"))

@@ -1,0 +1,1 @@
+"""Configuration profiles: templates, building, validation, signing, encryption, desired state."""

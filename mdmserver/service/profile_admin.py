@@ -1,0 +1,241 @@
+"""What the admin API and CLI do with profiles: one place, so both behave the same.
+
+Nothing is stored unless the profile builds and validates: a refusal names the key path.
+After every change that alters who should have what, the affected devices are reconciled, so
+commands are queued at once (they go out at the device's next check-in).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mdmserver.catalog.validate import ValidationError
+from mdmserver.profiles import devicevars, validation
+from mdmserver.profiles.builder import BuiltProfile, build
+from mdmserver.profiles.template import Template, TemplateError, load_templates
+from mdmserver.profiles.validation import ProfileRefused
+from mdmserver.service.profiles import ProfileService
+from mdmserver.storage.profile_store import (
+    ALL,
+    NameTaken,
+    NewProfile,
+    ProfileRow,
+    ProfileStore,
+    StateRow,
+)
+
+DEFAULT_PREFIX = "com.mdmserver.profile"
+UPLOAD = "upload"
+
+
+class ProfileNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Saved:
+    profile: ProfileRow
+    warnings: list[ValidationError]
+
+
+def parse_target(text: str) -> str:
+    """ "all", or "tag:<name>" (a bare name is taken as a tag)."""
+    text = text.strip()
+    if not text:
+        raise ValueError("an assignment target is 'all' or 'tag:<name>'")
+    if text == ALL or text.startswith("tag:"):
+        if text == "tag:":
+            raise ValueError("tag: needs a tag name")
+        return text
+    return f"tag:{text}"
+
+
+class ProfileAdmin:
+    def __init__(
+        self,
+        store: ProfileStore,
+        service: ProfileService,
+        templates_dir: Path | None = None,
+        *,
+        presign: Callable[[list[bytes]], None] | None = None,
+        push: Callable[[list[str]], Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.service = service
+        self.templates_dir = templates_dir
+        self.presign = presign  # sign new content in the job backend, ahead of devices
+        self.push = push  # wake devices that were just given commands
+
+    def _reconcile(self) -> None:
+        """Bring every device in line after a change, and wake the ones given commands."""
+        changed = [o.enrollment_id for o in self.service.reconcile_all() if o.plan]
+        if changed and self.push is not None:
+            self.push(changed)
+
+    def templates(self) -> dict[str, Template]:
+        return load_templates(self.templates_dir)
+
+    # Creating and changing ------------------------------------------------------------------
+
+    def from_template(
+        self,
+        template_name: str,
+        name: str,
+        values: Mapping[str, Any],
+        *,
+        identifier: str | None = None,
+        scope: str | None = "System",
+        encrypt: bool | None = None,
+        replace: bool = False,
+    ) -> Saved:
+        template = self.templates().get(template_name)
+        if template is None:
+            raise ProfileRefused([ValidationError("template", f"no template {template_name!r}")])
+        try:
+            rendered = template.render(values)
+            built = build(rendered, identifier or f"{DEFAULT_PREFIX}.{name}", scope=scope)
+        except TemplateError as exc:
+            raise ProfileRefused([ValidationError("", str(exc))]) from None
+        wants_encryption = template.encrypt if encrypt is None else encrypt
+        return self._save(name, built, template.name, wants_encryption, replace)
+
+    def from_upload(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        identifier: str | None = None,
+        encrypt: bool = False,
+        replace: bool = False,
+    ) -> Saved:
+        """A custom .mobileconfig (signed or not), validated exactly like a template."""
+        profile = validation.parse(data)
+        scope = profile.get("PayloadScope")
+        try:
+            built = build(profile, identifier, scope=scope if isinstance(scope, str) else None)
+        except TemplateError as exc:
+            raise ProfileRefused([ValidationError("", str(exc))]) from None
+        return self._save(name, built, UPLOAD, encrypt, replace)
+
+    def _save(
+        self, name: str, built: BuiltProfile, source: str, encrypt: bool, replace: bool
+    ) -> Saved:
+        if not name or len(name) > 128:
+            raise ProfileRefused([ValidationError("name", "1 to 128 characters")])
+        warnings = validation.assert_manageable(built.profile, built.content)
+        new = NewProfile(
+            name=name,
+            identifier=built.identifier,
+            payload_uuid=built.payload_uuid,
+            digest=built.digest,
+            content=built.content,
+            source=source,
+            payload_types=built.payload_types,
+            encrypt=encrypt,
+            per_device=devicevars.uses_device_values(built.content),
+        )
+        existing = self.store.get(name)
+        try:
+            if existing is not None and existing.deleted_at is None:
+                if not replace:
+                    raise NameTaken(f"a profile named {name!r} exists (replace it to update)")
+                saved = self.store.replace(existing.id, new)
+                assert saved is not None
+            else:
+                saved = self.store.create(new)
+        except NameTaken as exc:
+            raise ProfileRefused([ValidationError("name", str(exc))]) from None
+        if self.presign is not None and not saved.per_device and not saved.encrypt:
+            self.presign([saved.content])
+        if existing is not None and existing.digest != saved.digest:
+            self._reconcile()
+        return Saved(saved, warnings)
+
+    def delete(self, key: str) -> ProfileRow:
+        profile = self.get(key)
+        self.store.delete(profile.id)
+        self._reconcile()
+        return profile
+
+    # Assignments ----------------------------------------------------------------------------
+
+    def assign(self, key: str, target: str) -> bool:
+        profile = self.get(key)
+        added = self.store.assign(profile.id, parse_target(target))
+        if added:
+            self._reconcile()
+        return added
+
+    def unassign(self, key: str, target: str) -> bool:
+        profile = self.get(key)
+        removed = self.store.unassign(profile.id, parse_target(target))
+        if removed:
+            self._reconcile()
+        return removed
+
+    def retry(self, key: str) -> int:
+        profile = self.get(key)
+        count = self.service.retry(profile.identifier)
+        if count:
+            self._reconcile()
+        return count
+
+    # Reading --------------------------------------------------------------------------------
+
+    def get(self, key: str) -> ProfileRow:
+        profile = self.store.get(key)
+        if profile is None:
+            raise ProfileNotFound(f"no profile {key!r}")
+        return profile
+
+    def list(self) -> list[ProfileRow]:
+        return self.store.list()
+
+    def status(self, key: str | None = None, device: str | None = None) -> list[StateRow]:
+        identifier = self.get(key).identifier if key else None
+        return self.store.status_rows([device] if device else None, identifier)
+
+
+def describe(profile: ProfileRow, assignments: list[str]) -> dict[str, Any]:
+    """A profile as JSON for the API and CLI (the content is downloadable separately)."""
+    return {
+        "id": profile.id,
+        "name": profile.name,
+        "identifier": profile.identifier,
+        "payload_uuid": profile.payload_uuid,
+        "revision": profile.revision,
+        "source": profile.source,
+        "payload_types": list(profile.payload_types),
+        "encrypt": profile.encrypt,
+        "per_device": profile.per_device,
+        "assignments": assignments,
+        "created_at": profile.created_at.isoformat(),
+        "updated_at": profile.updated_at.isoformat(),
+        "deleted_at": profile.deleted_at.isoformat() if profile.deleted_at else None,
+    }
+
+
+def describe_state(state: StateRow) -> dict[str, Any]:
+    """One device's status for one profile; `failed` carries the device's ErrorChain."""
+    if state.status == "pending" and not state.queued and state.command_uuid:
+        shown = "stale"  # its command expired or was cleared: the next reconcile resends
+    else:
+        shown = state.status
+    return {
+        "enrollment_id": state.enrollment_id,
+        "identifier": state.identifier,
+        "status": shown,
+        "action": state.action,
+        "installed_uuid": state.installed_uuid,
+        "command_uuid": state.command_uuid,
+        "error": json.loads(state.error) if state.error else None,
+        "updated_at": state.updated_at.isoformat(),
+    }
+
+
+def refusal(exc: ProfileRefused) -> list[dict[str, str]]:
+    return [{"path": e.path, "message": e.message} for e in exc.errors]

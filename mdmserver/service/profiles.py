@@ -1,0 +1,248 @@
+"""Profile reconciliation: devices get what they are assigned, and lose what they no longer are.
+
+It runs from hooks, inside the device's request, so what it queues goes out in the same
+session: on enrollment (everything assigned, then a ProfileList to confirm), on every
+ProfileList answer (the device's own account is the truth), and after an admin change.
+InstallProfile / RemoveProfile answers update each device's status, with the ErrorChain of a
+refusal. Escrowed FileVault recovery keys in SecurityInfo answers are stored as received.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mdmserver.crypto.ca import fingerprint_sha256
+from mdmserver.logs import get_logger
+from mdmserver.profiles import devicevars
+from mdmserver.profiles.desired import Known, Plan, plan
+from mdmserver.profiles.encrypt import encrypt_profile
+from mdmserver.profiles.signing import Signing
+from mdmserver.profiles.validation import MDM_PAYLOAD
+from mdmserver.protocol.commands import new_command
+from mdmserver.protocol.results import Status
+from mdmserver.service.hooks import EnrolledEvent, Hooks, ResultEvent
+from mdmserver.storage.base import Storage
+from mdmserver.storage.profile_store import ProfileRow, ProfileStore
+
+log = get_logger("profiles")
+
+
+class PrepareError(RuntimeError):
+    """A profile cannot be made ready for this device (no certificate, missing value)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    enrollment_id: str
+    plan: Plan
+    refused: Mapping[str, str]  # identifier -> why it could not be prepared
+
+
+class ProfileService:
+    def __init__(self, store: ProfileStore, storage: Storage, signing: Signing) -> None:
+        self.store = store
+        self.storage = storage
+        self.signing = signing
+
+    def register(self, hooks: Hooks) -> None:
+        hooks.on_enrolled(self.on_enrolled)
+        hooks.on_result("ProfileList", self.on_profile_list)
+        hooks.on_result("InstallProfile", self.on_answer)
+        hooks.on_result("RemoveProfile", self.on_answer)
+        hooks.on_result("SecurityInfo", self.on_security_info)
+
+    # Hooks -----------------------------------------------------------------------------------
+
+    def on_enrolled(self, event: EnrolledEvent) -> None:
+        identity = event.identity
+        if identity.is_user_channel:
+            return
+        self.store.forget_installed(identity.id)
+        outcome = self.reconcile(identity.id)
+        queued = {q.request_type for q in self.storage.queue(identity.id)}
+        if outcome.plan and "ProfileList" not in queued:
+            # Confirm with the device's own list once the installs are through (inventory
+            # may have asked for one already: its answer reaches this service too).
+            self.storage.enqueue(new_command("ProfileList"), [identity.id])
+
+    def on_profile_list(self, event: ResultEvent) -> None:
+        if event.identity.is_user_channel or event.result.status != Status.ACKNOWLEDGED:
+            return
+        items = event.result.raw.get("ProfileList")
+        if not isinstance(items, list):
+            return
+        reported, protected = read_profile_list(items)
+        self.store.record_profile_list(event.identity.id, reported)
+        self.reconcile(event.identity.id, protected=protected)
+
+    def on_answer(self, event: ResultEvent) -> None:
+        result = event.result
+        if result.command_uuid is None:
+            return
+        ok = result.status == Status.ACKNOWLEDGED
+        error = None if ok else error_json(result.status.value, result.raw)
+        self.store.record_answer(event.identity.id, result.command_uuid, ok=ok, error=error)
+
+    def on_security_info(self, event: ResultEvent) -> None:
+        info = event.result.raw.get("SecurityInfo")
+        if not isinstance(info, dict):
+            return
+        envelope = info.get("FDE_PersonalRecoveryKeyCMS")
+        if isinstance(envelope, bytes) and envelope:
+            key = info.get("FDE_PersonalRecoveryKeyDeviceKey")
+            self.store.save_escrow(
+                event.identity.device_id, key if isinstance(key, str) else None, envelope
+            )
+            log.info("fde_key_escrowed", extra={"fields": {"device_id": event.identity.device_id}})
+
+    # Reconciliation ---------------------------------------------------------------------------
+
+    def reconcile(self, enrollment_id: str, *, protected: Iterable[str] = ()) -> Outcome:
+        """Queue what brings one device-channel enrollment to its desired state."""
+        device_id = enrollment_id  # device channels only: their id is the device id
+        wanted = {p.identifier: p for p in self.store.desired_for(device_id)}
+        states = self.store.states(enrollment_id)
+        known = {
+            ident: Known(s.installed_uuid, s.action, s.sent_uuid, s.status, s.queued)
+            for ident, s in states.items()
+        }
+        todo = plan(
+            {i: p.payload_uuid for i, p in wanted.items()},
+            known,
+            self.store.managed_identifiers(),
+            set(protected),
+        )
+        refused: dict[str, str] = {}
+        for identifier in todo.remove:
+            command = new_command("RemoveProfile", {"Identifier": identifier})
+            self.storage.enqueue(command, [enrollment_id], created_by="profiles")
+            previous = states.get(identifier)
+            self.store.record_sent(
+                enrollment_id,
+                identifier,
+                profile_id=previous.profile_id if previous else None,
+                action="remove",
+                command_uuid=command.command_uuid,
+            )
+        for identifier in todo.install:
+            profile = wanted[identifier]
+            try:
+                payload = self.prepare(profile, device_id)
+            except PrepareError as exc:
+                refused[identifier] = str(exc)
+                self.store.record_sent(
+                    enrollment_id,
+                    identifier,
+                    profile_id=profile.id,
+                    action="install",
+                    command_uuid=None,
+                    sent_uuid=profile.payload_uuid,
+                    status="failed",
+                    error=json.dumps({"server": str(exc)}),
+                )
+                continue
+            command = new_command("InstallProfile", {"Payload": payload})
+            self.storage.enqueue(command, [enrollment_id], created_by="profiles")
+            self.store.record_sent(
+                enrollment_id,
+                identifier,
+                profile_id=profile.id,
+                action="install",
+                command_uuid=command.command_uuid,
+                sent_uuid=profile.payload_uuid,
+            )
+        if todo or refused:
+            log.info(
+                "profiles_reconciled",
+                extra={
+                    "fields": {
+                        "enrollment_id": enrollment_id,
+                        "install": todo.install,
+                        "remove": todo.remove,
+                        "refused": refused,
+                    }
+                },
+            )
+        return Outcome(enrollment_id, todo, refused)
+
+    def reconcile_all(self) -> list[Outcome]:
+        """After an admin change: every active device channel (the plan is cheap when nothing
+        changed, and only changed devices get commands)."""
+        return [self.reconcile(e) for e in self.store.device_enrollments()]
+
+    def prepare(self, profile: ProfileRow, device_id: str) -> bytes:
+        """The signed bytes for one device: device values filled, encrypted if asked."""
+        content = profile.content
+        if profile.per_device:
+            try:
+                content = devicevars.fill(content, self.store.device_values(device_id))
+            except devicevars.MissingDeviceValue as exc:
+                raise PrepareError(str(exc)) from None
+        if not profile.encrypt:
+            return self.signing.signed(content)
+        der = self.store.certificate(device_id)
+        if der is None:
+            raise PrepareError("no identity certificate recorded for the device")
+        cert = x509.load_der_x509_certificate(der)
+        if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+            raise PrepareError("the device identity is not RSA: cannot encrypt to it")
+        return self.signing.signed(
+            content, fingerprint_sha256(cert), lambda plain: encrypt_profile(plain, cert)
+        )
+
+    def retry(self, identifier: str) -> int:
+        """Forget failures for a profile so the next reconciliation tries again."""
+        count = 0
+        for state in self.store.status_rows(identifier=identifier):
+            if state.status == "failed":
+                self.store.record_sent(
+                    state.enrollment_id,
+                    identifier,
+                    profile_id=state.profile_id,
+                    action=state.action or "install",
+                    command_uuid=None,
+                    sent_uuid=None,
+                    status="pending",
+                )
+                count += 1
+        return count
+
+
+def read_profile_list(items: list[Any]) -> tuple[dict[str, str], set[str]]:
+    """identifier -> PayloadUUID of each reported profile, and the identifiers of the
+    enrollment profile (it carries a com.apple.mdm payload), which is never touched."""
+    reported: dict[str, str] = {}
+    protected: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        identifier, payload_uuid = item.get("PayloadIdentifier"), item.get("PayloadUUID")
+        if not isinstance(identifier, str):
+            continue
+        contents = item.get("PayloadContent")
+        types = (
+            [p.get("PayloadType") for p in contents if isinstance(p, dict)]
+            if isinstance(contents, list)
+            else []
+        )
+        if MDM_PAYLOAD in types:
+            protected.add(identifier)
+            continue
+        if isinstance(payload_uuid, str):
+            reported[identifier] = payload_uuid
+    return reported, protected
+
+
+def error_json(status: str, raw: Mapping[str, Any]) -> str:
+    """The device's refusal as stored and shown: its status and the ErrorChain as sent."""
+    chain = raw.get("ErrorChain")
+    return json.dumps(
+        {"status": status, "ErrorChain": chain if isinstance(chain, list) else []},
+        default=str,
+    )
