@@ -1,0 +1,216 @@
+"""One function per rule: each says pass, fail or unknown, with a reason a person can act on.
+
+"unknown" means the device has not told us yet (or told us something unreadable). A rule that
+does not apply to the platform passes and says so, so reasons stay honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from mdmserver.catalog.schema import parse_version
+from mdmserver.compliance.policy import Policy
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    rule: str
+    outcome: Outcome
+    reason: str
+    items: tuple[str, ...] = ()  # what failed: missing profile identifiers, forbidden bundle ids
+
+    def to_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "outcome": self.outcome.value, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """What rules judge: inventory facts (a missing key is unknown) and protocol facts."""
+
+    platform: str | None
+    facts: Mapping[str, Any]
+    last_seen_at: datetime | None
+    cert_not_after: datetime | None
+    now: datetime
+
+
+Rule = Callable[[Policy, DeviceState], RuleResult | None]  # None: the rule is off
+
+
+def _ok(rule: str, reason: str) -> RuleResult:
+    return RuleResult(rule, Outcome.PASS, reason)
+
+
+def _fail(rule: str, reason: str) -> RuleResult:
+    return RuleResult(rule, Outcome.FAIL, reason)
+
+
+def _unknown(rule: str, reason: str) -> RuleResult:
+    return RuleResult(rule, Outcome.UNKNOWN, reason)
+
+
+def min_os_version(policy: Policy, device: DeviceState) -> RuleResult | None:
+    name = "min_os_version"
+    if not policy.min_os_version:
+        return None
+    if device.platform is None:
+        return _unknown(name, "platform not known yet")
+    minimum = policy.min_os_version.get(device.platform)
+    if minimum is None:
+        return _ok(name, f"no minimum set for {device.platform}")
+    running = device.facts.get("os_version")
+    try:
+        ok = parse_version(str(running)) >= parse_version(minimum)
+    except ValueError:
+        return _unknown(name, "OS version not reported yet")
+    if ok:
+        return _ok(name, f"{device.platform} {running} meets minimum {minimum}")
+    return _fail(name, f"{device.platform} {running} is older than the minimum {minimum}")
+
+
+def _boolean_rule(
+    name: str, enabled: str, fact: str, good: str, bad: str, platforms: frozenset[str]
+) -> Rule:
+    def rule(policy: Policy, device: DeviceState) -> RuleResult | None:
+        if not getattr(policy, enabled):
+            return None
+        if device.platform is not None and device.platform not in platforms:
+            return _ok(name, f"not applicable on {device.platform}")
+        value = device.facts.get(fact)
+        if value is None:
+            return _unknown(name, f"{good}: not reported yet")
+        return _ok(name, good) if value else _fail(name, bad)
+
+    return rule
+
+
+_MOBILE = frozenset({"iOS", "tvOS", "visionOS", "watchOS"})
+_MAC = frozenset({"macOS"})
+
+passcode_present = _boolean_rule(
+    "passcode_present", "passcode_present", "passcode_present",
+    "passcode set", "no passcode is set", _MOBILE,
+)  # fmt: skip
+passcode_compliant = _boolean_rule(
+    "passcode_compliant", "passcode_compliant", "passcode_compliant",
+    "passcode meets the passcode policy", "passcode does not meet the passcode policy", _MOBILE,
+)  # fmt: skip
+sip_enabled = _boolean_rule(
+    "sip_enabled", "sip_enabled", "sip",
+    "System Integrity Protection on", "System Integrity Protection is off", _MAC,
+)  # fmt: skip
+firewall_enabled = _boolean_rule(
+    "firewall_enabled", "firewall_enabled", "firewall",
+    "firewall on", "the firewall is off", _MAC,
+)  # fmt: skip
+supervised = _boolean_rule(
+    "supervised", "supervised", "supervised",
+    "device supervised", "the device is not supervised", _MOBILE | _MAC,
+)  # fmt: skip
+
+
+def hardware_encryption(policy: Policy, device: DeviceState) -> RuleResult | None:
+    name = "hardware_encryption"
+    if not policy.hardware_encryption:
+        return None
+    if device.platform == "macOS" or (device.platform is None and "filevault" in device.facts):
+        value, good, bad = device.facts.get("filevault"), "FileVault on", "FileVault is off"
+    else:
+        value = device.facts.get("data_protection")
+        good, bad = "data protection on", "data protection is off (no passcode or no encryption)"
+    if value is None:
+        return _unknown(name, f"{good}: not reported yet")
+    return _ok(name, good) if value else _fail(name, bad)
+
+
+def required_profiles(policy: Policy, device: DeviceState) -> RuleResult | None:
+    name = "required_profiles"
+    if not policy.required_profiles:
+        return None
+    profiles = device.facts.get("profiles")
+    if profiles is None:
+        return _unknown(name, "profile list not reported yet")
+    installed = {p.get("identifier") for p in profiles if isinstance(p, Mapping)}
+    missing = [p for p in policy.required_profiles if p not in installed]
+    if missing:
+        reason = "required profiles missing: " + ", ".join(missing)
+        return RuleResult(name, Outcome.FAIL, reason, tuple(missing))
+    return _ok(name, "all required profiles installed")
+
+
+def forbidden_apps(policy: Policy, device: DeviceState) -> RuleResult | None:
+    name = "forbidden_apps"
+    forbidden = policy.forbidden
+    if not forbidden:
+        return None
+    apps = device.facts.get("installed_apps")
+    if apps is None:
+        return _unknown(name, "installed applications not reported yet")
+    found = sorted(
+        {
+            app_id
+            for app in apps
+            if isinstance(app, Mapping)
+            and isinstance(app_id := app.get("id"), str)
+            and app_id.lower() in forbidden
+        }
+    )
+    if found:
+        labels = ", ".join(f"{forbidden[app_id.lower()]} ({app_id})" for app_id in found)
+        reason = "forbidden apps installed (jailbreak indicator): " + labels
+        return RuleResult(name, Outcome.FAIL, reason, tuple(found))
+    return _ok(name, "no forbidden apps installed")
+
+
+def checkin_age(policy: Policy, device: DeviceState) -> RuleResult | None:
+    name = "max_checkin_age"
+    if policy.max_checkin_age_hours is None:
+        return None
+    if device.last_seen_at is None:
+        return _unknown(name, "device has not checked in yet")
+    limit = timedelta(hours=policy.max_checkin_age_hours)
+    silent = device.now - device.last_seen_at
+    if silent > limit:
+        hours = silent.total_seconds() / 3600
+        return _fail(
+            name, f"last check-in {hours:.0f} h ago (limit {policy.max_checkin_age_hours:g} h)"
+        )
+    return _ok(name, "checked in recently")
+
+
+def identity_certificate(policy: Policy, device: DeviceState) -> RuleResult | None:
+    name = "identity_certificate"
+    if policy.identity_cert_min_days is None:
+        return None
+    if device.cert_not_after is None:
+        return _unknown(name, "no identity certificate bound yet")
+    left = device.cert_not_after - device.now
+    if left < timedelta(days=policy.identity_cert_min_days):
+        days = max(left.total_seconds() / 86400, 0)
+        return _fail(name, f"identity certificate expires in {days:.1f} days")
+    return _ok(name, "identity certificate valid")
+
+
+RULES: tuple[Rule, ...] = (
+    min_os_version,
+    passcode_present,
+    passcode_compliant,
+    hardware_encryption,
+    sip_enabled,
+    firewall_enabled,
+    supervised,
+    required_profiles,
+    forbidden_apps,
+    checkin_age,
+    identity_certificate,
+)

@@ -1,0 +1,134 @@
+"""What the server does about a non-compliant device, per the policy's [remediation] table.
+
+Each action is recorded in ``remediations`` (deduplicated while open, resolved when the device
+is compliant again), so an admin sees what was tried and nothing is queued twice:
+
+- a missing required profile: re-queued through the profile service (issue #6) when that
+  profile is assigned to the device; otherwise recorded as a request for an admin;
+- unknown facts or a silent device: an inventory refresh, from scheduled evaluations only
+  (rate-limited by the caller);
+- optionally a DeviceLock once the device has been non-compliant past the grace period, for
+  failures other than silence (a device that is merely offline is not locked when it returns).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from mdmserver.compliance.evaluate import Evaluation, State
+from mdmserver.compliance.policy import Policy
+from mdmserver.compliance.rules import Outcome
+from mdmserver.logs import get_logger
+from mdmserver.protocol.commands import new_command
+from mdmserver.storage.base import Storage
+from mdmserver.storage.compliance_store import ComplianceStore, StoredState
+
+log = get_logger("remediation")
+
+Refresh = Callable[[str, datetime], bool]
+Push = Callable[[list[str]], object]
+
+
+class ProfilesPort(Protocol):
+    """The slice of issue #6's profile service remediation needs."""
+
+    def assigned(self, device_id: str) -> set[str]: ...
+    def reconcile(self, device_id: str) -> None: ...
+
+
+class Remediator:
+    def __init__(
+        self,
+        store: ComplianceStore,
+        storage: Storage,
+        refresh: Refresh,
+        profiles: ProfilesPort | None = None,
+        push: Push | None = None,
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.refresh = refresh
+        self.profiles = profiles
+        self.push = push
+
+    def apply(
+        self,
+        device_id: str,
+        platform: str | None,
+        policy: Policy,
+        evaluation: Evaluation,
+        stored: StoredState | None,
+        now: datetime,
+        *,
+        in_request: bool,
+    ) -> None:
+        if evaluation.state is State.COMPLIANT:
+            if self.store.resolve_remediations(device_id, now):
+                log.info("remediation_resolved", extra={"fields": {"device_id": device_id}})
+            return
+        queued = False
+        plan = policy.remediation
+        if plan.requeue_missing_profiles and evaluation.failed("required_profiles"):
+            queued |= self._profiles(device_id, evaluation, now)
+        needs_data = any(r.outcome is Outcome.UNKNOWN for r in evaluation.results)
+        # Inside the device's own request the missing answers are usually still queued, and
+        # the device is plainly not silent: refreshing is the scheduler's job.
+        stale = evaluation.failed("max_checkin_age")
+        if plan.refresh_inventory and not in_request and (needs_data or stale):
+            queued |= self.refresh(device_id, now)
+        if plan.device_lock_after_hours is not None and stored is not None:
+            queued |= self._lock(device_id, platform, policy, evaluation, stored, now)
+        if queued and not in_request and self.push is not None:
+            self.push([device_id])
+
+    def _profiles(self, device_id: str, evaluation: Evaluation, now: datetime) -> bool:
+        missing = next(r.items for r in evaluation.results if r.rule == "required_profiles")
+        assigned = self.profiles.assigned(device_id) if self.profiles is not None else set()
+        reconcile = False
+        for identifier in missing:
+            if self.store.open_remediation(device_id, "install_profile", identifier):
+                continue
+            status = "queued" if identifier in assigned else "requested"
+            reconcile |= status == "queued"
+            self.store.add_remediation(device_id, "install_profile", identifier, status, now)
+            log.info(
+                "remediation_profile",
+                extra={"fields": {"device_id": device_id, "identifier": identifier, "s": status}},
+            )
+        if reconcile and self.profiles is not None:
+            self.profiles.reconcile(device_id)
+        return reconcile
+
+    def _lock(
+        self,
+        device_id: str,
+        platform: str | None,
+        policy: Policy,
+        evaluation: Evaluation,
+        stored: StoredState,
+        now: datetime,
+    ) -> bool:
+        grace = timedelta(hours=policy.remediation.device_lock_after_hours or 0)
+        since = stored.noncompliant_since
+        failures = {r.rule for r in evaluation.results if r.outcome is Outcome.FAIL}
+        if since is None or now - since < grace or not failures - {"max_checkin_age"}:
+            return False
+        if self.store.open_remediation(device_id, "device_lock", "DeviceLock"):
+            return False
+        payload: dict[str, str] = {"Message": policy.remediation.device_lock_message}
+        if platform == "macOS":
+            payload["PIN"] = f"{secrets.randbelow(1_000_000):06d}"
+        command = new_command("DeviceLock", payload)
+        self.storage.enqueue(command, [device_id], created_by="compliance")
+        # A Mac's unlock PIN stays in the stored command (commands.plist) for the admin.
+        self.store.add_remediation(
+            device_id, "device_lock", "DeviceLock", "queued", now, command.command_uuid
+        )
+        log.warning(
+            "remediation_device_lock",
+            extra={"fields": {"device_id": device_id, "command_uuid": command.command_uuid}},
+        )
+        return True

@@ -1,0 +1,276 @@
+"""The device-trust API for relying services, and the compliance policy for admins.
+
+Trust routes need ``Authorization: Bearer <key>`` with a key of scope ``trust`` (issue #5's
+key store, ``mdmserver api-key create --scope trust``); an admin key is refused with 403, and a
+trust key is refused on the admin API. The policy routes need an ``admin`` key. The JWKS is
+public: an access proxy fetches it to verify assertions offline.
+
+    GET /api/v1/trust/devices/<udid-or-serial>[/assertion]
+    GET /api/v1/trust/certificate/<sha256-hex>[/assertion]
+    GET /api/v1/trust/certificate[/assertion]      the cert in MDM_CLIENT_CERT_HEADER
+    GET /api/v1/trust/jwks.json
+    GET|PUT|DELETE /api/v1/compliance/policy
+    GET /api/v1/compliance/devices/<device-id>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+
+from mdmserver.compliance.policy import PolicyError
+from mdmserver.crypto.ca import fingerprint_sha256
+from mdmserver.crypto.certheader import parse_client_cert_header
+from mdmserver.crypto.errors import CertificateFormatError
+from mdmserver.logs import get_logger
+from mdmserver.service.inventory_setup import (
+    InventoryRuntime,
+    ProfilesAdapter,
+    build_inventory,
+    push_from,
+)
+from mdmserver.service.trust import UNMANAGED, TrustAnswer
+from mdmserver.web.runtime import runtime
+
+log = get_logger("trust")
+
+EXTENSION = "mdmserver.inventory"
+TRUST_SCOPE = "trust"
+ADMIN_SCOPE = "admin"
+KEY_CACHE_SECONDS = 5.0
+KEY_CACHE = "mdmserver.trust_keys"
+
+bp = Blueprint("trust", __name__, url_prefix="/api/v1")
+
+
+def install_trust(app: Flask) -> InventoryRuntime:
+    """Build inventory/compliance/trust, register the hooks and the routes (once per app)."""
+    rt = runtime(app)
+    jobs = rt.jobs
+    emitter = getattr(jobs, "emitter", None) if jobs is not None else None
+    profiles = app.extensions.get("mdmserver.profiles")
+    built = build_inventory(
+        rt.config,
+        rt.engine,
+        rt.storage,
+        emit=emitter.emit if emitter is not None else None,
+        push=push_from(rt.pusher),
+        profiles=ProfilesAdapter(profiles.store, profiles.service) if profiles else None,
+    )
+    built.inventory.register(rt.hooks)
+    app.extensions[EXTENSION] = built
+    app.register_blueprint(bp)
+    return built
+
+
+def inventory_runtime() -> InventoryRuntime:
+    return current_app.extensions[EXTENSION]
+
+
+# Authentication ----------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="mdmserver"'
+    return response
+
+
+class _KeyCache:
+    """Recently verified keys, for KEY_CACHE_SECONDS: an access proxy asks many times a second,
+    and each answer must not pay a database round trip for the key. A revoked key stops
+    working within that many seconds; unknown keys are never cached."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, key: str) -> Any:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        now = time.monotonic()
+        hit = self._items.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        admin = runtime(current_app).admin
+        info = admin.api_keys.authenticate(key) if admin is not None else None
+        if info is not None:
+            with self._lock:
+                if len(self._items) > 1000:
+                    self._items.clear()
+                self._items[digest] = (now + KEY_CACHE_SECONDS, info)
+        return info
+
+
+@bp.before_request
+def _authenticate() -> Response | None:
+    if request.endpoint == "trust.jwks":
+        return None
+    needed = TRUST_SCOPE if request.path.startswith("/api/v1/trust/") else ADMIN_SCOPE
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return _error(401, "missing API key: send Authorization: Bearer <key>")
+    cache = current_app.extensions.setdefault(KEY_CACHE, _KeyCache())
+    info = cache.authenticate(key.strip())
+    if info is None:
+        return _error(401, "invalid or revoked API key")
+    if info.scope != needed:
+        log.info("api_forbidden", extra={"fields": {"key": info.name, "scope": info.scope}})
+        return _error(403, f"this API key has scope {info.scope!r}; this route needs {needed!r}")
+    g.api_key = info
+    return None
+
+
+# Trust -------------------------------------------------------------------------------------------
+
+
+@bp.get("/trust/jwks.json")
+def jwks() -> Response:
+    response = jsonify(inventory_runtime().signer.jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/trust/devices/<key>")
+def device(key: str) -> Response:
+    return _plain(inventory_runtime().trust.by_device(key))
+
+
+@bp.get("/trust/devices/<key>/assertion")
+def device_assertion(key: str) -> Response:
+    return _assertion(inventory_runtime().trust.by_device(key))
+
+
+@bp.get("/trust/certificate/<fingerprint>")
+def certificate(fingerprint: str) -> Response:
+    return _plain(inventory_runtime().trust.by_fingerprint(fingerprint))
+
+
+@bp.get("/trust/certificate/<fingerprint>/assertion")
+def certificate_assertion(fingerprint: str) -> Response:
+    return _assertion(inventory_runtime().trust.by_fingerprint(fingerprint))
+
+
+@bp.get("/trust/certificate")
+def presented() -> Response:
+    answer = _presented()
+    return answer if isinstance(answer, Response) else _plain(answer)
+
+
+@bp.get("/trust/certificate/assertion")
+def presented_assertion() -> Response:
+    answer = _presented()
+    return answer if isinstance(answer, Response) else _assertion(answer)
+
+
+def _presented() -> TrustAnswer | Response:
+    header = runtime(current_app).config.client_cert_header
+    if not header:
+        return _error(400, "no client certificate header is configured (MDM_CLIENT_CERT_HEADER)")
+    value = request.headers.get(header)
+    if not value:
+        return UNMANAGED
+    try:
+        cert = parse_client_cert_header(value)
+    except CertificateFormatError as exc:
+        return _error(400, f"{header}: {exc}")
+    return inventory_runtime().trust.by_fingerprint(fingerprint_sha256(cert))
+
+
+def _plain(answer: TrustAnswer) -> Response:
+    response = jsonify(answer.to_dict())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _assertion(answer: TrustAnswer) -> Response:
+    body: dict[str, Any] = answer.to_dict()
+    if answer.managed:
+        signer = inventory_runtime().signer
+        body["assertion"] = signer.sign(answer, datetime.now(UTC))
+        body["expires_in"] = signer.ttl
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# Compliance (admin) ------------------------------------------------------------------------------
+
+
+@bp.get("/compliance/policy")
+def get_policy() -> Response:
+    policies = inventory_runtime().policies
+    return jsonify({"source": policies.source(), "policy": policies.current().to_dict()})
+
+
+@bp.put("/compliance/policy")
+def put_policy() -> Response:
+    try:
+        data = json.loads(request.get_data() or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _error(400, f"malformed JSON: {exc}")
+    if not isinstance(data, dict):
+        return _error(400, "expected a JSON object (the policy)")
+    policies = inventory_runtime().policies
+    try:
+        policy = policies.set(data, f"key:{g.api_key.name}")
+    except PolicyError as exc:
+        return _error(422, str(exc))
+    _audit("compliance.policy.set", "ok", data)
+    return jsonify({"source": "api", "policy": policy.to_dict()})
+
+
+@bp.delete("/compliance/policy")
+def delete_policy() -> Response:
+    policies = inventory_runtime().policies
+    try:
+        policy = policies.set(None, f"key:{g.api_key.name}")
+    except PolicyError as exc:
+        return _error(422, f"the file policy is invalid: {exc}")
+    _audit("compliance.policy.reset", "ok", {})
+    return jsonify({"source": policies.source(), "policy": policy.to_dict()})
+
+
+@bp.get("/compliance/devices/<device_id>")
+def device_detail(device_id: str) -> Response:
+    built = inventory_runtime()
+    facts = built.inventory.store.facts(device_id)
+    state = built.compliance_store.state(device_id)
+    if facts is None and state is None:
+        return _error(404, f"no inventory or compliance state for device {device_id!r}")
+    return jsonify(
+        {
+            "device_id": device_id,
+            "inventory": facts,
+            "compliance": _state(state),
+            "history": built.compliance_store.history(device_id, 20),
+            "inventory_history": built.inventory.store.history(device_id, 50),
+            "remediations": built.compliance_store.remediations(device_id),
+        }
+    )
+
+
+def _state(state: Any) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "state": state.state,
+        "reasons": state.reasons,
+        "results": state.results,
+        "evaluated_at": state.evaluated_at,
+        "changed_at": state.changed_at,
+        "noncompliant_since": state.noncompliant_since,
+    }
+
+
+def _audit(action: str, outcome: str, detail: dict[str, Any]) -> None:
+    admin = runtime(current_app).admin
+    if admin is not None:
+        admin.store.audit(f"key:{g.api_key.name}", action, [], outcome, {"policy": detail})
