@@ -7,6 +7,7 @@ without editing the file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -36,7 +37,39 @@ class Config:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # "decline" answers UserAuthenticate with 410, Apple's documented way to say "no user auth".
     user_authenticate: str = "decline"
+    # Enrollment: one-time SCEP challenges, device identity lifetime and its renewal window.
+    challenge_lifetime_minutes: int = 60
+    identity_lifetime_days: int = 365
+    identity_renewal_days: int = 30
     auto_migrate: bool | None = None
+    # Networks that may read /metrics without an API key (comma-separated CIDRs; "" for none).
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    # Push (issue #4): the APNs certificate (default MDM_HOME/push.pem + push.key), Apple's
+    # sandbox gateway, or a stand-in gateway (host, port and the CA that issued its TLS cert).
+    push_cert_file: str = ""
+    push_key_file: str = ""
+    apns_sandbox: bool = False
+    apns_host: str = ""
+    apns_port: int = 443
+    apns_ca_file: str = ""
+    push_batch_size: int = 1000
+    # Re-push enrollments with pending commands that stay silent: after this many seconds,
+    # doubling each time, at most this many times per push request.
+    repush_interval_seconds: int = 900
+    repush_max_attempts: int = 4
+    # First delay before a failed push (429/5xx) or webhook is retried; each retry waits 4x more.
+    retry_base_seconds: int = 5
+    # Background jobs: RQ queue names start with this prefix (queues <prefix>:push, :webhooks).
+    queue_prefix: str = "mdm"
+    # Webhooks: check-in and command-result events POSTed to these URLs, signed with the secret.
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    # Inventory and compliance (issue #7): re-inventory interval, policy file (default
+    # MDM_HOME/compliance.toml or .json), lifetime of signed device-trust assertions.
+    inventory_interval_hours: int = 24
+    inventory_on_enroll: bool = True
+    compliance_policy_file: str = ""
+    trust_assertion_ttl_seconds: int = 300
     log_level: str = "INFO"
     log_json: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -58,10 +91,30 @@ class Config:
     def resolved_ca_cert_file(self) -> Path:
         return Path(self.ca_cert_file) if self.ca_cert_file else self.home / "ca.pem"
 
+    @property
+    def resolved_push_cert_file(self) -> Path:
+        return Path(self.push_cert_file) if self.push_cert_file else self.home / "push.pem"
 
-_TUPLE_FIELDS = {"push_topics", "device_ca_files"}
-_INT_FIELDS = {"max_body_bytes"}
-_BOOL_FIELDS = {"auto_migrate", "log_json"}
+    @property
+    def resolved_push_key_file(self) -> Path:
+        return Path(self.push_key_file) if self.push_key_file else self.home / "push.key"
+
+
+_TUPLE_FIELDS = {"push_topics", "device_ca_files", "webhook_urls"}
+_INT_FIELDS = {
+    "max_body_bytes",
+    "challenge_lifetime_minutes",
+    "identity_lifetime_days",
+    "identity_renewal_days",
+    "apns_port",
+    "push_batch_size",
+    "repush_interval_seconds",
+    "repush_max_attempts",
+    "retry_base_seconds",
+    "inventory_interval_hours",
+    "trust_assertion_ttl_seconds",
+}
+_BOOL_FIELDS = {"auto_migrate", "log_json", "apns_sandbox", "inventory_on_enroll"}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -118,6 +171,11 @@ def load_config(
     values.update(overrides or {})
     values["home"] = home
     coerced = {name: _coerce(name, value) for name, value in values.items() if name in names}
+    for network in coerced.get("metrics_allow", ()):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"metrics_allow: {network!r} is not an address or network") from None
     if coerced.get("user_authenticate", "decline") not in {"decline", "allow"}:
         raise ConfigError("user_authenticate must be 'decline' or 'allow'")
     return Config(**coerced, extra=extra)

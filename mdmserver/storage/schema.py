@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -196,4 +197,261 @@ device_tags = Table(
     Column("tag", String(128), primary_key=True, index=True),
     Column("token_id", String(32), ForeignKey("enroll_tokens.id")),
     Column("created_at", Timestamp, nullable=False),
+)
+
+# Administration (migration 0003_admin) ------------------------------------------------------
+# API keys are stored as SHA-256 hashes of high-entropy random keys: a copy of the database
+# must not let anyone call the API. The audit log keeps who did what, to what, and how it went.
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("scope", String(32), nullable=False, comment="admin (this API), trust, metrics"),
+    Column("key_hash", String(64), nullable=False, comment="SHA-256 of the key, hex"),
+    Column("prefix", String(16), nullable=False, comment="first characters, to recognise it"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp),
+    UniqueConstraint("key_hash", name="uq_api_keys_hash"),
+    Index(
+        "uq_api_keys_active_name",
+        "name",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+        sqlite_where=text("revoked_at IS NULL"),
+    ),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", Timestamp, nullable=False, index=True),
+    Column("actor", String(128), nullable=False, comment="API key name, or cli:<user>"),
+    Column("action", String(64), nullable=False),
+    Column("targets", Text, comment="JSON list of device ids (truncated for large sends)"),
+    Column("target_count", Integer, nullable=False, server_default=text("0")),
+    Column("detail", Text, comment="JSON: command UUID, request type, ..."),
+    Column("outcome", String(512), nullable=False, comment="ok, or the refusal with its status"),
+)
+
+# Push and background jobs (migration 0004_jobs) ---------------------------------------------
+# The database, not Redis, is the source of truth for pushes: a push request is written here
+# first (the outbox) and handed to the job queue afterwards, so a Redis outage delays pushes
+# but never loses them. push_status keeps each enrollment's last push for re-push decisions
+# and for the admin (certificate errors show up there).
+
+push_outbox = Table(
+    "push_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("enrollment_id", String(300), nullable=False),
+    Column("repush", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", Timestamp, nullable=False),
+    Column("claimed_until", Timestamp, comment="a dispatcher is handing it to the job queue"),
+)
+
+push_status = Table(
+    "push_status",
+    metadata,
+    Column("enrollment_id", String(300), primary_key=True),
+    Column("last_push_at", Timestamp, nullable=False, comment="last attempt, whatever came back"),
+    Column("last_outcome", String(32), nullable=False, comment="delivered, stale_token, ..."),
+    Column("last_reason", String(64)),
+    Column("attempts", Integer, nullable=False, server_default=text("0"), comment="re-pushes"),
+    Index("ix_push_status_outcome", "last_outcome"),
+)
+
+# Configuration profiles (migration 0006_profiles) -------------------------------------------
+# A managed profile is stored built (unsigned XML; secrets inside, so the database is as
+# sensitive as the profiles). Assignments say who should have it; profile_states what each
+# enrollment has, was sent, or refused. Deleted profiles stay as tombstones so devices that
+# still carry them are told to remove them.
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False, comment="the handle used by the API and CLI"),
+    Column("identifier", String(255), nullable=False, comment="top-level PayloadIdentifier"),
+    Column("payload_uuid", String(36), nullable=False, comment="changes with every revision"),
+    Column("digest", String(64), nullable=False, comment="SHA-256 of content, hex"),
+    Column("content", LargeBinary, nullable=False, comment="built XML, unsigned"),
+    Column("source", String(64), nullable=False, comment="template name, or upload"),
+    Column("payload_types", Text, nullable=False, comment="comma-separated PayloadTypes"),
+    Column("encrypt", Boolean, nullable=False, server_default=text("false")),
+    Column("per_device", Boolean, nullable=False, server_default=text("false")),
+    Column("revision", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("deleted_at", Timestamp),
+    Index(
+        "uq_profiles_live_name",
+        "name",
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL"),
+        sqlite_where=text("deleted_at IS NULL"),
+    ),
+    Index(
+        "uq_profiles_live_identifier",
+        "identifier",
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL"),
+        sqlite_where=text("deleted_at IS NULL"),
+    ),
+)
+
+profile_assignments = Table(
+    "profile_assignments",
+    metadata,
+    Column("profile_id", String(32), ForeignKey("profiles.id"), primary_key=True),
+    Column("target", String(160), primary_key=True, comment="all, or tag:<device tag>"),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+profile_states = Table(
+    "profile_states",
+    metadata,
+    Column("enrollment_id", String(300), primary_key=True),
+    Column("identifier", String(255), primary_key=True),
+    Column("profile_id", String(32)),
+    Column("installed_uuid", String(64), comment="what the device has, as last known"),
+    Column("action", String(16), comment="install or remove: the last command sent"),
+    Column("sent_uuid", String(64), comment="PayloadUUID the last install carried"),
+    Column("command_uuid", String(64), index=True),
+    Column("status", String(16), nullable=False, comment="pending, installed, failed, removed"),
+    Column("error", Text, comment="JSON: the device's ErrorChain"),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+profile_signatures = Table(
+    "profile_signatures",
+    metadata,
+    Column("digest", String(64), primary_key=True, comment="SHA-256 of what was signed"),
+    Column("signed", LargeBinary, nullable=False, comment="DER CMS SignedData"),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+device_identity_certs = Table(
+    "device_identity_certs",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True, comment="SHA-256 of the DER, hex"),
+    Column("device_id", String(128), nullable=False, index=True),
+    Column("der", LargeBinary, nullable=False),
+    Column("seen_at", Timestamp, nullable=False),
+)
+
+fde_escrow = Table(
+    "fde_escrow",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("device_id", String(128), nullable=False, index=True),
+    Column("device_key", String(128), comment="FDE_PersonalRecoveryKeyDeviceKey (serial)"),
+    Column("envelope", LargeBinary, nullable=False, comment="CMS to the escrow certificate"),
+    Column("received_at", Timestamp, nullable=False),
+)
+
+# Inventory and compliance (migration 0005_inventory) -----------------------------------------
+# Normalised facts per device (one column per fact, JSON text for lists), each command's last
+# raw answer, and per-field history. Compliance keeps the current state, its history, open
+# remediations and the policy set through the API (which overrides compliance.toml).
+
+inventory = Table(
+    "inventory",
+    metadata,
+    Column("device_id", String(128), ForeignKey("devices.id"), primary_key=True),
+    Column("platform", String(16)),
+    Column("os_version", String(32)),
+    Column("build_version", String(32)),
+    Column("model", String(64)),
+    Column("model_name", String(128)),
+    Column("product_name", String(64)),
+    Column("serial_number", String(64)),
+    Column("device_name", String(256)),
+    Column("supervised", Boolean),
+    Column("activation_lock", Boolean),
+    Column("storage_capacity_gb", Float),
+    Column("storage_available_gb", Float),
+    Column("battery_level", Float, comment="0..1"),
+    Column("passcode_present", Boolean),
+    Column("passcode_compliant", Boolean),
+    Column("hardware_encryption_caps", Integer),
+    Column("data_protection", Boolean),
+    Column("filevault", Boolean),
+    Column("sip", Boolean),
+    Column("firewall", Boolean),
+    Column("installed_apps", Text, comment="JSON list"),
+    Column("managed_apps", Text, comment="JSON list"),
+    Column("profiles", Text, comment="JSON list"),
+    Column("certificates", Text, comment="JSON list"),
+    Column("requested_at", Timestamp, comment="inventory commands last queued"),
+    Column("updated_at", Timestamp, comment="last answer stored"),
+    Index("ix_inventory_requested_at", "requested_at"),
+)
+
+inventory_answers = Table(
+    "inventory_answers",
+    metadata,
+    Column("device_id", String(128), ForeignKey("devices.id"), primary_key=True),
+    Column("request_type", String(64), primary_key=True),
+    Column("command_uuid", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=False, comment="the result plist, as received"),
+    Column("received_at", Timestamp, nullable=False),
+)
+
+inventory_history = Table(
+    "inventory_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("device_id", String(128), nullable=False, index=True),
+    Column("at", Timestamp, nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("old_value", Text, comment="JSON; lists: the items removed"),
+    Column("new_value", Text, comment="JSON; lists: the items added"),
+)
+
+compliance_state = Table(
+    "compliance_state",
+    metadata,
+    Column("device_id", String(128), ForeignKey("devices.id"), primary_key=True),
+    Column("state", String(16), nullable=False, comment="compliant, noncompliant or unknown"),
+    Column("reasons", Text, nullable=False, comment="JSON list of what is not passing"),
+    Column("results", Text, nullable=False, comment="JSON list of every rule's outcome"),
+    Column("evaluated_at", Timestamp, nullable=False),
+    Column("changed_at", Timestamp, nullable=False),
+    Column("noncompliant_since", Timestamp),
+)
+
+compliance_history = Table(
+    "compliance_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("device_id", String(128), nullable=False, index=True),
+    Column("at", Timestamp, nullable=False),
+    Column("previous_state", String(16)),
+    Column("state", String(16), nullable=False),
+    Column("reasons", Text, nullable=False),
+)
+
+remediations = Table(
+    "remediations",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("device_id", String(128), nullable=False, index=True),
+    Column("kind", String(32), nullable=False, comment="install_profile, refresh, device_lock"),
+    Column("detail", String(256), nullable=False, comment="profile identifier, ..."),
+    Column("status", String(16), nullable=False, comment="requested, queued or resolved"),
+    Column("command_uuid", String(64)),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+compliance_policy = Table(
+    "compliance_policy",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False, comment="always 1"),
+    Column("body", Text, nullable=False, comment="JSON policy"),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("updated_by", String(128), nullable=False),
 )

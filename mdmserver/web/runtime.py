@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from sqlalchemy.engine import Engine
 
 from mdmserver.config import Config
+from mdmserver.metrics.registry import MetricsRegistry
+from mdmserver.service.admin import Admin
 from mdmserver.service.base import MDMService
 from mdmserver.service.hooks import Hooks
 from mdmserver.storage.base import Storage
 from mdmserver.web.device_auth import DeviceAuthenticator
+
+if TYPE_CHECKING:
+    from mdmserver.jobs.runtime import Jobs
+    from mdmserver.service.push_scheduling import Pusher
 
 EXTENSION = "mdmserver"
 
@@ -25,6 +32,12 @@ class Runtime:
     authenticator: DeviceAuthenticator
     # Features register what they do when devices answer or enroll (see service/hooks.py).
     hooks: Hooks = field(default_factory=Hooks)
+    # The admin API and CLI service (issue #5), and the /metrics registry features add to.
+    admin: Admin | None = None
+    metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
+    # Background work (issue #4): request pushes after queueing commands; backend, threads.
+    pusher: Pusher | None = None
+    jobs: Jobs | None = None
 
 
 def runtime(app: Flask) -> Runtime:
