@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from mdmserver.service.checkin import CheckinHandlers
 from mdmserver.service.connect import CommandLoop
 from mdmserver.service.core import CoreService
 from mdmserver.service.hooks import Hooks
+from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
 from mdmserver.service.next_command import queued_command
 from mdmserver.service.webhooks import Emit, WebhookEvents
 from mdmserver.storage import migrate
@@ -88,6 +90,8 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(metrics.bp)
     register_api(app)
     app.register_blueprint(push_api.bp)
+    # Upkeep (renewals, inventory refresh, stale compliance) runs with the push scan.
+    jobs.dispatcher.maintenance = partial(run_maintenance, maintenance_tasks(app))
     return app
 
 

@@ -9,6 +9,7 @@ while Redis was down go out once it is back) and periodically finds devices due 
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import click
 
@@ -32,10 +33,13 @@ def worker(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
     from rq import Queue
     from rq.worker import SimpleWorker
 
+    from mdmserver.app import create_app
     from mdmserver.jobs.context import close_process_context, process_context
     from mdmserver.jobs.dispatcher import Dispatcher, policy_from
     from mdmserver.jobs.rq_backend import connect, queue_names
     from mdmserver.jobs.runtime import scan_period
+    from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
+    from mdmserver.web.runtime import runtime
 
     config = load_config()
     if not config.redis_url:
@@ -68,6 +72,11 @@ def worker(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
         scan_every=period,
         scan_guard=one_scanner,
     )
+    # The features' upkeep tasks, built exactly as the web process builds them.
+    app = create_app(config)
+    app_runtime = runtime(app)
+    os.register_at_fork(after_in_child=lambda: app_runtime.storage.dispose(close=False))
+    dispatcher.maintenance = partial(run_maintenance, maintenance_tasks(app))
     dispatcher.start()
     log.info(
         "worker_start",

@@ -50,6 +50,8 @@ class Dispatcher:
         self.tick = tick
         self.scan_every = scan_every
         self.scan_guard = scan_guard  # e.g. a Redis lock so one worker of many scans
+        # Periodic upkeep run with each scan (service.maintenance), set once the app is built.
+        self.maintenance: Callable[[], object] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,6 +99,9 @@ class Dispatcher:
         silent after their last push (bounded back-off)."""
         if self.policy is None or (self.scan_guard is not None and not self.scan_guard()):
             return 0
+        if self.maintenance is not None:
+            # First, so the commands it queues (renewals, inventory) are pushed by this scan.
+            self.maintenance()
         fresh, again = self.push_store.due(self.policy)
         self.outbox.add(fresh)
         self.outbox.add(again, repush=True)

@@ -72,6 +72,7 @@ class RawSQL:
         cursor.execute(self._driver_sql(sql), params)
         return cursor.rowcount
 
-    def dispose(self) -> None:
+    def dispose(self, close: bool = True) -> None:
+        """``close=False`` after a fork: forget the parent's connections without closing them."""
         if not self.is_sqlite:
-            self._engine.dispose()
+            self._engine.dispose(close=close)

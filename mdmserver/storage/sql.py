@@ -109,9 +109,10 @@ class SQLStorage:
         self.engine = engine
         self.raw = RawSQL(engine)
 
-    def dispose(self) -> None:
-        self.raw.dispose()
-        self.engine.dispose()
+    def dispose(self, close: bool = True) -> None:
+        """``close=False`` after a fork: forget the parent's connections without closing them."""
+        self.raw.dispose(close=close)
+        self.engine.dispose(close=close)
 
     # Check-in -------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plistlib
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 
 import pytest
 import requests
@@ -12,6 +13,7 @@ import requests
 from mdmserver.crypto.ca import fingerprint_sha256
 from mdmserver.scep.errors import FailInfo
 from mdmserver.scep.message import MessageType, PkiStatus
+from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
 from mdmserver.service.renewal import queue_renewals
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.enrollment import scep_challenge, scep_request, unwrap_profile
@@ -105,3 +107,15 @@ def test_queued_renewal_replaces_the_identity(app, live_server, enrolled, enroll
     # The renewal challenge is spent: the next run sees the new identity, far from expiry.
     assert queue_renewals(enrollment.store, storage, profiles, window=timedelta(days=30)) == 0
     assert plistlib.loads(plistlib.dumps(profile))["PayloadIdentifier"].startswith("mdmserver.")
+
+
+def test_the_push_scan_runs_renewals_without_an_admin(app, live_server, enrolled):
+    """Renewal is scheduled: the periodic scan (web process or worker) runs the upkeep tasks."""
+    rt = runtime(app)
+    rt.config = replace(rt.config, identity_renewal_days=400)  # every identity is due
+    tasks = maintenance_tasks(app)
+    assert {"identity_renewal", "inventory_refresh", "compliance_stale"} <= set(tasks)
+    rt.jobs.dispatcher.maintenance = partial(run_maintenance, tasks)
+    rt.jobs.dispatcher.scan()
+    queued = [item.request_type for item in rt.storage.queue(enrolled.udid)]
+    assert "InstallProfile" in queued
