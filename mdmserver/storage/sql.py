@@ -104,6 +104,16 @@ _ACCESS = (
 _REQUEST_TYPE = "SELECT request_type FROM commands WHERE uuid = :command_uuid"
 
 
+# One parameter set per target is most of the time at 100,000 targets: on PostgreSQL the
+# targets travel as one array and the rows are built server-side.
+_FAN_OUT = text(
+    "INSERT INTO command_queue (enrollment_id, command_uuid, status, priority, created_at)"
+    " SELECT target, :command_uuid, :status, :priority, :now"
+    " FROM unnest(CAST(:targets AS text[])) AS t(target)"
+)
+_FAN_OUT_THRESHOLD = 500  # below this the plain insert is just as quick
+
+
 class SQLStorage:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -374,19 +384,10 @@ class SQLStorage:
         expires_at: datetime | None = None,
         created_by: str | None = None,
     ) -> int:
-        if not enrollment_ids:
+        targets = list(dict.fromkeys(enrollment_ids))
+        if not targets:
             return 0
         now = utcnow()
-        rows = [
-            {
-                "enrollment_id": enrollment_id,
-                "command_uuid": command.command_uuid,
-                "status": QueueStatus.QUEUED.value,
-                "priority": priority,
-                "created_at": now,
-            }
-            for enrollment_id in dict.fromkeys(enrollment_ids)
-        ]
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -399,12 +400,21 @@ class SQLStorage:
                         created_by=created_by,
                     )
                 )
-                conn.execute(insert(command_queue), rows)
+                fields = {
+                    "command_uuid": command.command_uuid,
+                    "status": QueueStatus.QUEUED.value,
+                    "priority": priority,
+                }
+                if conn.dialect.name == "postgresql" and len(targets) >= _FAN_OUT_THRESHOLD:
+                    conn.execute(_FAN_OUT, {**fields, "now": now, "targets": targets})
+                else:
+                    rows = [{**fields, "enrollment_id": t, "created_at": now} for t in targets]
+                    conn.execute(insert(command_queue), rows)
         except IntegrityError as exc:
             raise UnknownEnrollment(
                 "a target enrollment does not exist, or the command UUID is already used"
             ) from exc
-        return len(rows)
+        return len(targets)
 
     def next_command(self, enrollment_id: str, *, new_session: bool) -> NextCommand | None:
         with self.raw.cursor() as cur:

@@ -20,7 +20,6 @@ from mdmserver.service.admin.tokens import AuditedTokens
 from mdmserver.service.enrollment import EnrollmentTokens
 from mdmserver.storage.admin_store import AdminStore
 from mdmserver.storage.base import Storage
-from mdmserver.storage.bulk_queue import BulkQueue
 from mdmserver.storage.enrollment_store import EnrollmentStore
 from mdmserver.storage.inventory_queries import InventoryQueries
 
@@ -51,7 +50,7 @@ def build_admin(
         audit=audit,
         api_keys=ApiKeys(store, audit),
         devices=Devices(inventory),
-        commands=Commands(storage, inventory, BulkQueue(engine, storage), audit, wake),
+        commands=Commands(storage, inventory, audit, wake),
         queues=Queues(storage, inventory, audit),
         tokens=AuditedTokens(tokens, audit),
     )

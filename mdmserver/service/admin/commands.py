@@ -22,7 +22,6 @@ from mdmserver.service.admin.audit import Audit
 from mdmserver.service.admin.devices import parse_filter
 from mdmserver.service.admin.errors import BadRequest, Conflict, NotFound, Unprocessable
 from mdmserver.storage.base import QueueItem, Storage
-from mdmserver.storage.bulk_queue import BulkQueue
 from mdmserver.storage.inventory_queries import InventoryQueries, TargetRow
 
 SENDABLE = ("active", "pending")  # pending: authenticated, its TokenUpdate still to come
@@ -68,13 +67,11 @@ class Commands:
         self,
         storage: Storage,
         inventory: InventoryQueries,
-        bulk: BulkQueue,
         audit: Audit,
         wake: Callable[[Sequence[str]], int] | None = None,
     ) -> None:
         self.storage = storage
         self.inventory = inventory
-        self.bulk = bulk
         self.audit = audit
         # Stores a durable push request for the targets (the outbox): a queued command is
         # useless until APNs wakes the device.
@@ -111,7 +108,7 @@ class Commands:
             except ValueError as exc:
                 raise Unprocessable(f"command: {exc}") from None
             expires_at = datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in else None
-            self.bulk.enqueue(
+            self.storage.enqueue(
                 command,
                 [t.enrollment_id for t in targets],
                 priority=priority,
