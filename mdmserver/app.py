@@ -77,7 +77,9 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         jobs=jobs,
     )
     register_database_metrics(app.extensions[EXTENSION].metrics, engine)
-    register_push_metrics(app.extensions[EXTENSION].metrics, jobs.pusher)
+    register_push_metrics(
+        app.extensions[EXTENSION].metrics, jobs.pusher, config.resolved_push_cert_file
+    )
     install_profiles(app)  # profile hooks, identity-cert recording, signing jobs (issue #6)
     install_trust(app)  # inventory + compliance hooks, trust API and policy (issue #7)
 

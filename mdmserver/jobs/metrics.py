@@ -7,6 +7,10 @@ until someone renews or fixes it, so it belongs on a dashboard with an alert.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
 
 from mdmserver.metrics.registry import MetricsRegistry, Sample
 from mdmserver.service.push_scheduling import Pusher
@@ -14,7 +18,9 @@ from mdmserver.service.push_scheduling import Pusher
 OUTCOMES = ("delivered", "stale_token", "retry", "certificate_error", "rejected")
 
 
-def register_push_metrics(registry: MetricsRegistry, pusher: Pusher) -> None:
+def register_push_metrics(
+    registry: MetricsRegistry, pusher: Pusher, cert_file: Path | None = None
+) -> None:
     def last_outcome() -> Iterable[Sample]:
         counts = pusher.status_store.summary()["by_outcome"]
         return [({"outcome": name}, counts.get(name, 0)) for name in OUTCOMES]
@@ -27,6 +33,21 @@ def register_push_metrics(registry: MetricsRegistry, pusher: Pusher) -> None:
         "gauge",
         "Enrollments by the outcome of their last APNs push.",
         last_outcome,
+    )
+
+    def days_left() -> Iterable[Sample]:
+        # Read at scrape time: a certificate renewed with push-cert import shows at once.
+        if cert_file is None or not cert_file.is_file():
+            return []
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        left = (cert.not_valid_after_utc - datetime.now(UTC)).total_seconds() / 86400
+        return [({}, round(left, 2))]
+
+    registry.register(
+        "mdm_push_certificate_days_left",
+        "gauge",
+        "Days until the APNs push certificate expires (devices go unreachable after).",
+        days_left,
     )
     registry.register(
         "mdm_push_outbox_pending",

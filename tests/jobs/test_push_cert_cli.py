@@ -217,3 +217,15 @@ def test_installed_topic_is_accepted_and_push_api_works(app_with_cert, pki):
         status = requests.get(f"{base}/api/v1/push/status", headers=auth, timeout=10)
         assert status.status_code == 200
         assert status.json()["backend"] == "inprocess"
+
+
+def test_metrics_show_the_push_certificate_days_left(app_with_cert):
+    """An admin's alert rule watches this: an expired push certificate strands every device."""
+    text = app_with_cert.test_client().get("/metrics").get_data(as_text=True)
+    [line] = [row for row in text.splitlines() if row.startswith("mdm_push_certificate_days_left")]
+    days = float(line.split()[-1])
+    cert = x509.load_pem_x509_certificate(
+        (runtime(app_with_cert).config.home / "push.pem").read_bytes()
+    )
+    expected = (cert.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    assert abs(days - expected) < 0.1
