@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from mdmserver.crypto.ca import dump_cert_pem, dump_key_pem
-from mdmserver.testing.http import snapshot
 from mdmserver.web.runtime import runtime
+from tests.api.conftest import state
 from tests.profiles.conftest import openssl, write_signer
 from tests.profiles.phone import Phone
 
@@ -73,21 +73,21 @@ def test_the_api_needs_an_admin_key(live_server):
 
 @pytest.mark.parametrize(("payload", "path", "words"), INVALID)
 def test_invalid_uploads_are_refused_with_the_key_path(app, api, payload, path, words):
-    before = snapshot(runtime(app).engine)
+    before = state(app)
     reply = api.call("POST", "/profiles/upload?name=bad", data=_mobileconfig(payload))
     assert reply.status_code == 422, reply.text
     problems = reply.json()["problems"]
     assert any(p["path"] == path and words in p["message"] for p in problems), problems
-    assert snapshot(runtime(app).engine) == before
+    assert state(app) == before
 
 
 def test_invalid_template_values_are_refused_and_nothing_is_stored(app, api):
-    before = snapshot(runtime(app).engine)
+    before = state(app)
     body = {"name": "p", "template": "passcode", "variables": {"max_failed_attempts": 1}}
     reply = api.call("POST", "/profiles", json=body)
     assert reply.status_code == 422
     assert reply.json()["problems"][0]["path"] == "PayloadContent[0].maxFailedAttempts"
-    assert snapshot(runtime(app).engine) == before
+    assert state(app) == before
 
 
 def test_signed_upload_assignment_and_device_status(
@@ -128,3 +128,24 @@ def test_signed_upload_assignment_and_device_status(
     assert api.call("DELETE", "/profiles/custom/assignments/all").status_code == 200
     removal = [c for c in phone.run() if c["Command"]["RequestType"] == "RemoveProfile"]
     assert [c["Command"]["Identifier"] for c in removal] == ["com.example.custom"]
+
+
+def test_profile_changes_are_audited(app, api):
+    store = runtime(app).admin.store
+    created = api.call(
+        "POST",
+        "/profiles/upload?name=audited",
+        data=_mobileconfig({"PayloadType": PASSCODE, "minLength": 6}),
+    )
+    assert created.status_code == 201, created.text
+    refused = api.call(
+        "POST",
+        "/profiles/upload?name=bad",
+        data=_mobileconfig({"PayloadType": PASSCODE, "minLength": 99}),
+    )
+    assert refused.status_code == 422
+    latest, earlier = store.audit_entries(limit=2)
+    assert (earlier.action, earlier.outcome) == ("profiles.upload_profile", "ok")
+    assert earlier.actor == "key:profiles-test"
+    assert latest.action == "profiles.upload_profile"
+    assert latest.outcome.startswith("refused 422")

@@ -47,6 +47,13 @@ class Audit:
             raise
         self._write(entry, "ok")
 
+    def outcome(
+        self, actor: str, action: str, targets: list[str], status: int, message: str = ""
+    ) -> None:
+        """Record a change whose outcome is only known as an HTTP status (feature routes)."""
+        outcome = "ok" if status < 400 else f"refused {status}: {message}".rstrip(": ")
+        self._write(AuditRecord(actor, action, targets), outcome)
+
     def _write(self, entry: AuditRecord, outcome: str) -> None:
         self.store.audit(entry.actor, entry.action, entry.targets, outcome, entry.detail)
         fields = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from mdmserver.profiles.validation import ProfileRefused
 from mdmserver.service.admin.errors import BadRequest
@@ -20,8 +20,8 @@ from mdmserver.service.profile_admin import (
     describe_state,
     refusal,
 )
+from mdmserver.web.api import actor, admin, error, json_body
 from mdmserver.web.api import bp as api_bp
-from mdmserver.web.api import error, json_body
 from mdmserver.web.profiles_runtime import profiles_runtime
 
 bp = Blueprint("profiles", __name__)
@@ -194,6 +194,19 @@ def _saved(saved: Any) -> tuple[Response, int]:
     body = describe(saved.profile, admin.store.assignments(saved.profile.id))
     body["warnings"] = [{"path": w.path, "message": w.message} for w in saved.warnings]
     return jsonify(body), 201
+
+
+@bp.after_request
+def _audit(response: Response) -> Response:
+    """Every profile change is in the audit log, refused ones too (with their status)."""
+    if request.method in {"POST", "PUT", "DELETE"} and getattr(g, "api_key", None) is not None:
+        name = (request.endpoint or "profiles").rsplit(".", 1)[-1]
+        targets = [str(value) for value in (request.view_args or {}).values()]
+        message = ""
+        if response.status_code >= 400 and response.is_json:
+            message = str((response.get_json(silent=True) or {}).get("error", ""))
+        admin().audit.outcome(actor(), f"profiles.{name}", targets, response.status_code, message)
+    return response
 
 
 # Nested under /api/v1 (and its API-key check) once, at import, like the other resources.
