@@ -7,7 +7,7 @@ commands at once; devices fetch them at their next check-in (the API also pushes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from mdmserver.catalog.validate import ValidationError
 from mdmserver.config import load_config
 from mdmserver.crypto.ca import (
     create_ca,
@@ -89,6 +90,12 @@ def _emit(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
+def _warn(warnings: Sequence[ValidationError]) -> None:
+    """On stderr, so the JSON on stdout stays parseable."""
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
 @click.group("profiles")
 def profiles() -> None:
     """Configuration profiles: create from templates or upload, assign, see each device."""
@@ -131,8 +138,7 @@ def create(
             encrypt=encrypt,
             replace=replace,
         )
-        for warning in saved.warnings:
-            click.echo(f"warning: {warning}", err=True)
+        _warn(saved.warnings)
         _emit(describe(saved.profile, admin.store.assignments(saved.profile.id)))
 
 
@@ -148,8 +154,7 @@ def upload(name: str, file: Path, identifier: str | None, encrypt: bool, replace
         saved = admin.from_upload(
             name, file.read_bytes(), identifier=identifier, encrypt=encrypt, replace=replace
         )
-        for warning in saved.warnings:
-            click.echo(f"warning: {warning}", err=True)
+        _warn(saved.warnings)
         _emit(describe(saved.profile, admin.store.assignments(saved.profile.id)))
 
 
@@ -174,7 +179,9 @@ def show(name: str) -> None:
 def delete(name: str) -> None:
     """Delete a profile; devices that have it are told to remove it."""
     with _admin() as admin:
-        click.echo(f"deleted {admin.delete(name).identifier}")
+        done = admin.delete(name)
+        _warn(done.warnings)
+        click.echo(f"deleted {done.value.identifier}")
 
 
 @profiles.command("assign")
@@ -183,7 +190,9 @@ def delete(name: str) -> None:
 def assign(name: str, target: str) -> None:
     """Assign to 'all' or to 'tag:<tag>'."""
     with _admin() as admin:
-        click.echo("assigned" if admin.assign(name, target) else "already assigned")
+        done = admin.assign(name, target)
+        _warn(done.warnings)
+        click.echo("assigned" if done.value else "already assigned")
 
 
 @profiles.command("unassign")
@@ -191,8 +200,10 @@ def assign(name: str, target: str) -> None:
 @click.argument("target")
 def unassign(name: str, target: str) -> None:
     with _admin() as admin:
-        if not admin.unassign(name, target):
+        done = admin.unassign(name, target)
+        if not done.value:
             raise click.ClickException(f"{name} is not assigned to {target}")
+        _warn(done.warnings)
         click.echo("unassigned")
 
 
@@ -208,9 +219,12 @@ def status(name: str | None, device: str | None) -> None:
 @profiles.command("retry")
 @click.argument("name")
 def retry(name: str) -> None:
-    """Try failed installs of this profile again."""
+    """Try failed installs of this profile again, and sync every device (what was held back
+    for want of a signer goes out now)."""
     with _admin() as admin:
-        click.echo(f"retrying on {admin.retry(name)} device(s)")
+        done = admin.retry(name)
+        _warn(done.warnings)
+        click.echo(f"retrying on {done.value} device(s)")
 
 
 def make_escrow_cert(home: Path, *, force: bool = False) -> tuple[Path, Path]:

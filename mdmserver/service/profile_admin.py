@@ -2,16 +2,18 @@
 
 Nothing is stored unless the profile builds and validates: a refusal names the key path.
 After every change that alters who should have what, the affected devices are reconciled, so
-commands are queued at once (they go out at the device's next check-in).
+commands are queued at once (they go out at the device's next check-in). A change is kept even
+when devices cannot be sent profiles yet (no signer): the result's warnings say so, and the
+devices are brought in line by a later sync (see ProfileService.reconcile).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from mdmserver.catalog.validate import ValidationError
 from mdmserver.profiles import devicevars, validation
@@ -30,6 +32,7 @@ from mdmserver.storage.profile_store import (
 
 DEFAULT_PREFIX = "com.mdmserver.profile"
 UPLOAD = "upload"
+T = TypeVar("T")
 
 
 class ProfileNotFound(LookupError):
@@ -40,6 +43,14 @@ class ProfileNotFound(LookupError):
 class Saved:
     profile: ProfileRow
     warnings: list[ValidationError]
+
+
+@dataclass(frozen=True)
+class Applied(Generic[T]):
+    """What a change returned, and what it could not do for devices yet (``warnings``)."""
+
+    value: T
+    warnings: list[ValidationError] = field(default_factory=list)
 
 
 def parse_target(text: str) -> str:
@@ -70,11 +81,21 @@ class ProfileAdmin:
         self.presign = presign  # sign new content in the job backend, ahead of devices
         self.push = push  # wake devices that were just given commands
 
-    def _reconcile(self) -> None:
-        """Bring every device in line after a change, and wake the ones given commands."""
-        changed = [o.enrollment_id for o in self.service.reconcile_all() if o.plan]
+    def _reconcile(self) -> list[ValidationError]:
+        """Bring every device in line after a change, and wake the ones given commands.
+        Returns a warning when devices had to be left as they are (no signer yet)."""
+        outcomes = self.service.reconcile_all()
+        changed = [o.enrollment_id for o in outcomes if o.plan]
         if changed and self.push is not None:
             self.push(changed)
+        deferred = [o.deferred for o in outcomes if o.deferred]
+        if not deferred:
+            return []
+        message = (
+            f"profiles not sent to {len(deferred)} device(s) yet: {deferred[0]}; the change "
+            "is saved, and they get it once the signer exists (retry, or their next report)"
+        )
+        return [ValidationError("devices", message, "warning")]
 
     def templates(self) -> dict[str, Template]:
         return load_templates(self.templates_dir)
@@ -152,37 +173,34 @@ class ProfileAdmin:
         if self.presign is not None and not saved.per_device and not saved.encrypt:
             self.presign([saved.content])
         if existing is not None and existing.digest != saved.digest:
-            self._reconcile()
+            warnings = [*warnings, *self._reconcile()]
         return Saved(saved, warnings)
 
-    def delete(self, key: str) -> ProfileRow:
+    def delete(self, key: str) -> Applied[ProfileRow]:
         profile = self.get(key)
         self.store.delete(profile.id)
-        self._reconcile()
-        return profile
+        return Applied(profile, self._reconcile())
 
     # Assignments ----------------------------------------------------------------------------
 
-    def assign(self, key: str, target: str) -> bool:
+    def assign(self, key: str, target: str) -> Applied[bool]:
+        """Whether the assignment is new (an existing one changes nothing)."""
         profile = self.get(key)
         added = self.store.assign(profile.id, parse_target(target))
-        if added:
-            self._reconcile()
-        return added
+        return Applied(added, self._reconcile() if added else [])
 
-    def unassign(self, key: str, target: str) -> bool:
+    def unassign(self, key: str, target: str) -> Applied[bool]:
+        """Whether there was such an assignment to remove."""
         profile = self.get(key)
         removed = self.store.unassign(profile.id, parse_target(target))
-        if removed:
-            self._reconcile()
-        return removed
+        return Applied(removed, self._reconcile() if removed else [])
 
-    def retry(self, key: str) -> int:
+    def retry(self, key: str) -> Applied[int]:
+        """How many failed devices are tried again. Every device is synced, failed or not:
+        this is also how an admin sends what was deferred (no signer) once there is one."""
         profile = self.get(key)
         count = self.service.retry(profile.identifier)
-        if count:
-            self._reconcile()
-        return count
+        return Applied(count, self._reconcile())
 
     # Reading --------------------------------------------------------------------------------
 

@@ -5,6 +5,11 @@ session: on enrollment (everything assigned, then a ProfileList to confirm), on 
 ProfileList answer (the device's own account is the truth), and after an admin change.
 InstallProfile / RemoveProfile answers update each device's status, with the ErrorChain of a
 refusal. Escrowed FileVault recovery keys in SecurityInfo answers are stored as received.
+
+Without the profile signer (``mdmserver init`` not run) a device's sync is deferred whole:
+every payload is prepared before anything is queued, so a device is never sent half its plan
+(a removal without the install that replaces it); the next sync after the signer appears
+(ProfileList report, admin change or retry) brings it in line.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from mdmserver.logs import get_logger
 from mdmserver.profiles import devicevars
 from mdmserver.profiles.desired import Known, Plan, plan
 from mdmserver.profiles.encrypt import encrypt_profile
-from mdmserver.profiles.signing import Signing
+from mdmserver.profiles.signing import SignerMissing, Signing
 from mdmserver.profiles.validation import MDM_PAYLOAD
 from mdmserver.protocol.commands import new_command
 from mdmserver.protocol.results import Status
@@ -42,6 +47,7 @@ class Outcome:
     enrollment_id: str
     plan: Plan
     refused: Mapping[str, str]  # identifier -> why it could not be prepared
+    deferred: str | None = None  # why nothing was queued although the device needs changes
 
 
 class ProfileService:
@@ -104,7 +110,24 @@ class ProfileService:
     # Reconciliation ---------------------------------------------------------------------------
 
     def reconcile(self, enrollment_id: str, *, protected: Iterable[str] = ()) -> Outcome:
-        """Queue what brings one device-channel enrollment to its desired state."""
+        """Queue what brings one device-channel enrollment to its desired state, or nothing
+        (``deferred`` says why) while there is no signer for what it must install."""
+        outcome = self._sync(enrollment_id, protected)
+        if outcome.deferred:
+            log.warning(
+                "profiles_deferred",
+                extra={"fields": {"enrollment_id": enrollment_id, "reason": outcome.deferred}},
+            )
+        return outcome
+
+    def _sync(self, enrollment_id: str, protected: Iterable[str] = ()) -> Outcome:
+        """:meth:`reconcile` without its log line (reconcile_all logs deferrals together)."""
+        try:
+            return self._reconcile(enrollment_id, protected)
+        except SignerMissing as exc:
+            return Outcome(enrollment_id, Plan(), {}, deferred=str(exc))
+
+    def _reconcile(self, enrollment_id: str, protected: Iterable[str]) -> Outcome:
         device_id = enrollment_id  # device channels only: their id is the device id
         wanted = {p.identifier: p for p in self.store.desired_for(device_id)}
         states = self.store.states(enrollment_id)
@@ -118,7 +141,8 @@ class ProfileService:
             self.store.managed_identifiers(),
             set(protected),
         )
-        refused: dict[str, str] = {}
+        # Signed first, queued after: SignerMissing leaves this device untouched.
+        payloads, refused = self._prepare_installs(todo.install, wanted, device_id)
         for identifier in todo.remove:
             command = new_command("RemoveProfile", {"Identifier": identifier})
             self.storage.enqueue(command, [enrollment_id], created_by="profiles")
@@ -132,10 +156,8 @@ class ProfileService:
             )
         for identifier in todo.install:
             profile = wanted[identifier]
-            try:
-                payload = self.prepare(profile, device_id)
-            except PrepareError as exc:
-                refused[identifier] = str(exc)
+            payload = payloads.get(identifier)
+            if payload is None:
                 self.store.record_sent(
                     enrollment_id,
                     identifier,
@@ -144,7 +166,7 @@ class ProfileService:
                     command_uuid=None,
                     sent_uuid=profile.payload_uuid,
                     status="failed",
-                    error=json.dumps({"server": str(exc)}),
+                    error=json.dumps({"server": refused[identifier]}),
                 )
                 continue
             command = new_command("InstallProfile", {"Payload": payload})
@@ -173,8 +195,30 @@ class ProfileService:
 
     def reconcile_all(self) -> list[Outcome]:
         """After an admin change: every active device channel (the plan is cheap when nothing
-        changed, and only changed devices get commands)."""
-        return [self.reconcile(e) for e in self.store.device_enrollments()]
+        changed, and only changed devices get commands). Deferred devices are logged once,
+        counted, not once per device: a fleet would flood the log."""
+        outcomes = [self._sync(e) for e in self.store.device_enrollments()]
+        deferred = [o for o in outcomes if o.deferred]
+        if deferred:
+            log.warning(
+                "profiles_deferred",
+                extra={"fields": {"devices": len(deferred), "reason": deferred[0].deferred}},
+            )
+        return outcomes
+
+    def _prepare_installs(
+        self, identifiers: list[str], wanted: Mapping[str, ProfileRow], device_id: str
+    ) -> tuple[dict[str, bytes], dict[str, str]]:
+        """The signed payload of each profile to install, and why the others cannot be made
+        for this device. Raises SignerMissing, which concerns every profile and device."""
+        payloads: dict[str, bytes] = {}
+        refused: dict[str, str] = {}
+        for identifier in identifiers:
+            try:
+                payloads[identifier] = self.prepare(wanted[identifier], device_id)
+            except PrepareError as exc:
+                refused[identifier] = str(exc)
+        return payloads, refused
 
     def prepare(self, profile: ProfileRow, device_id: str) -> bytes:
         """The signed bytes for one device: device values filled, encrypted if asked."""

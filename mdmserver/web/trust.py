@@ -16,7 +16,6 @@ public: an access proxy fetches it to verify assertions offline.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from mdmserver.crypto.ca import fingerprint_sha256
 from mdmserver.crypto.certheader import parse_client_cert_header
 from mdmserver.crypto.errors import CertificateFormatError
 from mdmserver.logs import get_logger
+from mdmserver.service.admin.errors import AdminError, BadRequest, Unprocessable
 from mdmserver.service.inventory_setup import (
     InventoryRuntime,
     ProfilesAdapter,
@@ -36,6 +36,7 @@ from mdmserver.service.inventory_setup import (
     push_from,
 )
 from mdmserver.service.trust import UNMANAGED, TrustAnswer
+from mdmserver.web.api import actor, admin, audited, json_body
 from mdmserver.web.runtime import runtime
 
 log = get_logger("trust")
@@ -128,6 +129,12 @@ def _authenticate() -> Response | None:
     return None
 
 
+@bp.errorhandler(AdminError)
+def _refused(exc: AdminError) -> Response:
+    """A policy change refused inside its audit record: the row is written, then this answers."""
+    return _error(exc.status, exc.message)
+
+
 # Trust -------------------------------------------------------------------------------------------
 
 
@@ -210,31 +217,34 @@ def get_policy() -> Response:
     return jsonify({"source": policies.source(), "policy": policies.current().to_dict()})
 
 
+# Changes are audited like the admin API's (one row, refusals included: a malformed body too);
+# the row's target is the policy, and a set keeps the policy as sent in its detail.
+_POLICY = ("policy",)
+
+
 @bp.put("/compliance/policy")
+@audited("compliance.policy.set", _POLICY)
 def put_policy() -> Response:
-    try:
-        data = json.loads(request.get_data() or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _error(400, f"malformed JSON: {exc}")
+    data = json_body()
     if not isinstance(data, dict):
-        return _error(400, "expected a JSON object (the policy)")
-    policies = inventory_runtime().policies
-    try:
-        policy = policies.set(data, f"key:{g.api_key.name}")
-    except PolicyError as exc:
-        return _error(422, str(exc))
-    _audit("compliance.policy.set", "ok", data)
+        raise BadRequest("expected a JSON object (the policy)")
+    with admin().audit.record(actor(), "compliance.policy.set") as entry:  # joins the route's
+        entry.detail["policy"] = data  # the policy as sent, kept with the outcome
+        try:
+            policy = inventory_runtime().policies.set(data, actor())
+        except PolicyError as exc:
+            raise Unprocessable(str(exc)) from None
     return jsonify({"source": "api", "policy": policy.to_dict()})
 
 
 @bp.delete("/compliance/policy")
+@audited("compliance.policy.reset", _POLICY)
 def delete_policy() -> Response:
     policies = inventory_runtime().policies
     try:
-        policy = policies.set(None, f"key:{g.api_key.name}")
+        policy = policies.set(None, actor())
     except PolicyError as exc:
-        return _error(422, f"the file policy is invalid: {exc}")
-    _audit("compliance.policy.reset", "ok", {})
+        raise Unprocessable(f"the file policy is invalid: {exc}") from None
     return jsonify({"source": policies.source(), "policy": policy.to_dict()})
 
 
@@ -268,9 +278,3 @@ def _state(state: Any) -> dict[str, Any] | None:
         "changed_at": state.changed_at,
         "noncompliant_since": state.noncompliant_since,
     }
-
-
-def _audit(action: str, outcome: str, detail: dict[str, Any]) -> None:
-    admin = runtime(current_app).admin
-    if admin is not None:
-        admin.store.audit(f"key:{g.api_key.name}", action, [], outcome, {"policy": detail})

@@ -59,3 +59,20 @@ def test_enrollment_token_refusals(app, api):
     missing = api.delete("/api/v1/enrollment-tokens/nope")
     assert missing.status_code == 404 and "nope" in missing.get_json()["error"]
     assert state(app) == before
+
+
+def test_enrollment_token_refusals_are_audited_like_successes(app, api):
+    """A body refused before the token service runs is one row under the same action as a
+    token the service made, so the log reads the same whichever layer said no."""
+    headers = {**api.headers(), "Content-Type": "application/json"}
+    outcomes = []
+    for body in (b"{", b"[]", b'{"uses": 0}', b'{"uses": 1}'):
+        before = last_audit(app)
+        reply = api.client.post("/api/v1/enrollment-tokens", data=body, headers=headers)
+        entry = last_audit(app)
+        assert entry.id == before.id + 1, body  # one row each
+        assert (entry.actor, entry.action) == ("key:test-admin", "enrollment_token.create")
+        outcomes.append((reply.status_code, entry.outcome.split(":")[0]))
+        if reply.status_code == 201:
+            assert entry.targets == [reply.get_json()["id"]]
+    assert outcomes == [(400, "refused 400")] * 3 + [(201, "ok")]

@@ -1,8 +1,10 @@
-"""Fixtures for profiles: a real signer in the instance folder, values for every template."""
+"""Fixtures for profiles: a real signer in the instance folder, values for every template, and
+custom .mobileconfig files (valid, and INVALID ones) that the profile and OpenAPI tests upload."""
 
 from __future__ import annotations
 
 import base64
+import plistlib
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +17,42 @@ from cryptography.x509.oid import NameOID
 
 from mdmserver.crypto.ca import dump_cert_pem, dump_key_pem, generate_key, issue_certificate
 from mdmserver.testing.pki import Pki
+
+PASSCODE = "com.apple.mobiledevice.passwordpolicy"
+# (payload, the key path the refusal names, a word of its message): uploads refused with 422.
+INVALID: list[tuple[dict[str, Any], str, str]] = [
+    ({"PayloadType": "com.example.nothing"}, "PayloadContent[0].PayloadType", "unknown"),
+    ({"PayloadType": PASSCODE, "minLength": "8"}, "PayloadContent[0].minLength", "expected"),
+    ({"PayloadType": PASSCODE, "minLength": 99}, "PayloadContent[0].minLength", "maximum"),
+    (
+        {"PayloadType": "com.apple.webClip.managed", "Label": "x"},
+        "PayloadContent[0].URL",
+        "missing",
+    ),
+    ({"PayloadType": "com.apple.mdm"}, "PayloadContent[0].PayloadType", "enrollment"),
+]
+
+
+def mobileconfig(*payloads: dict[str, Any]) -> bytes:
+    """An unsigned custom profile (identifier com.example.custom) carrying these payloads."""
+    return plistlib.dumps(
+        {
+            "PayloadIdentifier": "com.example.custom",
+            "PayloadUUID": "11111111-2222-3333-4444-555555555555",
+            "PayloadType": "Configuration",
+            "PayloadVersion": 1,
+            "PayloadDisplayName": "Custom",
+            "PayloadContent": [
+                {
+                    "PayloadIdentifier": f"com.example.custom.{i}",
+                    "PayloadUUID": f"00000000-0000-0000-0000-00000000000{i}",
+                    "PayloadVersion": 1,
+                    **p,
+                }
+                for i, p in enumerate(payloads)
+            ],
+        }
+    )
 
 
 def write_signer(home: Path, pki: Pki) -> Path:

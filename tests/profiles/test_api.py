@@ -3,7 +3,6 @@ stored, signed uploads, assignments and per-device status with the device's Erro
 
 from __future__ import annotations
 
-import plistlib
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ import requests
 from mdmserver.crypto.ca import dump_cert_pem, dump_key_pem
 from mdmserver.web.runtime import runtime
 from tests.api.conftest import state
-from tests.profiles.conftest import openssl, write_signer
+from tests.profiles.conftest import INVALID, PASSCODE, mobileconfig, openssl, write_signer
 from tests.profiles.phone import Phone
 
 
@@ -32,41 +31,6 @@ def api(app, live_server) -> Client:
     return Client(live_server, new.key)
 
 
-def _mobileconfig(*payloads: dict) -> bytes:
-    return plistlib.dumps(
-        {
-            "PayloadIdentifier": "com.example.custom",
-            "PayloadUUID": "11111111-2222-3333-4444-555555555555",
-            "PayloadType": "Configuration",
-            "PayloadVersion": 1,
-            "PayloadDisplayName": "Custom",
-            "PayloadContent": [
-                {
-                    "PayloadIdentifier": f"com.example.custom.{i}",
-                    "PayloadUUID": f"00000000-0000-0000-0000-00000000000{i}",
-                    "PayloadVersion": 1,
-                    **p,
-                }
-                for i, p in enumerate(payloads)
-            ],
-        }
-    )
-
-
-PASSCODE = "com.apple.mobiledevice.passwordpolicy"
-INVALID = [
-    ({"PayloadType": "com.example.nothing"}, "PayloadContent[0].PayloadType", "unknown"),
-    ({"PayloadType": PASSCODE, "minLength": "8"}, "PayloadContent[0].minLength", "expected"),
-    ({"PayloadType": PASSCODE, "minLength": 99}, "PayloadContent[0].minLength", "maximum"),
-    (
-        {"PayloadType": "com.apple.webClip.managed", "Label": "x"},
-        "PayloadContent[0].URL",
-        "missing",
-    ),
-    ({"PayloadType": "com.apple.mdm"}, "PayloadContent[0].PayloadType", "enrollment"),
-]
-
-
 def test_the_api_needs_an_admin_key(live_server):
     assert requests.get(live_server + "/api/v1/profiles", timeout=30).status_code == 401
 
@@ -74,7 +38,7 @@ def test_the_api_needs_an_admin_key(live_server):
 @pytest.mark.parametrize(("payload", "path", "words"), INVALID)
 def test_invalid_uploads_are_refused_with_the_key_path(app, api, payload, path, words):
     before = state(app)
-    reply = api.call("POST", "/profiles/upload?name=bad", data=_mobileconfig(payload))
+    reply = api.call("POST", "/profiles/upload?name=bad", data=mobileconfig(payload))
     assert reply.status_code == 422, reply.text
     problems = reply.json()["problems"]
     assert any(p["path"] == path and words in p["message"] for p in problems), problems
@@ -99,7 +63,7 @@ def test_signed_upload_assignment_and_device_status(
     other_cert, other_key = pki.identity("someone else")
     signer.write_bytes(dump_cert_pem(other_cert))
     signer_key.write_bytes(dump_key_pem(other_key))
-    plain = _mobileconfig({"PayloadType": PASSCODE, "minLength": 6})
+    plain = mobileconfig({"PayloadType": PASSCODE, "minLength": 6})
     signed = openssl(
         "cms", "-sign", "-nodetach", "-binary", "-outform", "DER",
         "-signer", str(signer), "-inkey", str(signer_key), data=plain,
@@ -135,13 +99,13 @@ def test_profile_changes_are_audited(app, api):
     created = api.call(
         "POST",
         "/profiles/upload?name=audited",
-        data=_mobileconfig({"PayloadType": PASSCODE, "minLength": 6}),
+        data=mobileconfig({"PayloadType": PASSCODE, "minLength": 6}),
     )
     assert created.status_code == 201, created.text
     refused = api.call(
         "POST",
         "/profiles/upload?name=bad",
-        data=_mobileconfig({"PayloadType": PASSCODE, "minLength": 99}),
+        data=mobileconfig({"PayloadType": PASSCODE, "minLength": 99}),
     )
     assert refused.status_code == 422
     latest, earlier = store.audit_entries(limit=2)

@@ -128,3 +128,52 @@ def test_policy_api_validates_and_audits(app, admin):
     assert current["source"] == "api" and current["policy"]["min_os_version"] == {"iOS": "17.2"}
     actions = [e.action for e in runtime(app).admin.store.audit_entries()]
     assert "compliance.policy.set" in actions
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "status", "action", "outcome"),
+    [
+        ("PUT", b"{", 400, "compliance.policy.set", "refused 400: malformed JSON"),
+        ("PUT", b"[]", 400, "compliance.policy.set", "refused 400: expected a JSON object"),
+        ("PUT", b'{"colour": 1}', 422, "compliance.policy.set", "refused 422: unknown policy key"),
+        ("PUT", b'{"supervised": false}', 200, "compliance.policy.set", "ok"),
+        ("DELETE", None, 200, "compliance.policy.reset", "ok"),
+    ],
+)
+def test_policy_changes_are_audited_refusals_included(
+    app, keys, method, body, status, action, outcome
+):
+    """One row per change naming the key, the action and the policy, a refused body too."""
+    store = runtime(app).admin.store
+    before = len(store.audit_entries(limit=1000))
+    reply = app.test_client().open(
+        "/api/v1/compliance/policy",
+        method=method,
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {keys['admin']}"},
+    )
+    assert reply.status_code == status, reply.get_json()
+    entries = store.audit_entries(limit=1000)
+    assert len(entries) == before + 1
+    assert (entries[0].actor, entries[0].action, entries[0].targets) == (
+        "key:admin-key",
+        action,
+        ["policy"],
+    )
+    assert entries[0].outcome.startswith(outcome), entries[0].outcome
+    if method == "PUT" and status == 200:
+        assert entries[0].detail == {"policy": {"supervised": False}}
+
+
+def test_a_policy_change_by_a_key_of_another_scope_is_not_audited(app, keys):
+    """Turned away before it is a change (403), like every route of the admin API."""
+    store = runtime(app).admin.store
+    before = len(store.audit_entries(limit=1000))
+    reply = app.test_client().put(
+        "/api/v1/compliance/policy",
+        json={"supervised": False},
+        headers={"Authorization": f"Bearer {keys['trust']}"},
+    )
+    assert reply.status_code == 403
+    assert len(store.audit_entries(limit=1000)) == before

@@ -2,12 +2,18 @@
 
 A refused call leaves no other trace in the database (nothing queued, nothing revoked), but
 who tried what, and why it was refused, is itself worth keeping.
+
+Records nest: the admin API opens one around a whole call, before the body is parsed (a
+malformed body is a refused call too), and the service it calls joins that record instead of
+writing a second row. The CLI calls the services directly; there, the service's record is
+the only one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +41,19 @@ class Audit:
     def record(
         self, actor: str, action: str, targets: list[str] | None = None
     ) -> Iterator[AuditRecord]:
-        """Write the row when the block ends: "ok", or the refusal and its status."""
+        """Write the row when the block ends: "ok", or the refusal and its status.
+
+        Inside a record of this Audit already open (in this thread or task), the block joins
+        it: its targets (when given) and detail go into that record, whose action and
+        outcome stand, so the call is still one row."""
+        outer = _OPEN.get()
+        if outer is not None and outer[0] is self:
+            if targets:
+                outer[1].targets = list(targets)
+            yield outer[1]
+            return
         entry = AuditRecord(actor, action, list(targets or []))
+        token = _OPEN.set((self, entry))
         try:
             yield entry
         except (AdminError, CommandRefused) as exc:
@@ -45,6 +62,8 @@ class Audit:
         except Exception as exc:
             self._write(entry, f"failed: {type(exc).__name__}")
             raise
+        finally:
+            _OPEN.reset(token)
         self._write(entry, "ok")
 
     def outcome(
@@ -64,3 +83,7 @@ class Audit:
             **{k: v for k, v in entry.detail.items() if isinstance(v, str | int)},
         }
         log.info("admin_action", extra={"fields": fields})
+
+
+# The record open in this thread or task, and the Audit it belongs to (see Audit.record).
+_OPEN: ContextVar[tuple[Audit, AuditRecord] | None] = ContextVar("audit_record", default=None)

@@ -3,12 +3,21 @@
 Every route needs ``Authorization: Bearer <key>`` with a key of scope ``admin`` (401 without a
 valid key, 403 with a key of another scope), except the OpenAPI document itself. Refusals are
 JSON ``{"error": "..."}`` with the status the service chose.
+
+Every mutating call by an authenticated key writes one audit row, refused ones included: a
+route that reads a body is wrapped in :func:`audited`, which opens the record before the body
+is read, and the admin service it calls joins that record (``Audit.record``). Refuse by
+raising an ``AdminError`` there: a refusal returned as a response would be recorded as "ok".
+(The profiles blueprint, whose service keeps no audit of its own, records each call from its
+status in an ``after_request`` instead.) tests/api/test_audit_coverage.py checks every route.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -26,6 +35,8 @@ ADMIN_SCOPE = "admin"
 PUBLIC_ENDPOINTS = frozenset({"api.openapi.document"})
 
 bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def admin() -> Admin:
@@ -37,6 +48,25 @@ def admin() -> Admin:
 def actor() -> str:
     """Who the audit log names: the API key's name."""
     return f"key:{g.api_key.name}"
+
+
+def audited(action: str, targets: Sequence[str] = ()) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Route decorator: the whole call is one audit row named ``action``; its targets are
+    ``targets`` and the path's arguments until the service names better ones.
+
+    The record is opened before the view runs, so a body refused before the service is called
+    (malformed JSON, unknown fields) is in the log with its status like any other refusal."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @wraps(view)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            named = [*targets, *(str(value) for value in kwargs.values())]
+            with admin().audit.record(actor(), action, named):
+                return view(*args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 def error(status: int, message: str, **extra: Any) -> Response:

@@ -7,12 +7,13 @@ from collections import Counter
 from flask import Blueprint, Response, jsonify
 
 from mdmserver.service.admin import views as out
-from mdmserver.web.api import actor, admin, json_body
+from mdmserver.web.api import actor, admin, audited, json_body
 
 bp = Blueprint("commands", __name__)
 
 
 @bp.post("/commands")
+@audited("command.send")
 def send_command() -> tuple[Response, int]:
     sent = admin().commands.send(json_body(), actor=actor())
     body = {

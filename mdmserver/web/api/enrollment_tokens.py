@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify
 
 from mdmserver.service.admin import views as out
 from mdmserver.service.admin.errors import BadRequest
-from mdmserver.web.api import actor, admin, json_body
+from mdmserver.web.api import actor, admin, audited, json_body
 
 bp = Blueprint("enrollment_tokens", __name__)
 _FIELDS = frozenset({"uses", "expires_in", "tags"})
@@ -25,6 +25,7 @@ def list_tokens() -> Response:
 
 
 @bp.post("/enrollment-tokens")
+@audited("enrollment_token.create")
 def create_token() -> tuple[Response, int]:
     body = json_body()
     if not isinstance(body, Mapping):
@@ -47,6 +48,7 @@ def create_token() -> tuple[Response, int]:
 
 
 @bp.delete("/enrollment-tokens/<token_id>")
+@audited("enrollment_token.revoke")
 def revoke_token(token_id: str) -> Response:
     admin().tokens.revoke(token_id, actor=actor())
     return jsonify(id=token_id, revoked=True)

@@ -1,53 +1,69 @@
 """``GET /api/v1/openapi.json``: the OpenAPI 3.1 description of this API (a test keeps it and
-the routes in step). Public: it describes the API, it opens nothing."""
+the routes in step). Public: it describes the API, it opens nothing.
+
+The core resources are described here; the other features' routes are described in their own
+``openapi_*`` modules, which add them with :func:`add_paths` (imported at the end of this one).
+Every route under /api/v1 must be described by hand: there is no generated stand-in.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from mdmserver.service.admin.devices import DEFAULT_LIMIT, MAX_LIMIT
 
 bp = Blueprint("openapi", __name__)
 
 
-def _ref(name: str) -> dict[str, str]:
+def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    why = {
-        400: "Malformed JSON or a bad field (the message names it)",
-        401: "Missing, unknown or revoked API key",
-        403: "An API key of another scope",
-        404: "Unknown device, command or token (named in the message)",
-        409: "Conflict (a target that is not enrolled)",
-        422: "The command is refused by the catalog; `problems` lists key paths and reasons",
-    }
-    return {str(code): _json(_ref("Error"), why[code]) for code in (401, 403, *codes)}
+_WHY = {
+    400: "Malformed JSON or a bad field (the message names it)",
+    401: "Missing, unknown or revoked API key",
+    403: "An API key of another scope",
+    404: "Not found (the message names the unknown device, command, token or profile)",
+    409: "Conflict (a target that is not enrolled)",
+    413: "The body is larger than this server accepts",
+    422: "Refused by validation; `problems` lists key paths and reasons",
+}
 
 
-_STR = {"type": "string"}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
+def errors(*codes: int, why: dict[int, str] | None = None) -> dict[str, Any]:
+    """The refusals of an operation, always with 401 and 403 (every route but this document
+    needs a key); ``why`` words a status for this operation where the generic text is vague."""
+    words = _WHY | (why or {})
+    return {str(code): json_response(ref("Error"), words[code]) for code in (401, 403, *codes)}
+
+
+STR = {"type": "string"}
+TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": STR}
+
+
 _DEVICE_ID = {
     "name": "ident",
     "in": "path",
     "required": True,
     "description": "UDID (or User Enrollment EnrollmentID), or serial number",
-    "schema": _STR,
+    "schema": STR,
 }
 _FILTERS = [
-    ("platform", "iOS (includes iPadOS), macOS, tvOS, watchOS or visionOS", _STR),
-    ("os_version", "exact OS version, e.g. 17.4", _STR),
-    ("min_os_version", "at least this OS version (numeric comparison)", _STR),
+    ("platform", "iOS (includes iPadOS), macOS, tvOS, watchOS or visionOS", STR),
+    ("os_version", "exact OS version, e.g. 17.4", STR),
+    ("min_os_version", "at least this OS version (numeric comparison)", STR),
     ("enrolled", "true or false", {"type": "boolean"}),
-    ("tag", "device tag (repeat for several: all must match)", _STR),
+    ("tag", "device tag (repeat for several: all must match)", STR),
     ("last_seen_before", "ISO 8601 time", {"type": "string", "format": "date-time"}),
     ("last_seen_after", "ISO 8601 time", {"type": "string", "format": "date-time"}),
 ]
@@ -58,43 +74,42 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["error"],
         "properties": {
             "error": {"type": "string", "description": "what is wrong, naming the field"},
-            "problems": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"path": _STR, "message": _STR},
-                },
-            },
+            "problems": {"type": "array", "items": ref("Problem")},
         },
+    },
+    "Problem": {
+        "type": "object",
+        "description": "One finding: the key path it is about, and what is wrong there",
+        "properties": {"path": STR, "message": STR},
     },
     "Filter": {
         "type": "object",
         "properties": {name: schema for name, _, schema in _FILTERS}
-        | {"tag": {"oneOf": [_STR, {"type": "array", "items": _STR}]}},
+        | {"tag": {"oneOf": [STR, {"type": "array", "items": STR}]}},
         "additionalProperties": False,
     },
     "Device": {
         "type": "object",
         "properties": {
-            "id": _STR,
+            "id": STR,
             "serial_number": {"type": ["string", "null"]},
             "platform": {"type": ["string", "null"]},
             "product_name": {"type": ["string", "null"]},
             "model": {"type": ["string", "null"]},
             "os_version": {"type": ["string", "null"]},
             "enrolled": {"type": "boolean"},
-            "tags": {"type": "array", "items": _STR},
-            "last_seen_at": _TIME,
+            "tags": {"type": "array", "items": STR},
+            "last_seen_at": TIME,
         },
     },
     "DeviceDetail": {
         "allOf": [
-            _ref("Device"),
+            ref("Device"),
             {
                 "type": "object",
                 "properties": {
-                    "enrollments": {"type": "array", "items": _ref("Enrollment")},
-                    "identity_expires_at": _TIME,
+                    "enrollments": {"type": "array", "items": ref("Enrollment")},
+                    "identity_expires_at": TIME,
                     "inventory": {"type": "object"},
                 },
             },
@@ -103,21 +118,21 @@ _SCHEMAS: dict[str, Any] = {
     "Enrollment": {
         "type": "object",
         "properties": {
-            "id": _STR,
-            "type": _STR,
+            "id": STR,
+            "type": STR,
             "channel": {"enum": ["device", "user"]},
             "status": {"enum": ["pending", "active", "checked_out"]},
             "push_token_present": {"type": "boolean"},
             "token_stale": {"type": "boolean"},
-            "last_seen_at": _TIME,
+            "last_seen_at": TIME,
         },
     },
     "QueueItem": {
         "type": "object",
         "properties": {
-            "command_uuid": _STR,
-            "request_type": _STR,
-            "enrollment_id": _STR,
+            "command_uuid": STR,
+            "request_type": STR,
+            "enrollment_id": STR,
             "status": {
                 "enum": [
                     "queued",
@@ -131,10 +146,10 @@ _SCHEMAS: dict[str, Any] = {
                 ]
             },
             "priority": {"type": "integer"},
-            "created_at": _TIME,
-            "sent_at": _TIME,
-            "answered_at": _TIME,
-            "expires_at": _TIME,
+            "created_at": TIME,
+            "sent_at": TIME,
+            "answered_at": TIME,
+            "expires_at": TIME,
         },
     },
     "CommandRequest": {
@@ -143,12 +158,12 @@ _SCHEMAS: dict[str, Any] = {
         "description": "Exactly one of targets or filter. In command, <data> values are base64"
         " strings and <date> values ISO 8601 strings.",
         "properties": {
-            "targets": {"type": "array", "items": _STR, "minItems": 1},
-            "filter": _ref("Filter"),
+            "targets": {"type": "array", "items": STR, "minItems": 1},
+            "filter": ref("Filter"),
             "command": {
                 "type": "object",
                 "required": ["RequestType"],
-                "properties": {"RequestType": _STR},
+                "properties": {"RequestType": STR},
                 "additionalProperties": True,
             },
             "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
@@ -158,32 +173,32 @@ _SCHEMAS: dict[str, Any] = {
     "CommandCreated": {
         "type": "object",
         "properties": {
-            "command_uuid": _STR,
-            "request_type": _STR,
+            "command_uuid": STR,
+            "request_type": STR,
             "targets": {
                 "type": "object",
-                "additionalProperties": _STR,
+                "additionalProperties": STR,
                 "description": "device id -> enrollment id",
             },
-            "skipped": {"type": "array", "items": _STR},
-            "warnings": {"type": "array", "items": {"type": "object"}},
+            "skipped": {"type": "array", "items": STR},
+            "warnings": {"type": "array", "items": ref("Problem")},
         },
     },
     "CommandStatus": {
         "type": "object",
         "properties": {
-            "command_uuid": _STR,
-            "request_type": _STR,
+            "command_uuid": STR,
+            "request_type": STR,
             "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
             "targets": {
                 "type": "array",
                 "items": {
                     "allOf": [
-                        _ref("QueueItem"),
+                        ref("QueueItem"),
                         {
                             "type": "object",
                             "properties": {
-                                "device_id": _STR,
+                                "device_id": STR,
                                 "result": {
                                     "type": ["object", "null"],
                                     "description": "the device's answer; data as base64, dates"
@@ -199,13 +214,13 @@ _SCHEMAS: dict[str, Any] = {
     "Token": {
         "type": "object",
         "properties": {
-            "id": _STR,
-            "prefix": _STR,
+            "id": STR,
+            "prefix": STR,
             "max_uses": {"type": ["integer", "null"]},
             "uses": {"type": "integer"},
-            "expires_at": _TIME,
-            "state": _STR,
-            "tags": {"type": "array", "items": _STR},
+            "expires_at": TIME,
+            "state": STR,
+            "tags": {"type": "array", "items": STR},
         },
     },
 }
@@ -232,21 +247,21 @@ _PATHS: dict[str, Any] = {
                     "name": "cursor",
                     "in": "query",
                     "description": "next_cursor of the previous page (opaque)",
-                    "schema": _STR,
+                    "schema": STR,
                 },
             ],
             "responses": {
-                "200": _json(
+                "200": json_response(
                     {
                         "type": "object",
                         "properties": {
-                            "devices": {"type": "array", "items": _ref("Device")},
+                            "devices": {"type": "array", "items": ref("Device")},
                             "next_cursor": {"type": ["string", "null"]},
                         },
                     },
                     "A page of devices; next_cursor is null on the last page",
                 ),
-                **_errors(400),
+                **errors(400),
             },
         }
     },
@@ -254,7 +269,7 @@ _PATHS: dict[str, Any] = {
         "get": {
             "summary": "One device: fields, enrollments, identity expiry, inventory summary",
             "parameters": [_DEVICE_ID],
-            "responses": {"200": _json(_ref("DeviceDetail"), "The device"), **_errors(404)},
+            "responses": {"200": json_response(ref("DeviceDetail"), "The device"), **errors(404)},
         }
     },
     "/api/v1/devices/{ident}/queue": {
@@ -265,98 +280,99 @@ _PATHS: dict[str, Any] = {
                 {"name": "all", "in": "query", "schema": {"type": "boolean"}},
             ],
             "responses": {
-                "200": _json(
+                "200": json_response(
                     {
                         "type": "object",
                         "properties": {
-                            "device_id": _STR,
-                            "commands": {"type": "array", "items": _ref("QueueItem")},
+                            "device_id": STR,
+                            "commands": {"type": "array", "items": ref("QueueItem")},
                         },
                     },
                     "The queue",
                 ),
-                **_errors(404),
+                **errors(404),
             },
         },
         "delete": {
             "summary": "Cancel every pending command of the device",
             "parameters": [_DEVICE_ID],
             "responses": {
-                "200": _json(
+                "200": json_response(
                     {
                         "type": "object",
-                        "properties": {"device_id": _STR, "cancelled": {"type": "integer"}},
+                        "properties": {"device_id": STR, "cancelled": {"type": "integer"}},
                     },
                     "How many were cancelled",
                 ),
-                **_errors(404),
+                **errors(404),
             },
         },
     },
     "/api/v1/commands": {
         "post": {
             "summary": "Validate a command for every target, then queue it (one UUID)",
-            "requestBody": {"required": True, **_json(_ref("CommandRequest"), "The command")},
+            "requestBody": {
+                "required": True,
+                **json_response(ref("CommandRequest"), "The command"),
+            },
             "responses": {
-                "201": _json(_ref("CommandCreated"), "Queued"),
-                **_errors(400, 404, 409, 422),
+                "201": json_response(ref("CommandCreated"), "Queued"),
+                **errors(400, 404, 409, 422),
             },
         }
     },
     "/api/v1/commands/{command_uuid}": {
         "get": {
             "summary": "Per-target status and stored result of a command",
-            "parameters": [
-                {"name": "command_uuid", "in": "path", "required": True, "schema": _STR}
-            ],
-            "responses": {"200": _json(_ref("CommandStatus"), "The command"), **_errors(404)},
+            "parameters": [{"name": "command_uuid", "in": "path", "required": True, "schema": STR}],
+            "responses": {"200": json_response(ref("CommandStatus"), "The command"), **errors(404)},
         }
     },
     "/api/v1/enrollment-tokens": {
         "get": {
             "summary": "List enrollment tokens (ids and prefixes; never the tokens)",
             "responses": {
-                "200": _json(
+                "200": json_response(
                     {
                         "type": "object",
-                        "properties": {"tokens": {"type": "array", "items": _ref("Token")}},
+                        "properties": {"tokens": {"type": "array", "items": ref("Token")}},
                     },
                     "The tokens",
                 ),
-                **_errors(),
+                **errors(),
             },
         },
         "post": {
             "summary": "Create a token; the answer is the only time it is shown",
             "requestBody": {
                 "required": True,
-                **_json(
+                **json_response(
                     {
                         "type": "object",
                         "properties": {
                             "uses": {"type": "integer", "minimum": 1},
                             "expires_in": {"type": "integer", "minimum": 1},
-                            "tags": {"type": "array", "items": _STR},
+                            "tags": {"type": "array", "items": STR},
                         },
                     },
                     "Limits and tags",
                 ),
             },
             "responses": {
-                "201": _json(
-                    {"allOf": [_ref("Token"), {"properties": {"token": _STR}}]}, "Created"
+                "201": json_response(
+                    {"allOf": [ref("Token"), {"properties": {"token": STR}}]}, "Created"
                 ),
-                **_errors(400),
+                **errors(400),
             },
         },
     },
     "/api/v1/enrollment-tokens/{token_id}": {
         "delete": {
             "summary": "Revoke a token",
-            "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": _STR}],
+            "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": STR}],
             "responses": {
-                "200": _json({"type": "object"}, "Revoked"),
-                **_errors(404),
+                "200": json_response({"type": "object"}, "Revoked"),
+                **errors(404),
             },
         }
     },
@@ -378,7 +394,8 @@ DOCUMENT: dict[str, Any] = {
             "bearer": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "An API key of scope admin (mdmserver api-key create)",
+                "description": "An API key (mdmserver api-key create) of scope admin; of"
+                " scope trust for /api/v1/trust",
             }
         },
         "schemas": _SCHEMAS,
@@ -395,36 +412,11 @@ def add_paths(paths: dict[str, Any], schemas: dict[str, Any] | None = None) -> N
     _SCHEMAS.update(schemas or {})
 
 
-_PARAM = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
-_METHODS = ("get", "post", "put", "patch", "delete")
-
-
-def _placeholders(app: Flask) -> dict[str, Any]:
-    """Routes under /api/v1 no one documented yet: listed (so the document is complete) with
-    the handler's docstring and ``x-undocumented: true`` until their feature calls add_paths."""
-    found: dict[str, Any] = {}
-    for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/v1/"):
-            continue
-        path = _PARAM.sub(r"{\1}", rule.rule)
-        view = app.view_functions.get(rule.endpoint)
-        summary = ((view.__doc__ if view else None) or rule.endpoint).strip().splitlines()[0]
-        for method in sorted(m.lower() for m in rule.methods or ()):
-            if method in _METHODS and method not in _PATHS.get(path, {}):
-                found.setdefault(path, {})[method] = {
-                    "summary": summary,
-                    "x-undocumented": True,
-                    "parameters": [
-                        {"name": name, "in": "path", "required": True, "schema": _STR}
-                        for name in rule.arguments
-                    ],
-                    "responses": {"default": {"description": "not documented yet"}},
-                }
-    return found
-
-
 @bp.get("/openapi.json")
 def document() -> Response:
-    extra = _placeholders(current_app)
-    paths = {path: {**_PATHS.get(path, {}), **extra.get(path, {})} for path in {*_PATHS, *extra}}
-    return jsonify({**DOCUMENT, "paths": dict(sorted(paths.items()))})
+    return jsonify({**DOCUMENT, "paths": dict(sorted(_PATHS.items()))})
+
+
+# The features' descriptions add themselves with add_paths when imported; they need the helpers
+# above, so they come last.
+from mdmserver.web.api import openapi_profiles, openapi_push, openapi_trust  # noqa: E402, F401

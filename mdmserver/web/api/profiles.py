@@ -2,6 +2,8 @@
 
 Nested under the admin API blueprint, so the same Bearer API-key check guards every route.
 An invalid profile is refused with 422 and the key path of each problem; nothing is stored.
+A change that devices cannot be sent yet (no profile signer) is kept and answers with
+``warnings`` saying so.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from mdmserver.catalog.validate import ValidationError
 from mdmserver.profiles.validation import ProfileRefused
 from mdmserver.service.admin.errors import BadRequest
 from mdmserver.service.profile_admin import (
@@ -150,8 +153,8 @@ def profile_content(key: str) -> Response:
 
 @bp.delete("/profiles/<key>")
 def delete_profile(key: str) -> Response:
-    profile = _admin().delete(key)
-    return jsonify(deleted=profile.id)
+    done = _admin().delete(key)
+    return jsonify(deleted=done.value.id, warnings=_warnings(done.warnings))
 
 
 @bp.post("/profiles/<key>/assignments")
@@ -160,15 +163,17 @@ def assign(key: str) -> tuple[Response, int]:
     target = body.get("target") if isinstance(body, Mapping) else None
     if not isinstance(target, str):
         raise BadRequest("target: required, 'all' or 'tag:<name>'")
-    added = _admin().assign(key, target)
-    return jsonify(assigned=added), 201 if added else 200
+    done = _admin().assign(key, target)
+    status = 201 if done.value else 200
+    return jsonify(assigned=done.value, warnings=_warnings(done.warnings)), status
 
 
 @bp.delete("/profiles/<key>/assignments/<path:target>")
 def unassign(key: str, target: str) -> Response:
-    if not _admin().unassign(key, target):
+    done = _admin().unassign(key, target)
+    if not done.value:
         return error(404, f"profile {key!r} is not assigned to {target!r}")
-    return jsonify(unassigned=True)
+    return jsonify(unassigned=True, warnings=_warnings(done.warnings))
 
 
 @bp.get("/profiles/<key>/status")
@@ -179,7 +184,8 @@ def profile_status(key: str) -> Response:
 
 @bp.post("/profiles/<key>/retry")
 def retry(key: str) -> Response:
-    return jsonify(retried=_admin().retry(key))
+    done = _admin().retry(key)
+    return jsonify(retried=done.value, warnings=_warnings(done.warnings))
 
 
 def _opt_str(body: Mapping[str, Any], name: str) -> str | None:
@@ -192,8 +198,12 @@ def _opt_str(body: Mapping[str, Any], name: str) -> str | None:
 def _saved(saved: Any) -> tuple[Response, int]:
     admin = _admin()
     body = describe(saved.profile, admin.store.assignments(saved.profile.id))
-    body["warnings"] = [{"path": w.path, "message": w.message} for w in saved.warnings]
+    body["warnings"] = _warnings(saved.warnings)
     return jsonify(body), 201
+
+
+def _warnings(found: list[ValidationError]) -> list[dict[str, str]]:
+    return [{"path": w.path, "message": w.message} for w in found]
 
 
 @bp.after_request

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from mdmserver.service.admin import views as out
-from mdmserver.web.api import actor, admin
+from mdmserver.web.api import actor, admin, audited
 
 bp = Blueprint("queue", __name__)
 
@@ -18,6 +18,7 @@ def show_queue(ident: str) -> Response:
 
 
 @bp.delete("/devices/<ident>/queue")
+@audited("queue.clear")
 def clear_queue(ident: str) -> Response:
     device_id, cancelled = admin().queues.clear(ident, actor=actor())
     return jsonify(device_id=device_id, cancelled=cancelled)
