@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from mdmserver.crypto.ca import load_pem_certificates
 from mdmserver.crypto.trust import TrustStore
 from mdmserver.jobs.metrics import register_push_metrics
 from mdmserver.jobs.runtime import build_jobs
-from mdmserver.logs import configure_logging, get_logger, request_id_var
+from mdmserver.logs import configure_logging, get_logger, request_id_for, request_id_var
 from mdmserver.metrics.database import register_database_metrics
 from mdmserver.push.instance import with_push_topic
 from mdmserver.service.admin import build_admin
@@ -42,7 +41,7 @@ from mdmserver.web.enrollment_runtime import EXTENSION as ENROLLMENT
 from mdmserver.web.enrollment_runtime import build_enrollment
 from mdmserver.web.errors import register_error_handlers
 from mdmserver.web.profiles_runtime import install_profiles
-from mdmserver.web.runtime import EXTENSION, Runtime
+from mdmserver.web.runtime import EXTENSION, Runtime, runtime
 from mdmserver.web.trust import install_trust
 
 log = get_logger("app")
@@ -86,7 +85,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     _install_request_ids(app)
     register_error_handlers(app)
     app.extensions[ENROLLMENT] = build_enrollment(config, enrollment_store)
-    app.register_blueprint(mdm.bp)
+    app.wsgi_app = mdm.DeviceEndpoints(partial(runtime, app), app.wsgi_app)  # type: ignore[method-assign]
     app.register_blueprint(scep.bp)
     app.register_blueprint(enroll.bp)
     app.register_blueprint(metrics.bp)
@@ -141,8 +140,7 @@ def _install_request_ids(app: Flask) -> None:
 
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        rid = request_id_for(request.headers.get("X-Request-ID", ""))
         g.request_id = rid
         g.request_token = request_id_var.set(rid)
         g.started = time.perf_counter()

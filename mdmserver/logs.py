@@ -10,10 +10,17 @@ import json
 import logging
 import sys
 import time
+import uuid
 from contextvars import ContextVar
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("mdm_request_id", default=None)
+
+
+def request_id_for(incoming: str) -> str:
+    """A caller's X-Request-ID when it is sane (so a proxy's id joins our logs), else a new one."""
+    return incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "fields"}
 

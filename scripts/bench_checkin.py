@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """Benchmark the device command loop under gunicorn: N signed devices doing
-Idle -> command -> Acknowledged cycles, then a final Idle (empty body).
+Idle -> command -> Acknowledged cycles.
 
 Prints requests/s and p50/p99 latency. Every request is signed with a real CMS signature
 (pre-computed, as the bodies are known in advance) and verified by the server.
 
-    python scripts/bench_checkin.py --db sqlite --devices 50 --commands 20
-    python scripts/bench_checkin.py --db postgresql --devices 50 --commands 20
+The load comes from wrk (`apt install wrk`) when it is installed: one wrk thread per device
+replays that device's signed requests for --seconds (scripts/bench_checkin.lua) and checks each
+Idle gets the expected command. A Python client shares the 2 cores with the server and costs
+about as much CPU per request as the server does, so it measures itself as much as the server;
+it remains as a fallback (--driver python), running every device through all its commands and
+a final empty Idle.
+
+    python scripts/bench_checkin.py --db postgresql --devices 50 --seconds 10
+    python scripts/bench_checkin.py --db sqlite --driver python --devices 50 --commands 20
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,8 +44,11 @@ from mdmserver.crypto.ca import create_ca, dump_cert_pem
 from mdmserver.protocol.commands import new_command
 from mdmserver.storage import migrate
 from mdmserver.storage.engine import make_engine
+from mdmserver.storage.schema import command_queue
+from mdmserver.storage.schema import commands as commands_table
 from mdmserver.storage.sql import SQLStorage
-from mdmserver.testing.device import VirtualDevice
+from mdmserver.testing.device import SignedRequest, VirtualDevice
+from mdmserver.testing.scratch import scratch_database
 
 TOPIC = "com.apple.mgmt.External.00000000-0000-0000-0000-00000000bench"
 
@@ -104,6 +116,207 @@ class Connection:
         return status, payload
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (gunicorn's master and workers)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU of each process, from /proc (a process gone since counts nothing)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    usage = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        usage[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return usage
+
+
+class CpuMeter:
+    """CPU spent by the server's processes and the database's backends while the load runs.
+
+    Figures per request are independent of whatever else shares the machine, unlike requests/s.
+    """
+
+    def __init__(self, server_pid: int, database_url: str | None) -> None:
+        self.server_pid = server_pid
+        self.database_url = database_url  # PostgreSQL's: its backends serve the server
+
+    def _backends(self) -> list[int]:
+        if not self.database_url:
+            return []
+        engine = make_engine(self.database_url)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            pids = [row[0] for row in rows]
+        engine.dispose()
+        return pids
+
+    def __enter__(self) -> CpuMeter:
+        self.server_before = cpu_seconds(process_tree(self.server_pid))
+        self.db_before = cpu_seconds(self._backends())
+        self.generator_before = _own_cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        server_after = cpu_seconds(process_tree(self.server_pid))
+        db_after = cpu_seconds(self._backends())
+        self.server = sum(v - self.server_before.get(k, 0.0) for k, v in server_after.items())
+        self.database_cpu = sum(v - self.db_before.get(k, 0.0) for k, v in db_after.items())
+        self.load_generator = _own_cpu() - self.generator_before
+
+
+def _own_cpu() -> float:
+    """This process and its finished children (wrk): the load generator, either way."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@dataclass
+class Report:
+    requests: int
+    elapsed: float
+    p50: float
+    p99: float
+    errors: list[str]
+
+
+def queue_plans(
+    engine: Engine, devices: list[VirtualDevice], commands: int
+) -> list[list[tuple[str, SignedRequest]]]:
+    """Seed DeviceLock commands in bulk (the admin path is scripts/bench_enqueue.py's subject);
+    return each device's signed acknowledgements, in queue order."""
+    now = datetime.now(UTC)
+    command_rows, queue_rows, plans = [], [], []
+    for device in devices:
+        plan = []
+        for _ in range(commands):
+            command = new_command("DeviceLock", {"Message": "benchmark"})
+            uuid_ = command.command_uuid
+            command_rows.append(
+                {
+                    "uuid": uuid_,
+                    "request_type": command.request_type,
+                    "plist": command.to_plist(),
+                    "created_at": now,
+                }
+            )
+            queue_rows.append(
+                {"enrollment_id": device.udid, "command_uuid": uuid_, "status": "queued"}
+                | {"priority": 0, "created_at": now}
+            )
+            plan.append((uuid_, device.result("Acknowledged", uuid_)))
+        plans.append(plan)
+    with engine.begin() as conn:
+        conn.execute(insert(commands_table), command_rows)
+        conn.execute(insert(command_queue), queue_rows)
+    return plans
+
+
+def _wrk_commands(args: argparse.Namespace) -> int:
+    # Enough for 5,000 requests/s (two per command) without a device running dry.
+    return int(args.seconds * 5000 / (2 * args.devices)) + 1
+
+
+def run_wrk(
+    port: int,
+    devices: list[VirtualDevice],
+    plans: list[list[tuple[str, SignedRequest]]],
+    seconds: int,
+    home: Path,
+) -> Report:
+    """One wrk thread and connection per device, each replaying Idle, ack, Idle, ack, ..."""
+    folder = home / "wrk"
+    folder.mkdir()
+    for index, (device, plan) in enumerate(zip(devices, plans, strict=True)):
+        idle = device.idle()
+        with open(folder / f"{index}.seq", "wb") as out:
+            for command_uuid, ack in plan:
+                for request, expect in ((idle, command_uuid), (ack, "")):
+                    raw = _raw_request(port, request)
+                    out.write(f"{len(raw)} {expect}\n".encode() + raw)
+    count = str(len(devices))
+    script = str(Path(__file__).with_suffix(".lua"))
+    argv = [
+        "wrk",
+        "-t",
+        count,
+        "-c",
+        count,
+        "-d",
+        f"{seconds:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        script,
+    ]
+    completed = subprocess.run(
+        [*argv, f"http://127.0.0.1:{port}", "--", str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in completed.stdout.splitlines() if x.startswith("WRK "))
+    fields = {k: int(v) for k, v in (item.split("=") for item in line.split()[1:])}
+    errors = [f"{fields['errors']} non-200 answers"] if fields["errors"] else []
+    if fields["mismatches"]:
+        errors.append(f"{fields['mismatches']} Idle polls got another command than expected")
+    if fields["exhausted"]:
+        errors.append(f"{fields['exhausted']} devices ran out of commands: raise --commands")
+    errors += [x for x in completed.stderr.splitlines() if x.startswith("HTTP")]
+    return Report(
+        requests=fields["requests"],
+        elapsed=fields["duration_us"] / 1e6,
+        p50=fields["p50_us"] / 1e6,
+        p99=fields["p99_us"] / 1e6,
+        errors=errors,
+    )
+
+
+def _raw_request(port: int, request: SignedRequest) -> bytes:
+    head = f"PUT {request.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    head += f"Content-Length: {len(request.body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in request.headers.items()) + "\r\n"
+    return head.encode() + request.body
+
+
+def run_python(
+    port: int, devices: list[VirtualDevice], plans: list[list[tuple[str, SignedRequest]]]
+) -> Report:
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def load() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(
+                run_device(port, d, p, latencies, errors)
+                for d, p in zip(devices, plans, strict=True)
+            )
+        )
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(load())
+    latencies.sort()
+    total = len(latencies)
+    return Report(
+        total, elapsed, statistics.median(latencies), latencies[int(total * 0.99) - 1], errors
+    )
+
+
 async def run_device(port, device, plan, latencies, errors) -> None:
     conn = Connection(port)
     idle = device.idle()
@@ -130,24 +343,29 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--devices", type=int, default=50)
-    parser.add_argument("--commands", type=int, default=20, help="commands per device")
+    parser.add_argument(
+        "--commands",
+        type=int,
+        default=0,
+        help="commands per device (default: 20 for python, enough for --seconds for wrk)",
+    )
+    parser.add_argument("--driver", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--seconds", type=int, default=10, help="how long wrk runs")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
+    driver = args.driver
+    if driver == "auto":
+        driver = "wrk" if shutil.which("wrk") else "python"
+    elif driver == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed (apt install wrk)")
 
     home = Path(tempfile.mkdtemp(prefix="mdm-bench-"))
     ca_cert, ca_key = create_ca("bench CA", key_type="ec")
     (home / "ca.pem").write_bytes(dump_cert_pem(ca_cert))
-    admin = None
+    scratch = ExitStack()
     if args.db == "postgresql":
-        db_name = f"mdm_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(
-            args.postgres_url.replace("postgresql://", "postgresql+psycopg://"),
-            isolation_level="AUTOCOMMIT",
-        )
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-        database_url = args.postgres_url.rsplit("/", 1)[0] + f"/{db_name}"
+        database_url = scratch.enter_context(scratch_database(args.postgres_url, "mdm_bench"))
     else:
         database_url = f"sqlite:///{home / 'mdm.db'}"
     env = {
@@ -208,59 +426,55 @@ def main() -> None:
                 idle = device.idle()
                 status, payload = await conn.request(idle.path, idle.body, idle.headers)
                 while payload:
-                    uuid = plistlib.loads(payload)["CommandUUID"]
-                    ack = device.result("Acknowledged", uuid)
+                    queued = plistlib.loads(payload)["CommandUUID"]
+                    ack = device.result("Acknowledged", queued)
                     status, payload = await conn.request(ack.path, ack.body, ack.headers)
 
         asyncio.run(enroll_all())
-        plans = []
-        for device in devices:
-            plan = []
-            for _ in range(args.commands):
-                command = new_command("DeviceLock", {"Message": "benchmark"})
-                storage.enqueue(command, [device.udid])
-                plan.append(
-                    (command.command_uuid, device.result("Acknowledged", command.command_uuid))
-                )
-            plans.append(plan)
 
-        latencies: list[float] = []
-        errors: list[str] = []
-
-        async def load() -> float:
-            start = time.perf_counter()
-            await asyncio.gather(
-                *(
-                    run_device(port, d, p, latencies, errors)
-                    for d, p in zip(devices, plans, strict=True)
-                )
-            )
-            return time.perf_counter() - start
-
-        elapsed = asyncio.run(load())
-        latencies.sort()
-        total = len(latencies)
+        commands = args.commands or (20 if driver == "python" else _wrk_commands(args))
+        print(f"queueing {commands} commands per device and signing the results ...", flush=True)
+        plans = queue_plans(engine, devices, commands)
+        with CpuMeter(server.pid, database_url if args.db == "postgresql" else None) as cpu:
+            if driver == "wrk":
+                report = run_wrk(port, devices, plans, args.seconds, home)
+            else:
+                report = run_python(port, devices, plans)
         undelivered = sum(len(storage.queue(d.udid)) for d in devices)
         print(f"database          {args.db}")
         print(
             f"server            gunicorn {args.workers} workers x {args.threads} threads (gthread)"
         )
-        print(f"devices           {args.devices}, {args.commands} commands each")
-        print(f"requests          {total} signed, in {elapsed:.2f} s")
-        print(f"throughput        {total / elapsed:,.0f} requests/s")
-        print(f"latency p50       {statistics.median(latencies) * 1000:.2f} ms")
-        print(f"latency p99       {latencies[int(total * 0.99) - 1] * 1000:.2f} ms")
-        print(f"errors            {len(errors)}")
-        print(f"commands pending  {undelivered} (must be 0)")
-        if errors:
-            print("first errors:", errors[:3])
+        print(f"load generator    {driver}")
+        print(f"devices           {args.devices}, {commands} commands queued each")
+        print(f"requests          {report.requests} signed, in {report.elapsed:.2f} s")
+        print(f"throughput        {report.requests / report.elapsed:,.0f} requests/s")
+        print(f"latency p50       {report.p50 * 1000:.2f} ms")
+        print(f"latency p99       {report.p99 * 1000:.2f} ms")
+        per_request = 1e6 / report.requests
+        print(
+            f"CPU per request   server {cpu.server * per_request:.0f} µs"
+            f" + database {cpu.database_cpu * per_request:.0f} µs"
+            f" + load generator {cpu.load_generator * per_request:.0f} µs"
+        )
+        server_side = (cpu.server + cpu.database_cpu) * per_request
+        print(
+            f"CPU ceiling       {os.cpu_count()} cores / server+database CPU per request"
+            f" = {os.cpu_count() * 1e6 / server_side:,.0f} requests/s"
+        )
+        print(f"load average      {os.getloadavg()[0]:.2f} (other work on the machine)")
+        print(f"errors            {len(report.errors)}")
+        if driver == "python":
+            print(f"commands pending  {undelivered} (must be 0)")
+        else:
+            print(f"commands pending  {undelivered} (left when the clock stopped)")
+        if report.errors:
+            print("first errors:", report.errors[:3])
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        scratch.close()
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -15,17 +15,17 @@ import argparse
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mdmserver.service.admin import build_admin
 from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine, normalise_url
+from mdmserver.storage.engine import make_engine
 from mdmserver.storage.sql import SQLStorage
+from mdmserver.testing.scratch import scratch_database
 
 _SEED_DEVICES = """
 INSERT INTO devices (id, serial_number, user_enrollment, model, product_name, os_version,
@@ -54,45 +54,40 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    admin_url = normalise_url(args.url)
-    server = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"mdm_bench_{uuid.uuid4().hex[:10]}"
-    with server.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(admin_url.rsplit("/", 1)[0] + f"/{name}")
-    storage = SQLStorage(engine)
-    try:
-        migrate.upgrade(engine)
-        started = time.perf_counter()
-        with engine.begin() as conn:
-            conn.execute(text(_SEED_DEVICES), {"n": args.devices})
-            conn.execute(text(_SEED_ENROLLMENTS))
-            conn.execute(text("ANALYZE"))
-        print(f"seeded {args.devices:,} enrolled devices in {time.perf_counter() - started:.2f} s")
+    with scratch_database(args.url, "mdm_bench") as url:
+        engine = make_engine(url)
+        storage = SQLStorage(engine)
+        try:
+            migrate.upgrade(engine)
+            started = time.perf_counter()
+            with engine.begin() as conn:
+                conn.execute(text(_SEED_DEVICES), {"n": args.devices})
+                conn.execute(text(_SEED_ENROLLMENTS))
+                conn.execute(text("ANALYZE"))
+            seeded = time.perf_counter() - started
+            print(f"seeded {args.devices:,} enrolled devices in {seeded:.2f} s")
 
-        admin = build_admin(engine, storage)
-        command = {"RequestType": "DeviceInformation", "Queries": ["OSVersion"]}
-        started = time.perf_counter()
-        sent = admin.commands.send(
-            {"filter": {"platform": "iOS"}, "command": command}, actor="bench"
-        )
-        by_filter = time.perf_counter() - started
-        print(f"filter send:   {len(sent.targets):,} targets queued in {by_filter:.2f} s")
+            admin = build_admin(engine, storage)
+            command = {"RequestType": "DeviceInformation", "Queries": ["OSVersion"]}
+            started = time.perf_counter()
+            sent = admin.commands.send(
+                {"filter": {"platform": "iOS"}, "command": command}, actor="bench"
+            )
+            by_filter = time.perf_counter() - started
+            print(f"filter send:   {len(sent.targets):,} targets queued in {by_filter:.2f} s")
 
-        ids = list(sent.targets)
-        started = time.perf_counter()
-        sent = admin.commands.send({"targets": ids, "command": command}, actor="bench")
-        by_list = time.perf_counter() - started
-        print(f"explicit send: {len(sent.targets):,} targets queued in {by_list:.2f} s")
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT count(*) FROM command_queue")).scalar()
-        assert rows == 2 * args.devices, rows
-        print(f"target < 5 s: {'met' if max(by_filter, by_list) < 5 else 'MISSED'}")
-    finally:
-        storage.dispose()
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+            ids = list(sent.targets)
+            started = time.perf_counter()
+            sent = admin.commands.send({"targets": ids, "command": command}, actor="bench")
+            by_list = time.perf_counter() - started
+            print(f"explicit send: {len(sent.targets):,} targets queued in {by_list:.2f} s")
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT count(*) FROM command_queue")).scalar()
+            assert rows == 2 * args.devices, rows
+            print(f"target < 5 s: {'met' if max(by_filter, by_list) < 5 else 'MISSED'}")
+        finally:
+            storage.dispose()
+            engine.dispose()
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, text
 
 from mdmserver.simulator import harness
 from mdmserver.simulator.admin import AdminClient
@@ -33,6 +33,7 @@ from mdmserver.simulator.apple import FakeApple
 from mdmserver.simulator.fleet import Fleet, FleetOptions
 from mdmserver.simulator.instance import prepare_instance
 from mdmserver.simulator.keys import generate_keys
+from mdmserver.testing.scratch import scratch_database
 
 FINAL = {"acknowledged", "error", "commandformaterror"}
 PROFILE_ID = "com.example.bench.restrictions"
@@ -74,11 +75,8 @@ def status_line(text_: str) -> None:
 def main() -> int:
     args = parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    db_name = f"mdm_bench_{uuid.uuid4().hex[:10]}"
-    admin_engine = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-    db_url = args.postgres.rsplit("/", 1)[0] + f"/{db_name}"
+    scratch = ExitStack()
+    db_url = scratch.enter_context(scratch_database(args.postgres, "mdm_bench"))
     prefix = f"mdmbench-{uuid.uuid4().hex[:8]}"
     port = harness.free_port()
     base_url = f"https://127.0.0.1:{port}"
@@ -156,8 +154,7 @@ def main() -> int:
             fleet.close()
         for process in processes:
             harness.stop(process)
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        scratch.close()
         client = redis.Redis.from_url(args.redis)
         for key in client.scan_iter(f"*{prefix}*", count=1000):
             client.delete(key)

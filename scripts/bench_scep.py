@@ -22,13 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -47,6 +46,7 @@ from mdmserver.testing.scep_client import (
     parse_cert_rep,
     self_signed_for_scep,
 )
+from mdmserver.testing.scratch import scratch_database
 
 TOPIC = "com.apple.mgmt.External.00000000-0000-0000-0000-0000000scep"
 
@@ -72,16 +72,9 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="mdm-bench-scep-")) / "instance"
     init_instance(home, "https://mdm.bench.test", topic=TOPIC)
-    admin = None
+    scratch = ExitStack()
     if args.db == "postgresql":
-        db_name = f"mdm_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(
-            args.postgres_url.replace("postgresql://", "postgresql+psycopg://"),
-            isolation_level="AUTOCOMMIT",
-        )
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-        database_url = args.postgres_url.rsplit("/", 1)[0] + f"/{db_name}"
+        database_url = scratch.enter_context(scratch_database(args.postgres_url, "mdm_bench"))
     else:
         database_url = f"sqlite:///{home / 'mdm.db'}"
     env = {
@@ -173,9 +166,7 @@ def main() -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        scratch.close()
         shutil.rmtree(home.parent, ignore_errors=True)
 
 

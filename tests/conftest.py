@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,28 +58,20 @@ DATABASES = [
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
     from mdmserver.storage import migrate
-    from mdmserver.storage.engine import make_engine, normalise_url
+    from mdmserver.storage.engine import make_engine
+    from mdmserver.testing.scratch import check_server, scratch_database
 
-    admin_url = normalise_url(POSTGRES_ADMIN_URL)
     try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        check_server(POSTGRES_ADMIN_URL)
     except Exception as exc:  # the server is absent or refuses us
         if os.environ.get("CI"):
             raise
-        pytest.skip(f"PostgreSQL not reachable at {admin_url}: {exc}")
-    name = f"mdm_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+    with scratch_database(POSTGRES_ADMIN_URL, "mdm_test") as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(params=DATABASES)
@@ -90,17 +81,10 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     request.getfixturevalue("postgres_database")  # skips or fails like the others
-    from mdmserver.storage.engine import normalise_url
+    from mdmserver.testing.scratch import scratch_database
 
-    admin_url = normalise_url(POSTGRES_ADMIN_URL)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"mdm_empty_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(POSTGRES_ADMIN_URL, "mdm_empty") as url:
+        yield url
 
 
 @pytest.fixture(params=DATABASES)

@@ -17,18 +17,23 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from mdmserver.storage.engine import make_engine
+
 _NAMED = re.compile(r"(?<!:):([a-z_]+)")
 
 
 class RawSQL:
     def __init__(self, engine: Engine) -> None:
         self.is_sqlite = engine.dialect.name == "sqlite"
-        if self.is_sqlite:
-            # The SQLite engine's connections are already in autocommit mode.
-            self._engine = engine
+        # Every statement here commits on its own, so a connection coming back to the pool has
+        # no transaction to roll back: the pool's reset (a rollback, and on PostgreSQL a round
+        # trip costing ~2/3 of a short query) is skipped on this engine of its own.
+        if self.is_sqlite and engine.url.database in (None, "", ":memory:"):
+            self._engine = engine  # an in-memory database exists once, on its first engine
+        elif self.is_sqlite:
+            url = engine.url.render_as_string(hide_password=False)
+            self._engine = make_engine(url, pool_reset_on_return=None)
         else:
-            # Autocommit leaves no transaction to roll back when a connection returns to the
-            # pool, so the pool's reset (a round trip, ~2/3 of a short query's cost) is skipped.
             self._engine = create_engine(
                 engine.url,
                 isolation_level="AUTOCOMMIT",
@@ -74,5 +79,4 @@ class RawSQL:
 
     def dispose(self, close: bool = True) -> None:
         """``close=False`` after a fork: forget the parent's connections without closing them."""
-        if not self.is_sqlite:
-            self._engine.dispose(close=close)
+        self._engine.dispose(close=close)

@@ -114,15 +114,17 @@ command_queue = Table(
     Column("notnow_count", Integer, nullable=False, server_default=text("0")),
     Column("result", LargeBinary, comment="the device's result plist, as received"),
     UniqueConstraint("enrollment_id", "command_uuid", name="uq_command_queue_target"),
-    Index(
-        "ix_command_queue_pending",
-        "enrollment_id",
-        "priority",
-        "id",
-        postgresql_where=text("status IN ('queued', 'sent', 'notnow')"),
-        sqlite_where=text("status IN ('queued', 'sent', 'notnow')"),
-    ),
     Index("ix_command_queue_command", "command_uuid"),
+)
+# In the order the next command is chosen (priority DESC, then age), so finding it reads one
+# index entry; an ascending priority made the database sort the enrollment's whole queue.
+Index(
+    "ix_command_queue_next",
+    command_queue.c.enrollment_id,
+    command_queue.c.priority.desc(),
+    command_queue.c.id,
+    postgresql_where=text("status IN ('queued', 'sent', 'notnow')"),
+    sqlite_where=text("status IN ('queued', 'sent', 'notnow')"),
 )
 
 events = Table(

@@ -68,10 +68,22 @@ _NEW_SESSION = (
     "UPDATE command_queue SET status = 'queued'"
     " WHERE enrollment_id = :enrollment_id AND status = 'notnow'"
 )
-# PostgreSQL does both in one round trip; the SELECT sees the rows as they were, so it
-# counts 'notnow' as eligible itself.
-_NEXT_NEW_SESSION_PG = f"WITH reset AS ({_NEW_SESSION} RETURNING 1) " + _SELECT_NEXT.format(
-    statuses="'queued', 'sent', 'notnow'"
+# PostgreSQL picks the command, marks it sent and (in a new session) turns NotNow'd rows back
+# into queued ones in one round trip. Every part sees the rows as they were before the
+# statement, so the pick counts 'notnow' as eligible itself, and the reset leaves the picked
+# row to the mark (one statement must not update a row twice).
+_PICK_AND_MARK_PG = """
+WITH picked AS ({select}),
+{reset}marked AS (
+  UPDATE command_queue SET status = 'sent', sent_at = :now
+  FROM picked WHERE command_queue.id = picked.id
+)
+SELECT id, command_uuid, request_type, plist FROM picked
+"""
+_NEXT_PG = _PICK_AND_MARK_PG.format(select=_NEXT, reset="")
+_NEXT_NEW_SESSION_PG = _PICK_AND_MARK_PG.format(
+    select=_SELECT_NEXT.format(statuses="'queued', 'sent', 'notnow'"),
+    reset=f"reset AS ({_NEW_SESSION} AND id NOT IN (SELECT id FROM picked)),\n",
 )
 _MARK_SENT = "UPDATE command_queue SET status = 'sent', sent_at = :now WHERE id = :id"
 _TARGET = "enrollment_id = :enrollment_id AND command_uuid = :command_uuid AND sent_at IS NOT NULL"
@@ -483,17 +495,18 @@ class SQLStorage:
     def _next(self, cur: Any, enrollment_id: str, *, new_session: bool) -> NextCommand | None:
         now = self.raw.timestamp(utcnow())
         params = {"enrollment_id": enrollment_id, "now": now}
-        if not new_session:
-            row = self.raw.one(cur, _NEXT, params)
-        elif self.raw.is_sqlite:
-            self.raw.run(cur, _NEW_SESSION, params)
-            row = self.raw.one(cur, _NEXT, params)
+        if not self.raw.is_sqlite:
+            row = self.raw.one(cur, _NEXT_NEW_SESSION_PG if new_session else _NEXT_PG, params)
         else:
-            row = self.raw.one(cur, _NEXT_NEW_SESSION_PG, params)
+            # SQLite runs in process: three short statements cost less than one round trip.
+            if new_session:
+                self.raw.run(cur, _NEW_SESSION, params)
+            row = self.raw.one(cur, _NEXT, params)
+            if row is not None:
+                self.raw.run(cur, _MARK_SENT, {"id": row[0], "now": now})
         if row is None:
             return None
-        queue_id, command_uuid, request_type, plist = row
-        self.raw.run(cur, _MARK_SENT, {"id": queue_id, "now": now})
+        _, command_uuid, request_type, plist = row
         return NextCommand(command_uuid, request_type, bytes(plist))
 
     def _channel_status(self, conn: Connection, enrollment_id: str) -> EnrollmentStatus | None:
