@@ -61,7 +61,7 @@ def main() -> int:
             options = {} if args.in_flight is None else {"max_in_flight": args.in_flight}
             with use_apns_endpoint("127.0.0.1", port, ca.cert_pem):
                 client = PushClient(push.cert_pem, push.key_pem, topic, **options)
-            run(client, topic, args.tokens, args.batch or args.tokens)
+            run(client, topic, args.tokens, args.batch or args.tokens, server.pid)
             client.close()
         finally:
             server.terminate()
@@ -69,19 +69,29 @@ def main() -> int:
     return 0
 
 
-def run(client: PushClient, topic: str, count: int, batch: int) -> None:
+def run(client: PushClient, topic: str, count: int, batch: int, server_pid: int) -> None:
     targets = [PushTarget(secrets.token_hex(32), f"magic-{i}", topic) for i in range(count)]
     client.push_many(targets[:100])  # connect and warm up
     kinds: Counter[str] = Counter()
+    load = os.getloadavg()[0]
+    server_before = _proc_cpu(server_pid)
     cpu_before, started = _cpu(), time.perf_counter()
     for start in range(0, count, batch):
         kinds.update(o.kind.value for o in client.push_many(targets[start : start + batch]))
     elapsed, cpu = time.perf_counter() - started, _cpu() - cpu_before
+    server_cpu = _proc_cpu(server_pid) - server_before
     print(
         f"{count} pushes in {elapsed:.1f}s: {count / elapsed:,.0f} pushes/s, "
-        f"client CPU {cpu / count * 1e6:.0f} us/push, in flight {client.max_in_flight}, "
-        f"outcomes {dict(kinds)}, cores {os.cpu_count()}"
+        f"client CPU {cpu / count * 1e6:.0f} us/push, stand-in CPU "
+        f"{server_cpu / count * 1e6:.0f} us/push, in flight {client.max_in_flight}, "
+        f"outcomes {dict(kinds)}, cores {os.cpu_count()}, load {load:.2f} before the run"
     )
+
+
+def _proc_cpu(pid: int) -> float:
+    """User+system CPU seconds of another process (the stand-in), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu() -> float:

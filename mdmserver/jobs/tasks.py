@@ -23,6 +23,8 @@ from mdmserver.storage.push_store import PushResult
 
 log = get_logger("jobs")
 
+# Outcomes stored per write while the rest of a job's pushes are in flight.
+STORE_EVERY = 250
 PUSH_RETRY_ROUNDS = 4  # 429/5xx/connection: retried this many times, 4x longer each time
 WEBHOOK_RETRY_ROUNDS = 6
 WEBHOOK_TIMEOUT = 10.0
@@ -56,23 +58,30 @@ def push(
             repush=repush,
         )
         return {OutcomeKind.CERTIFICATE_ERROR.value: len(rows)}
-    targets, results = [], []
+    targets, rejected = [], []
     for row in rows:
         try:
             targets.append((row, PushTarget(row.token_hex, row.push_magic, row.topic)))
         except InvalidPushTarget:
-            results.append(PushResult(row.enrollment_id, OutcomeKind.REJECTED, "InvalidTarget"))
+            rejected.append(PushResult(row.enrollment_id, OutcomeKind.REJECTED, "InvalidTarget"))
     started = time.perf_counter()
-    outcomes = client.push_many([target for _, target in targets])
-    stale, retry = [], []
-    for (row, _), outcome in zip(targets, outcomes, strict=True):
-        results.append(PushResult(row.enrollment_id, outcome.kind, outcome.reason))
-        if outcome.kind is OutcomeKind.STALE_TOKEN:
-            stale.append((row.enrollment_id, row.token_hex))
-        elif outcome.kind is OutcomeKind.RETRY:
-            retry.append(row.enrollment_id)
-    ctx.push_store.mark_stale(stale)
-    ctx.push_store.record(results, repush=repush)
+    ctx.push_store.record(rejected, repush=repush)
+    results: list[PushResult] = list(rejected)
+    retry: list[str] = []
+    # Outcomes are stored a chunk at a time while the rest of the batch is still in flight.
+    chunks = client.push_in_chunks([target for _, target in targets], STORE_EVERY)
+    for start, outcomes in zip(range(0, len(targets), STORE_EVERY), chunks, strict=True):
+        stored, stale = [], []
+        for (row, _), outcome in zip(targets[start : start + STORE_EVERY], outcomes, strict=True):
+            stored.append(PushResult(row.enrollment_id, outcome.kind, outcome.reason))
+            if outcome.kind is OutcomeKind.STALE_TOKEN:
+                stale.append((row.enrollment_id, row.token_hex))
+            elif outcome.kind is OutcomeKind.RETRY:
+                retry.append(row.enrollment_id)
+        # The outcome first: whoever sees a token marked stale also finds why.
+        ctx.push_store.record(stored, repush=repush)
+        ctx.push_store.mark_stale(stale)
+        results += stored
     counts = Counter(str(r.outcome) for r in results)
     fields: dict[str, Any] = {
         "enrollments": len(rows),

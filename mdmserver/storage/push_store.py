@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from mdmserver.storage.schema import command_queue, enrollments, push_status
 
@@ -90,35 +89,38 @@ class PushStore:
             return conn.execute(statement, params).rowcount
 
     def record(self, results: Sequence[PushResult], *, repush: bool) -> None:
-        """Store each enrollment's latest push (a fresh push resets the re-push count)."""
+        """Store each enrollment's latest push (a fresh push resets the re-push count).
+
+        Written on the driver, not through SQLAlchemy's statement machinery, whose per-row
+        parameter handling cost more than the database's own work: PostgreSQL gets one
+        statement over arrays per chunk (half its CPU per row of an executemany, a quarter of
+        psycopg's), SQLite one executemany of tuples.
+        """
         if not results:
             return
+        latest = {r.enrollment_id: r for r in results}.values()
+        ids = [r.enrollment_id for r in latest]
+        outcomes = [str(r.outcome) for r in latest]
+        reasons = [r.reason[:64] if r.reason else None for r in latest]
         now = datetime.now(UTC)
-        rows = [
-            {
-                "enrollment_id": r.enrollment_id,
-                "last_push_at": now,
-                "last_outcome": r.outcome,
-                "last_reason": (r.reason or None) and r.reason[:64],
-                "attempts": 1 if repush else 0,
-            }
-            for r in {r.enrollment_id: r for r in results}.values()
-        ]
+        attempts = 1 if repush else 0
+        set_attempts = "push_status.attempts + 1" if repush else "0"
         with self.engine.begin() as conn:
-            insert = _upsert_insert(conn)
-            excluded = insert.excluded
-            attempts = push_status.c.attempts + 1 if repush else 0
-            statement = insert.on_conflict_do_update(
-                index_elements=[push_status.c.enrollment_id],
-                set_={
-                    "last_push_at": excluded.last_push_at,
-                    "last_outcome": excluded.last_outcome,
-                    "last_reason": excluded.last_reason,
-                    "attempts": attempts,
-                },
-            )
-            for chunk in _chunks(rows):
-                conn.execute(statement, chunk)
+            if conn.dialect.name == "postgresql":
+                statement = _UPSERT_ARRAYS.format(attempts=set_attempts)
+                for start in range(0, len(ids), _CHUNK):
+                    end = start + _CHUNK
+                    arrays = (ids[start:end], outcomes[start:end], reasons[start:end])
+                    conn.exec_driver_sql(statement, (now, attempts, *arrays))
+            else:  # stored as text in SQLAlchemy's layout, which must compare as text
+                stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+                rows = [
+                    (i, stamp, o, r, attempts)
+                    for i, o, r in zip(ids, outcomes, reasons, strict=True)
+                ]
+                statement = _UPSERT_ROWS.format(attempts=set_attempts)
+                for chunk in _chunks(rows):
+                    conn.exec_driver_sql(statement, chunk)
 
     def due(
         self, policy: RepushPolicy, *, now: datetime | None = None, limit: int = 50_000
@@ -207,9 +209,20 @@ class PushStore:
         }
 
 
-def _upsert_insert(conn: Connection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(push_status)
+_ON_CONFLICT = (
+    " ON CONFLICT (enrollment_id) DO UPDATE SET last_push_at = excluded.last_push_at,"
+    " last_outcome = excluded.last_outcome, last_reason = excluded.last_reason,"
+    " attempts = {attempts}"  # a re-push counts one more attempt, a fresh push starts again
+)
+_COLUMNS = (
+    "INSERT INTO push_status (enrollment_id, last_push_at, last_outcome, last_reason, attempts)"
+)
+_UPSERT_ROWS = _COLUMNS + " VALUES (?, ?, ?, ?, ?)" + _ON_CONFLICT
+_UPSERT_ARRAYS = (
+    _COLUMNS
+    + " SELECT t.e, %s, t.o, t.r, %s FROM unnest(%s::text[], %s::text[], %s::text[]) AS t(e, o, r)"
+    + _ON_CONFLICT
+)
 
 
 def _chunks(values: list[Any]) -> Iterable[list[Any]]:

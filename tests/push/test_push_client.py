@@ -118,6 +118,25 @@ def test_one_thousand_tokens_in_one_batch(
     assert {r.token: r.body["mdm"] for r in seen if r.token in wanted} == wanted
 
 
+def test_outcomes_come_chunk_by_chunk_in_order(
+    push_client: PushClient, fake_apns: FakeAPNs, topic: str
+) -> None:
+    targets = [PushTarget(secrets.token_hex(32), f"magic-{i}", topic) for i in range(1000)]
+    fake_apns.set_response(targets[420].token_hex, 410, "Unregistered")
+    chunks = list(push_client.push_in_chunks(targets, 300))
+    assert [len(chunk) for chunk in chunks] == [300, 300, 300, 100]
+    outcomes = [o for chunk in chunks for o in chunk]
+    assert [o.target for o in outcomes] == targets
+    assert Counter(o.kind for o in outcomes) == {
+        OutcomeKind.DELIVERED: 999,
+        OutcomeKind.STALE_TOKEN: 1,
+    }
+    assert outcomes[420].kind is OutcomeKind.STALE_TOKEN
+    assert len({o.apns_id for o in outcomes}) == 1000  # a fresh apns-id for every push
+    with pytest.raises(ValueError, match="chunk_size"):
+        push_client.push_in_chunks(targets, 0)
+
+
 def test_many_error_answers_survive_aioapns_never_returning_window(
     push_client: PushClient, fake_apns: FakeAPNs, topic: str
 ) -> None:
