@@ -55,11 +55,14 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 # A command the device answered NotNow is not offered again in the same session (a sleeping
 # Mac would loop): 'notnow' rows are left out until a new session (an Idle) turns them back
-# into 'queued'. Literal statuses (not parameters) let PostgreSQL use the partial index.
+# into 'queued'. Literal statuses (not parameters) let the databases use the partial index
+# ix_command_queue_next; SQLite uses it only when the query repeats the index's own WHERE term
+# word for word (without it, every poll scanned the whole queue table, history included).
 _SELECT_NEXT = """
 SELECT q.id, q.command_uuid, c.request_type, c.plist
 FROM command_queue q JOIN commands c ON c.uuid = q.command_uuid
-WHERE q.enrollment_id = :enrollment_id AND q.status IN ({statuses})
+WHERE q.enrollment_id = :enrollment_id
+  AND q.status IN ('queued', 'sent', 'notnow') AND q.status IN ({statuses})
   AND (c.expires_at IS NULL OR c.expires_at > :now)
 ORDER BY q.priority DESC, q.id LIMIT 1
 """
