@@ -140,7 +140,7 @@ def app(app_config: Any) -> Iterator[Any]:
 
     application = create_app(app_config)
     yield application
-    runtime(application).storage.dispose()
+    runtime(application).close()
 
 
 @pytest.fixture

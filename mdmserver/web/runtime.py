@@ -39,6 +39,16 @@ class Runtime:
     pusher: Pusher | None = None
     jobs: Jobs | None = None
 
+    def close(self) -> None:
+        """Stop the background threads and release the database connections.
+
+        The push dispatcher claims work from the database's outbox: an app left running
+        would take (and, configured differently, fail) pushes that belong to another.
+        """
+        if self.jobs is not None:
+            self.jobs.close()
+        self.storage.dispose()
+
 
 def runtime(app: Flask) -> Runtime:
     return app.extensions[EXTENSION]

@@ -77,7 +77,7 @@ def test_allow_list_setting(app_config, tmp_path):
         )
         assert client.get("/metrics").status_code == 401  # loopback is no longer listed
     finally:
-        runtime(app).storage.dispose()
+        runtime(app).close()
 
 
 def test_other_features_register_metrics(app):

@@ -168,4 +168,4 @@ def test_uninitialised_instance_answers_503(tmp_path, database_url, pki):
         assert reply.status_code == 503
         reply = requests.get(f"{url}/scep", params={"operation": "GetCACert"}, timeout=30)
         assert reply.status_code == 503 and "mdmserver init" in reply.text
-    runtime(app).storage.dispose()
+    runtime(app).close()

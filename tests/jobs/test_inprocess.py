@@ -49,8 +49,7 @@ def make_app(
 
     yield make
     for app in apps:
-        runtime(app).jobs.close()
-        runtime(app).storage.dispose()
+        runtime(app).close()
 
 
 def enroll(base: str, device: Any) -> None:

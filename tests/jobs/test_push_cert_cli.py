@@ -188,8 +188,7 @@ def app_with_cert(tmp_path: Path, database_url: str, pki: Any) -> Any:
     )
     app = create_app(config)
     yield app
-    runtime(app).jobs.close()
-    runtime(app).storage.dispose()
+    runtime(app).close()
 
 
 def test_installed_topic_is_accepted_and_push_api_works(app_with_cert, pki):

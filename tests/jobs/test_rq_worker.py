@@ -50,8 +50,7 @@ def make_app() -> Iterator[Callable[..., Any]]:
 
     yield make
     for app in apps:
-        runtime(app).jobs.close()
-        runtime(app).storage.dispose()
+        runtime(app).close()
 
 
 def enroll(base: str, device: Any) -> None:

@@ -83,5 +83,4 @@ def sim_server(
             yield SimServer(url, instance, admin, gateway)
             admin.close()
     finally:
-        runtime(app).jobs.close()
-        runtime(app).storage.dispose()
+        runtime(app).close()

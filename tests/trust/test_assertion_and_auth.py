@@ -111,7 +111,7 @@ def test_trust_by_the_presented_certificate(app, app_config, live_server, pki, k
         bad = client.get("/api/v1/trust/certificate", headers={**auth, "Client-Cert": ":!!:"})
         assert bad.status_code == 400
     finally:
-        runtime(proxied).jobs.close()
+        runtime(proxied).close()
     # Without the setting, the route says what is missing.
     plain = app.test_client().get(
         "/api/v1/trust/certificate", headers={"Authorization": f"Bearer {keys['trust']}"}

@@ -21,7 +21,7 @@ HEADER = "X-Client-Cert"
 def proxied_app(app_config):
     application = create_app(dataclasses.replace(app_config, client_cert_header=HEADER))
     yield application
-    runtime(application).storage.dispose()
+    runtime(application).close()
 
 
 @pytest.fixture
