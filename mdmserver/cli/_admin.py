@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.engine import Engine
 
 from mdmserver.commands.base import CommandRefused
-from mdmserver.config import load_config
+from mdmserver.config import Config, load_config
 from mdmserver.service.admin import Admin, build_admin
 from mdmserver.service.admin.errors import AdminError
 from mdmserver.storage import migrate
@@ -23,13 +24,20 @@ from mdmserver.storage.sql import SQLStorage
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@contextmanager
-def admin_service() -> Iterator[Admin]:
+def open_instance() -> tuple[Config, Engine]:
+    """The configuration and its database (migrated first when the settings say so): what
+    every command that works on this instance's data starts from."""
     config = load_config()
     config.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.resolved_database_url)
     if config.migrate_on_start:
         migrate.upgrade(engine)
+    return config, engine
+
+
+@contextmanager
+def admin_service() -> Iterator[Admin]:
+    _, engine = open_instance()
     storage = SQLStorage(engine)
     try:
         # The running server (or worker) drains the outbox and sends the pushes.

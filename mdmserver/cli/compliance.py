@@ -10,22 +10,15 @@ from pathlib import Path
 
 import click
 
-from mdmserver.cli._admin import emit_json
+from mdmserver.cli._admin import emit_json, open_instance
 from mdmserver.compliance.policy import PolicyError, load_policy
-from mdmserver.config import load_config
 from mdmserver.service.inventory_setup import InventoryRuntime, build_inventory
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
 from mdmserver.storage.sql import SQLStorage
 
 
 @contextmanager
 def inventory_runtime() -> Iterator[InventoryRuntime]:
-    config = load_config()
-    config.home.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(config.resolved_database_url)
-    if config.migrate_on_start:
-        migrate.upgrade(engine)
+    config, engine = open_instance()
     storage = SQLStorage(engine)
     try:
         yield build_inventory(config, engine, storage)

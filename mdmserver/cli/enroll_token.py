@@ -10,20 +10,14 @@ from datetime import UTC, datetime
 
 import click
 
-from mdmserver.config import load_config
+from mdmserver.cli._admin import open_instance
 from mdmserver.enrollment.onetime import parse_duration
 from mdmserver.service.enrollment import EnrollmentTokens, TokenRequestError
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
 from mdmserver.storage.enrollment_store import EnrollmentStore, TokenInfo
 
 
 def _tokens() -> EnrollmentTokens:
-    config = load_config()
-    config.home.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(config.resolved_database_url)
-    if config.migrate_on_start:
-        migrate.upgrade(engine)
+    _, engine = open_instance()
     return EnrollmentTokens(EnrollmentStore(engine))
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from mdmserver.catalog.validate import ValidationError
+from mdmserver.cli._admin import open_instance
 from mdmserver.config import load_config
 from mdmserver.crypto.ca import (
     create_ca,
@@ -39,8 +40,6 @@ from mdmserver.service.profile_admin import (
     describe_state,
 )
 from mdmserver.service.profiles import ProfileService
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
 from mdmserver.storage.profile_store import ProfileStore
 from mdmserver.storage.sql import SQLStorage
 
@@ -49,11 +48,7 @@ ESCROW_CERT, ESCROW_KEY = "escrow.pem", "escrow.key"
 
 @contextmanager
 def _admin() -> Iterator[ProfileAdmin]:
-    config = load_config()
-    config.home.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(config.resolved_database_url)
-    if config.migrate_on_start:
-        migrate.upgrade(engine)
+    config, engine = open_instance()
     storage = SQLStorage(engine)
     store = ProfileStore(engine)
     service = ProfileService(store, storage, Signing(config.home, store))
