@@ -34,7 +34,7 @@ from mdmserver.storage.enrollment_store import EnrollmentStore
 from mdmserver.storage.sql import SQLStorage
 from mdmserver.web import enroll, mdm, metrics, scep
 from mdmserver.web.api import profiles as profiles_api  # noqa: F401 (nests /api/v1/profiles)
-from mdmserver.web.api import push as push_api
+from mdmserver.web.api import push as push_api  # noqa: F401 (nests /api/v1 push routes)
 from mdmserver.web.api import register_api
 from mdmserver.web.device_auth import DeviceAuthenticator
 from mdmserver.web.enrollment_runtime import EXTENSION as ENROLLMENT
@@ -90,7 +90,6 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(enroll.bp)
     app.register_blueprint(metrics.bp)
     register_api(app)
-    app.register_blueprint(push_api.bp)
     # Upkeep (renewals, inventory refresh, stale compliance) runs with the push scan.
     jobs.dispatcher.maintenance = partial(run_maintenance, maintenance_tasks(app))
     return app
