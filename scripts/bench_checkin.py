@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -47,6 +47,7 @@ from mdmserver.storage.engine import make_engine
 from mdmserver.storage.schema import command_queue
 from mdmserver.storage.schema import commands as commands_table
 from mdmserver.storage.sql import SQLStorage
+from mdmserver.testing.cpu import cpu_by_pid, postgres_backends, process_tree
 from mdmserver.testing.device import SignedRequest, VirtualDevice
 from mdmserver.testing.scratch import scratch_database
 
@@ -116,30 +117,6 @@ class Connection:
         return status, payload
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (gunicorn's master and workers)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            todo += [int(child) for child in task.read_text().split()]
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU of each process, from /proc (a process gone since counts nothing)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    usage = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        usage[pid] = (int(fields[11]) + int(fields[12])) / ticks
-    return usage
-
-
 class CpuMeter:
     """CPU spent by the server's processes and the database's backends while the load runs.
 
@@ -154,26 +131,20 @@ class CpuMeter:
         if not self.database_url:
             return []
         engine = make_engine(self.database_url)
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT pid FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-            pids = [row[0] for row in rows]
-        engine.dispose()
-        return pids
+        try:
+            return postgres_backends(engine)
+        finally:
+            engine.dispose()
 
     def __enter__(self) -> CpuMeter:
-        self.server_before = cpu_seconds(process_tree(self.server_pid))
-        self.db_before = cpu_seconds(self._backends())
+        self.server_before = cpu_by_pid(process_tree(self.server_pid))
+        self.db_before = cpu_by_pid(self._backends())
         self.generator_before = _own_cpu()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        server_after = cpu_seconds(process_tree(self.server_pid))
-        db_after = cpu_seconds(self._backends())
+        server_after = cpu_by_pid(process_tree(self.server_pid))
+        db_after = cpu_by_pid(self._backends())
         self.server = sum(v - self.server_before.get(k, 0.0) for k, v in server_after.items())
         self.database_cpu = sum(v - self.db_before.get(k, 0.0) for k, v in db_after.items())
         self.load_generator = _own_cpu() - self.generator_before

@@ -16,7 +16,6 @@ holds still when other work shares the machine, where pushes/s does not.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -45,6 +44,7 @@ from mdmserver.storage.outbox_store import OutboxStore  # noqa: E402
 from mdmserver.storage.push_store import PushStore  # noqa: E402
 from mdmserver.storage.schema import devices, enrollments, inventory, push_status  # noqa: E402
 from mdmserver.testing.apns_pki import issue_push_cert, issue_server_cert, make_ca  # noqa: E402
+from mdmserver.testing.cpu import cpu_by_pid, postgres_backends, process_cpu  # noqa: E402
 from mdmserver.testing.pki import TEST_TOPIC  # noqa: E402
 
 
@@ -237,23 +237,14 @@ def _cpu(pid: int) -> float:
     if pid == 0:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu(pid)
 
 
 def _postgres_cpu(engine) -> dict[int, float] | None:
     """CPU seconds of each PostgreSQL backend connected to the bench database (None: SQLite)."""
     if engine.dialect.name != "postgresql":
         return None
-    with engine.connect() as conn:
-        pids = conn.exec_driver_sql(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-        ).scalars()
-        found = {}
-        for pid in pids:
-            with contextlib.suppress(OSError):  # gone meanwhile, or PostgreSQL is elsewhere
-                found[int(pid)] = _cpu(int(pid))
-    return found
+    return cpu_by_pid(postgres_backends(engine))
 
 
 def cleanup(url: str, prefix: str) -> None:

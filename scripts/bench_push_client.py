@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mdmserver.push.apns_target import use_apns_endpoint
 from mdmserver.push.client import PushClient, PushTarget
 from mdmserver.testing.apns_pki import issue_push_cert, issue_server_cert, make_ca, new_mdm_topic
+from mdmserver.testing.cpu import process_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,24 +75,18 @@ def run(client: PushClient, topic: str, count: int, batch: int, server_pid: int)
     client.push_many(targets[:100])  # connect and warm up
     kinds: Counter[str] = Counter()
     load = os.getloadavg()[0]
-    server_before = _proc_cpu(server_pid)
+    server_before = process_cpu(server_pid)
     cpu_before, started = _cpu(), time.perf_counter()
     for start in range(0, count, batch):
         kinds.update(o.kind.value for o in client.push_many(targets[start : start + batch]))
     elapsed, cpu = time.perf_counter() - started, _cpu() - cpu_before
-    server_cpu = _proc_cpu(server_pid) - server_before
+    server_cpu = process_cpu(server_pid) - server_before
     print(
         f"{count} pushes in {elapsed:.1f}s: {count / elapsed:,.0f} pushes/s, "
         f"client CPU {cpu / count * 1e6:.0f} us/push, stand-in CPU "
         f"{server_cpu / count * 1e6:.0f} us/push, in flight {client.max_in_flight}, "
         f"outcomes {dict(kinds)}, cores {os.cpu_count()}, load {load:.2f} before the run"
     )
-
-
-def _proc_cpu(pid: int) -> float:
-    """User+system CPU seconds of another process (the stand-in), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu() -> float:
