@@ -11,6 +11,21 @@ from mdmserver.service.errors import DeviceRequestError
 
 log = get_logger("http")
 
+TOO_LARGE = "request body is larger than this server accepts"
+
+
+def refusal(exc: DeviceRequestError | ProtocolError) -> tuple[int, str]:
+    """The status and message answering a refused device request, logged. Shared by the
+    device endpoints (web/mdm.py, in front of Flask) and the Flask handlers below."""
+    if isinstance(exc, DeviceRequestError):
+        log.info(
+            "device_request_refused",
+            extra={"fields": {"status": exc.status, "reason": exc.message}},
+        )
+        return exc.status, exc.message
+    log.info("malformed_message", extra={"fields": {"status": 400, "reason": str(exc)}})
+    return 400, str(exc)
+
 
 def _text(status: int, message: str) -> Response:
     return Response(message + "\n", status=status, content_type="text/plain; charset=utf-8")
@@ -18,20 +33,12 @@ def _text(status: int, message: str) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DeviceRequestError)
-    def _device_error(exc: DeviceRequestError) -> Response:
-        log.info(
-            "device_request_refused",
-            extra={"fields": {"status": exc.status, "reason": exc.message}},
-        )
-        return _text(exc.status, exc.message)
-
     @app.errorhandler(ProtocolError)
-    def _protocol_error(exc: ProtocolError) -> Response:
-        log.info("malformed_message", extra={"fields": {"status": 400, "reason": str(exc)}})
-        return _text(400, str(exc))
+    def _refused(exc: DeviceRequestError | ProtocolError) -> Response:
+        return _text(*refusal(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
-            return _text(413, "request body is larger than this server accepts")
+            return _text(413, TOO_LARGE)
         return _text(exc.code or 500, exc.description or exc.name)

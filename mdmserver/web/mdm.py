@@ -25,6 +25,7 @@ from mdmserver.protocol.errors import ProtocolError
 from mdmserver.protocol.results import parse_result
 from mdmserver.service.base import Reply
 from mdmserver.service.errors import BadDeviceRequest, DeviceRequestError
+from mdmserver.web.errors import TOO_LARGE, refusal
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -48,7 +49,7 @@ class BodyTooLarge(DeviceRequestError):
     status = 413
 
     def __init__(self) -> None:
-        super().__init__("request body is larger than this server accepts")
+        super().__init__(TOO_LARGE)
 
 
 def checkin(rt: Runtime, environ: WSGIEnvironment) -> Reply:
@@ -124,15 +125,9 @@ class DeviceEndpoints:
             return 405, b"devices send PUT requests to this path\n", TEXT
         try:
             reply = handler(self.runtime(), environ)
-        except DeviceRequestError as exc:
-            log.info(
-                "device_request_refused",
-                extra={"fields": {"status": exc.status, "reason": exc.message}},
-            )
-            return exc.status, _text(exc.message), TEXT
-        except ProtocolError as exc:
-            log.info("malformed_message", extra={"fields": {"status": 400, "reason": str(exc)}})
-            return 400, _text(str(exc)), TEXT
+        except (DeviceRequestError, ProtocolError) as exc:
+            status, message = refusal(exc)
+            return status, _text(message), TEXT
         except Exception:
             log.exception("device_request_failed")
             return 500, _text("internal error; the request id is in the server log"), TEXT

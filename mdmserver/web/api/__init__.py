@@ -26,6 +26,7 @@ from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
 from mdmserver.service.admin.errors import AdminError, BadRequest
+from mdmserver.web.errors import TOO_LARGE
 from mdmserver.web.runtime import runtime
 
 log = get_logger("api")
@@ -125,7 +126,7 @@ def _refused(exc: CommandRefused) -> Response:
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
     if exc.code == 413:
-        return error(413, "request body is larger than this server accepts")
+        return error(413, TOO_LARGE)
     return error(exc.code or 500, exc.description or exc.name)
 
 
