@@ -14,7 +14,13 @@ from mdmserver.crypto.ca import load_pem_certificates
 from mdmserver.crypto.trust import TrustStore
 from mdmserver.jobs.metrics import register_push_metrics
 from mdmserver.jobs.runtime import build_jobs
-from mdmserver.logs import configure_logging, get_logger, request_id_for, request_id_var
+from mdmserver.logs import (
+    configure_logging,
+    get_logger,
+    log_request,
+    request_id_for,
+    request_id_var,
+)
 from mdmserver.metrics.database import register_database_metrics
 from mdmserver.push.instance import with_push_topic
 from mdmserver.service.admin import build_admin
@@ -135,8 +141,6 @@ def load_trust(config: Config) -> TrustStore | None:
 
 
 def _install_request_ids(app: Flask) -> None:
-    access = get_logger("access")
-
     @app.before_request
     def _start() -> None:
         rid = request_id_for(request.headers.get("X-Request-ID", ""))
@@ -149,17 +153,7 @@ def _install_request_ids(app: Flask) -> None:
         rid = g.get("request_id")
         if rid:
             response.headers["X-Request-ID"] = rid
-            access.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": request.method,
-                        "path": request.path,
-                        "status": response.status_code,
-                        "ms": round((time.perf_counter() - g.started) * 1000, 2),
-                    }
-                },
-            )
+            log_request(request.method, request.path, response.status_code, g.started)
         return response
 
     @app.teardown_request

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import EnvironHeaders
 
-from mdmserver.logs import get_logger, request_id_for, request_id_var
+from mdmserver.logs import get_logger, log_request, request_id_for, request_id_var
 from mdmserver.protocol.checkin import parse_checkin
 from mdmserver.protocol.errors import ProtocolError
 from mdmserver.protocol.results import parse_result
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from mdmserver.web.runtime import Runtime
 
 log = get_logger("http")
-access = get_logger("access")
 
 CHECKIN_PATH = "/mdm/checkin"
 CONNECT_PATH = "/mdm/connect"
@@ -97,17 +96,7 @@ class DeviceEndpoints:
         token = request_id_var.set(request_id)
         try:
             status, body, content_type = self._answer(handler, environ)
-            access.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": environ["REQUEST_METHOD"],
-                        "path": environ["PATH_INFO"],
-                        "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                    }
-                },
-            )
+            log_request(environ["REQUEST_METHOD"], environ["PATH_INFO"], status, started)
         finally:
             request_id_var.reset(token)
         headers = [
