@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -40,7 +42,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         # The wait first: switching a new file to WAL takes a lock another process may hold.
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -50,3 +52,20 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _enable_wal(cursor: Any, timeout: float = 30.0) -> None:
+    """Switch the file to WAL (it stays so), waiting while another connection holds it.
+
+    SQLite answers "database is locked" at once here, without calling the busy handler, when
+    several processes open a brand-new file together (gunicorn workers on a first start).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
