@@ -7,11 +7,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from flask import Flask, Response, g, request
 
 from mdmserver.config import Config, load_config
 from mdmserver.crypto.ca import load_pem_certificates
 from mdmserver.crypto.trust import TrustStore
+from mdmserver.enrollment.instance import CA_CERT, CA_KEY
 from mdmserver.jobs.metrics import register_push_metrics
 from mdmserver.jobs.runtime import build_jobs
 from mdmserver.logs import (
@@ -76,7 +78,12 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         storage=storage,
         service=build_service(storage, config, enrollment_store, hooks, webhooks),
         hooks=hooks,
-        authenticator=DeviceAuthenticator(load_trust(config), config.client_cert_header),
+        authenticator=DeviceAuthenticator(
+            load_trust(config),
+            config.client_cert_header,
+            config.trusted_proxies,
+            own_ca=issuing_ca(config),
+        ),
         admin=build_admin(engine, storage, enrollment_store, wake=jobs.pusher.request_push),
         pusher=jobs.pusher,
         jobs=jobs,
@@ -123,21 +130,30 @@ def build_service(
 
 
 def load_trust(config: Config) -> TrustStore | None:
-    """The device CAs: the server's own CA plus any an organisation configured."""
-    paths = [config.resolved_ca_cert_file, *(Path(value) for value in config.device_ca_files)]
-    cas = []
-    for path in paths:
-        if path.is_file():
-            cas.extend(load_pem_certificates(path.read_bytes()))
-        elif path != config.resolved_ca_cert_file:
+    """The device CAs: the server's own CA plus any an organisation configured (whose
+    identities may come without an extendedKeyUsage)."""
+    own = config.resolved_ca_cert_file
+    cas = load_pem_certificates(own.read_bytes()) if own.is_file() else []
+    extra = []
+    for path in (Path(value) for value in config.device_ca_files):
+        if not path.is_file():
             raise FileNotFoundError(f"device CA file {path} does not exist")
-    if not cas:
+        extra.extend(load_pem_certificates(path.read_bytes()))
+    if not cas and not extra:
         log.warning(
             "no_device_ca",
             extra={"fields": {"detail": "no device CA configured: every device is refused"}},
         )
         return None
-    return TrustStore(cas)
+    return TrustStore([*cas, *extra], eku_optional=extra)
+
+
+def issuing_ca(config: Config) -> x509.Certificate | None:
+    """The CA our SCEP server issues with (MDM_HOME/ca.pem beside its key), if there is one."""
+    cert, key = config.home / CA_CERT, config.home / CA_KEY
+    if not (cert.is_file() and key.is_file()):
+        return None
+    return load_pem_certificates(cert.read_bytes())[0]
 
 
 def _install_request_ids(app: Flask) -> None:

@@ -32,8 +32,10 @@ class Config:
     # Device identity trust: the server's own CA, plus any CAs an organisation adds.
     ca_cert_file: str = ""
     device_ca_files: tuple[str, ...] = ()
-    # Set only behind a TLS-terminating proxy that forwards the client certificate.
+    # Set only behind a TLS-terminating proxy that forwards the client certificate; the header
+    # is believed only from these peers (addresses or CIDRs), so nobody else can name a device.
     client_cert_header: str = ""
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # "decline" answers UserAuthenticate with 410, Apple's documented way to say "no user auth".
     user_authenticate: str = "decline"
@@ -100,7 +102,7 @@ class Config:
         return Path(self.push_key_file) if self.push_key_file else self.home / "push.key"
 
 
-_TUPLE_FIELDS = {"push_topics", "device_ca_files", "webhook_urls"}
+_TUPLE_FIELDS = {"push_topics", "device_ca_files", "webhook_urls", "trusted_proxies"}
 _INT_FIELDS = {
     "max_body_bytes",
     "challenge_lifetime_minutes",
@@ -171,11 +173,12 @@ def load_config(
     values.update(overrides or {})
     values["home"] = home
     coerced = {name: _coerce(name, value) for name, value in values.items() if name in names}
-    for network in coerced.get("metrics_allow", ()):
-        try:
-            ipaddress.ip_network(network, strict=False)
-        except ValueError:
-            raise ConfigError(f"metrics_allow: {network!r} is not an address or network") from None
+    for name in ("metrics_allow", "trusted_proxies"):
+        for network in coerced.get(name, ()):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(f"{name}: {network!r} is not an address or network") from None
     if coerced.get("user_authenticate", "decline") not in {"decline", "allow"}:
         raise ConfigError("user_authenticate must be 'decline' or 'allow'")
     return Config(**coerced, extra=extra)

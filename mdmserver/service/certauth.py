@@ -6,10 +6,12 @@ bound to the device (UDID or EnrollmentID); every later request for that device 
 bound certificate. A certificate bound to one device is never accepted for another, so a
 device's stolen identity cannot be replayed to take over or impersonate a different device.
 
-With the server's own CA (``identities``), certificates it issued are also checked here: a
-revoked one is refused (revoking also drops its binding, so the hot path needs no extra
-lookup), one issued for a device speaks only for that device, and a renewed identity issued for
-a device is bound to it on first use in place of the old one.
+With the server's own CA (``identities``), certificates it issued are also checked here: one
+our SCEP server did not record as a device identity is never bound (the same CA signs the
+server's TLS and profile-signing certificates), a revoked one is refused (revoking also drops
+its binding, so the hot path needs no extra lookup), one issued for a device speaks only for
+that device, and a renewed identity issued for a device is bound to it on first use in place of
+the old one.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ class CertAuth:
         if owner is not None and owner != device_id:
             self._refuse(request, message.identity, f"certificate is bound to device {owner}")
         issued = self._issued(request)
+        if request.from_own_ca and issued is None:
+            # Our CA also signed the server's TLS and profile-signing certificates.
+            self._refuse(
+                request,
+                message.identity,
+                "certificate was not issued by this server's SCEP service as a device identity",
+            )
         if issued is not None:
             if issued.revoked:
                 self._refuse(request, message.identity, "certificate is revoked")

@@ -20,6 +20,9 @@ class DeviceRequest:
     fingerprint: str  # SHA-256 of the certificate DER, lowercase hex
     not_after: datetime
     request_id: str = ""
+    # Chains to the CA our SCEP server issues from: then it must be one of the device
+    # identities that server recorded (issued_certs), not the TLS or signing certificate.
+    from_own_ca: bool = False
     # Filled by the certificate check, which reads it in the same query as the binding.
     enrollment_status: EnrollmentStatus | None = None
     status_known: bool = False

@@ -2,15 +2,18 @@
 
 Two sources, as NanoMDM and Apple allow: the ``Mdm-Signature`` header (a detached CMS signature
 over the exact body, which devices send when the profile says SignMessage), or the TLS client
-certificate forwarded by a reverse proxy, only when ``MDM_CLIENT_CERT_HEADER`` names the header.
+certificate forwarded by a reverse proxy, only when ``MDM_CLIENT_CERT_HEADER`` names the header
+and the request comes from one of ``MDM_TRUSTED_PROXIES`` (anyone else who reaches the app port
+could otherwise put a victim's public certificate in the header and speak as that device).
 Either way the certificate must chain to a trusted device CA.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from threading import Lock
 
@@ -21,8 +24,11 @@ from mdmserver.crypto.certheader import parse_client_cert_header
 from mdmserver.crypto.cms_verify import verify_mdm_signature
 from mdmserver.crypto.errors import CertificateFormatError, SignatureError, UntrustedCertificate
 from mdmserver.crypto.trust import TrustStore
+from mdmserver.logs import get_logger
 from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import BadDeviceRequest, DeviceForbidden
+
+log = get_logger("device_auth")
 
 SIGNATURE_HEADER = "Mdm-Signature"
 MAX_SIGNATURE_HEADER = 96 * 1024  # base64 of the 64 KiB CMS cap, with room for line breaks
@@ -58,19 +64,51 @@ class _VerifiedCache:
                 self._items.popitem(last=False)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.1/32", "::1/128")
+
+
+def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
+    """Addresses or CIDRs (``10.0.0.5``, ``10.0.0.0/8``) as networks."""
+    return tuple(ipaddress.ip_network(value, strict=False) for value in values)
+
+
+def peer_in(peer: str, networks: tuple[Network, ...]) -> bool:
+    """Whether the peer address (REMOTE_ADDR) is in one of the networks; junk is not."""
+    try:
+        address = ipaddress.ip_address(peer.strip())
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket reports IPv4 peers this way
+    return any(address in network for network in networks)
+
+
 class DeviceAuthenticator:
-    def __init__(self, trust: TrustStore | None, client_cert_header: str = "") -> None:
+    def __init__(
+        self,
+        trust: TrustStore | None,
+        client_cert_header: str = "",
+        trusted_proxies: Iterable[str] = DEFAULT_TRUSTED_PROXIES,
+        own_ca: x509.Certificate | None = None,
+    ) -> None:
         self.trust = trust
+        # The CA our SCEP server issues device identities with (None without `mdmserver init`).
+        self.own_ca = own_ca
         self.client_cert_header = client_cert_header
+        self.trusted_proxies = parse_networks(trusted_proxies)
         self._verified = _VerifiedCache()
 
-    def authenticate(self, headers: Mapping[str, str], body: bytes) -> DeviceRequest:
+    def authenticate(
+        self, headers: Mapping[str, str], body: bytes, peer: str = ""
+    ) -> DeviceRequest:
+        """The verified identity behind a request from `peer` (the socket's REMOTE_ADDR)."""
         if self.trust is None:
             # Secure by default: with no device CA (before `mdmserver init`) nobody is trusted.
             raise DeviceForbidden("no device CA is configured on this server")
-        certificate = self._certificate(headers, body)
+        certificate = self._certificate(headers, body, peer)
         try:
-            self.trust.verify(certificate)
+            anchor = self.trust.verify_device(certificate)
         except UntrustedCertificate as exc:
             raise DeviceForbidden(f"identity certificate is not trusted: {exc}") from None
         return DeviceRequest(
@@ -78,14 +116,29 @@ class DeviceAuthenticator:
             certificate=certificate,
             fingerprint=fingerprint_sha256(certificate),
             not_after=_not_after(certificate),
+            from_own_ca=self.own_ca is not None and anchor == self.own_ca,
         )
 
-    def _certificate(self, headers: Mapping[str, str], body: bytes) -> x509.Certificate:
+    def trusted_proxy(self, peer: str) -> bool:
+        """Whether a client-certificate header from this peer may be believed."""
+        return peer_in(peer, self.trusted_proxies)
+
+    def _certificate(self, headers: Mapping[str, str], body: bytes, peer: str) -> x509.Certificate:
         signature = headers.get(SIGNATURE_HEADER)
         if signature:
             return self._verify_signature(signature, body)
         if self.client_cert_header:
             forwarded = headers.get(self.client_cert_header)
+            if forwarded and not self.trusted_proxy(peer):
+                log.warning(
+                    "client_cert_header_ignored",
+                    extra={"fields": {"peer": peer, "header": self.client_cert_header}},
+                )
+                raise DeviceForbidden(
+                    f"{self.client_cert_header} is only accepted from a trusted proxy "
+                    f"(MDM_TRUSTED_PROXIES), not from {peer or 'an unknown peer'}; "
+                    f"sign the request ({SIGNATURE_HEADER})"
+                )
             if forwarded:
                 try:
                     return parse_client_cert_header(forwarded)

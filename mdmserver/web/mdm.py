@@ -58,7 +58,9 @@ def checkin(rt: Runtime, environ: WSGIEnvironment) -> Reply:
             f"check-in requests must have Content-Type {CHECKIN_CONTENT_TYPE}, got {mime!r}"
         )
     body = read_body(environ, rt.config.max_body_bytes)
-    device_request = rt.authenticator.authenticate(EnvironHeaders(environ), body)
+    device_request = rt.authenticator.authenticate(
+        EnvironHeaders(environ), body, environ.get("REMOTE_ADDR", "")
+    )
     message = parse_checkin(body, max_bytes=rt.config.max_body_bytes)
     return rt.service.checkin(device_request, message)
 
@@ -71,7 +73,9 @@ def connect(rt: Runtime, environ: WSGIEnvironment) -> Reply:
             f" got {mime!r}"
         )
     body = read_body(environ, rt.config.max_body_bytes)
-    device_request = rt.authenticator.authenticate(EnvironHeaders(environ), body)
+    device_request = rt.authenticator.authenticate(
+        EnvironHeaders(environ), body, environ.get("REMOTE_ADDR", "")
+    )
     result = parse_result(body, max_bytes=rt.config.max_body_bytes)
     return rt.service.connect(device_request, result)
 

@@ -178,12 +178,15 @@ def presented_assertion() -> Response:
 
 
 def _presented() -> TrustAnswer | Response:
-    header = runtime(current_app).config.client_cert_header
+    rt = runtime(current_app)
+    header = rt.config.client_cert_header
     if not header:
         return _error(400, "no client certificate header is configured (MDM_CLIENT_CERT_HEADER)")
     value = request.headers.get(header)
     if not value:
         return UNMANAGED
+    if not rt.authenticator.trusted_proxy(request.remote_addr or ""):
+        return _error(403, f"{header} is only accepted from a trusted proxy (MDM_TRUSTED_PROXIES)")
     try:
         cert = parse_client_cert_header(value)
     except CertificateFormatError as exc:
