@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+
+from mdmserver.crypto import der
 
 from mdmserver.crypto.ca import (
     KeyType,
@@ -19,6 +24,10 @@ from mdmserver.crypto.ca import (
     issue_certificate,
 )
 from mdmserver.testing.device import VirtualDevice
+
+_PLACEHOLDER = b"subject-placeholder"
+# Not UTF-8 (a lone continuation byte, an overlong form), same length as the placeholder.
+_NOT_UTF8 = b"\xff\xfe\xc0\xaf\x80 not utf-8! \xed\xa0"
 
 TEST_TOPIC = "com.apple.mgmt.External.7f1c9a0e-3b0b-4f4e-9d62-2f5bd0c4a001"
 
@@ -49,3 +58,26 @@ class Pki:
         cert, key = self.identity(common_name, key_type)
         kwargs.setdefault("topic", TEST_TOPIC)
         return VirtualDevice(certificate=cert, key=key, **kwargs)
+
+    def undecodable_identity(self) -> tuple[x509.Certificate, PrivateKey]:
+        """A properly signed client identity whose subject CN (a UTF8String) is not UTF-8:
+        what a hostile or broken client can present, which libraries refuse to decode."""
+        cert, key = self.identity(_PLACEHOLDER.decode())
+        return resign_with_tbs(
+            cert, cert.tbs_certificate_bytes.replace(_PLACEHOLDER, _NOT_UTF8), self.ca_key
+        ), key
+
+
+def resign_with_tbs(cert: x509.Certificate, tbs: bytes, ca_key: PrivateKey) -> x509.Certificate:
+    """`cert` with its to-be-signed part replaced by `tbs` and signed again (RSA CA keys), so
+    a test can present bytes no certificate builder would produce."""
+    assert isinstance(ca_key, rsa.RSAPrivateKey), "resign_with_tbs signs with RSA CA keys"
+    signature = ca_key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    raw = cert.public_bytes(Encoding.DER)
+    algorithm = der.children(raw, der.read(raw, 0, len(raw)))[1]
+    return x509.load_der_x509_certificate(
+        der.encode(
+            0x30,
+            tbs + raw[algorithm.start : algorithm.end] + der.encode(0x03, b"\x00" + signature),
+        )
+    )

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import http.client
+import json
+import plistlib
 import urllib.parse
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from mdmserver.app import create_app
+from mdmserver.config import ConfigError, load_config
 from mdmserver.crypto.ca import create_ca, dump_cert_pem, generate_key, issue_certificate
+from mdmserver.protocol.commands import new_command
 from mdmserver.testing.http import send, serve, snapshot
 from mdmserver.web.runtime import runtime
 
@@ -74,3 +79,104 @@ def test_forwarded_certificate_must_be_trusted_and_bound(proxied_app, proxied_se
     assert (untrusted.status_code, unbound.status_code) == (403, 403)
     assert (junk.status_code, missing.status_code) == (400, 400)
     assert HEADER in junk.text
+
+
+# Only a trusted proxy may name the client certificate (issue 12 item 3) ----------------------
+
+
+def _put_from(base_url: str, source: str, request, headers: dict[str, str]) -> tuple[int, str]:
+    """PUT `request` from the loopback address `source` (the peer the server sees)."""
+    parts = urllib.parse.urlsplit(base_url)
+    conn = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=30, source_address=(source, 0)
+    )
+    try:
+        conn.request("PUT", request.path, body=request.body, headers={**request.headers, **headers})
+        reply = conn.getresponse()
+        return reply.status, reply.read().decode()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def victim(proxied_app, proxied_server, pki):
+    """A device enrolled through the proxy, with a DeviceLock waiting in its queue."""
+    device = pki.device()
+    for request in (device.authenticate(), device.token_update()):
+        assert send(proxied_server, request).status_code == 200
+    runtime(proxied_app).storage.enqueue(new_command("DeviceLock"), [device.udid])
+    return device
+
+
+def test_client_cert_header_from_an_untrusted_peer_is_ignored(proxied_app, proxied_server, victim):
+    """Anyone who reaches the app port with the victim's public certificate in the header is
+    refused: the default MDM_TRUSTED_PROXIES is loopback 127.0.0.1 and ::1 only, and this
+    peer is 127.0.0.2 (the victim's certificate is public: every TLS handshake shows it)."""
+    engine = runtime(proxied_app).engine
+    header = {HEADER: rfc9440(victim.certificate)}
+    before = snapshot(engine)
+    for request in (victim.authenticate(), victim.token_update(), victim.idle()):
+        del request.headers["Mdm-Signature"]
+        status, text = _put_from(proxied_server, "127.0.0.2", request, header)
+        assert status == 403, text
+        assert "trusted proxy" in text
+    assert snapshot(engine) == before  # device row, binding, queued DeviceLock: all unchanged
+    # A signed request from that peer still works: the header is ignored, not the request.
+    status, text = _put_from(proxied_server, "127.0.0.2", victim.idle(), header)
+    assert status == 200 and plistlib.loads(text.encode())["Command"]["RequestType"] == (
+        "DeviceLock"
+    )
+
+
+def test_client_cert_header_from_a_trusted_proxy_is_honoured(proxied_server, victim):
+    idle = victim.idle()
+    del idle.headers["Mdm-Signature"]
+    status, text = _put_from(proxied_server, "127.0.0.1", idle, {HEADER: nginx(victim.certificate)})
+    assert status == 200, text
+    assert plistlib.loads(text.encode())["Command"]["RequestType"] == "DeviceLock"
+
+
+def test_trusted_proxies_setting_replaces_the_default(app_config, pki):
+    """With MDM_TRUSTED_PROXIES naming another network, loopback itself is not believed."""
+    parsed = load_config(environ={"MDM_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7"})
+    assert parsed.trusted_proxies == ("10.0.0.0/8", "192.0.2.7")
+    application = create_app(
+        dataclasses.replace(
+            app_config, client_cert_header=HEADER, trusted_proxies=parsed.trusted_proxies
+        )
+    )
+    try:
+        with serve(application) as url:
+            device = pki.device()
+            before = snapshot(runtime(application).engine)
+            request = device.authenticate()
+            del request.headers["Mdm-Signature"]
+            status, _ = _put_from(url, "127.0.0.1", request, {HEADER: rfc9440(device.certificate)})
+            assert status == 403
+            assert snapshot(runtime(application).engine) == before
+    finally:
+        runtime(application).close()
+
+
+def test_trusted_proxies_must_be_networks():
+    with pytest.raises(ConfigError, match="trusted_proxies"):
+        load_config(environ={"MDM_TRUSTED_PROXIES": "proxy.example.com"})
+
+
+def test_trust_api_ignores_the_header_from_an_untrusted_peer(proxied_app, proxied_server, victim):
+    key = runtime(proxied_app).admin.api_keys.create("relying", scope="trust", actor="test").key
+    parts = urllib.parse.urlsplit(proxied_server)
+    answers = {}
+    for source in ("127.0.0.1", "127.0.0.2"):
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, source_address=(source, 0))
+        conn.request(
+            "GET",
+            "/api/v1/trust/certificate",
+            headers={"Authorization": f"Bearer {key}", HEADER: rfc9440(victim.certificate)},
+        )
+        reply = conn.getresponse()
+        answers[source] = (reply.status, json.loads(reply.read()))
+        conn.close()
+    assert answers["127.0.0.1"][0] == 200 and answers["127.0.0.1"][1]["managed"] is True
+    assert answers["127.0.0.2"][0] == 403
+    assert "trusted proxy" in answers["127.0.0.2"][1]["error"]
