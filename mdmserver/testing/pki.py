@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from mdmserver.crypto import der
-
 from mdmserver.crypto.ca import (
     KeyType,
     PrivateKey,
