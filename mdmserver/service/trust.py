@@ -3,7 +3,8 @@ compliant right now? One indexed query per question.
 
 The stored state is re-checked against the check-in limit at read time, so a device that went
 silent is refused even before the scheduled ``evaluate_stale`` records it. An unknown or
-unenrolled device gets ``managed: false, compliant: false`` and nothing else.
+unenrolled device gets ``managed: false, compliant: false`` and nothing else; a serial number
+that several enrolled devices report gets the same, with a reason.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mdmserver.service.compliance import PolicySource
+from mdmserver.storage.base import AmbiguousSerial
 from mdmserver.storage.compliance_store import ComplianceStore, TrustRow
 
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
@@ -29,7 +31,10 @@ class TrustAnswer:
 
     def to_dict(self) -> dict[str, Any]:
         if not self.managed:
-            return {"managed": False, "compliant": False}
+            unmanaged: dict[str, Any] = {"managed": False, "compliant": False}
+            if self.reasons:
+                unmanaged["reasons"] = self.reasons
+            return unmanaged
         return {
             "managed": True,
             "compliant": self.compliant,
@@ -49,7 +54,14 @@ class TrustService:
     def by_device(self, key: str, now: datetime | None = None) -> TrustAnswer:
         if not key or len(key) > 128:
             return UNMANAGED
-        return self._answer(self.store.trust_by_device(key), now)
+        try:
+            row = self.store.trust_by_device(key)
+        except AmbiguousSerial as exc:
+            # Whoever enrolled last with a claimed serial must not decide the answer.
+            count = len(exc.candidates.get(key, ()))
+            reason = f"serial number matches {count} enrolled devices; ask by UDID"
+            return TrustAnswer(managed=False, compliant=False, reasons=[reason])
+        return self._answer(row, now)
 
     def by_fingerprint(self, fingerprint: str, now: datetime | None = None) -> TrustAnswer:
         fingerprint = fingerprint.strip().lower().replace(":", "")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from mdmserver.protocol.commands import Command
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity
@@ -18,6 +18,32 @@ from mdmserver.protocol.enrollment_id import EnrollmentIdentity
 
 class UnknownEnrollment(LookupError):
     """The enrollment (or its device) was never authenticated, or has checked out."""
+
+
+class AmbiguousSerial(LookupError):
+    """A serial number names more than one enrolled device. Serial numbers are not secrets and
+    not identities (a device reports its own), so a lookup by serial that matches several
+    active devices picks none of them; ``candidates`` maps each such serial to its devices."""
+
+    def __init__(self, candidates: dict[str, list[str]]) -> None:
+        self.candidates = candidates
+        shown = "; ".join(
+            f"serial number {serial!r} matches {len(ids)} enrolled devices ({', '.join(ids)})"
+            for serial, ids in candidates.items()
+        )
+        super().__init__(f"{shown}: name the device by its UDID")
+
+
+def pick_by_serial(serial: str, rows: Sequence[Any]) -> Any | None:
+    """The one device a serial number names among `rows` (newest first, each with ``id`` and
+    ``enrolled``): the single enrolled one, else the newest when none is enrolled. Several
+    enrolled devices raise AmbiguousSerial rather than let the newest claim win."""
+    active = [row for row in rows if row.enrolled]
+    if len(active) > 1:
+        raise AmbiguousSerial({serial: sorted(row.id for row in active)})
+    if active:
+        return active[0]
+    return rows[0] if rows else None
 
 
 class QueueStatus(StrEnum):

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, desc, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
+from mdmserver.storage.base import pick_by_serial
 from mdmserver.storage.schema import (
     cert_bindings,
     compliance_history,
@@ -180,19 +181,20 @@ class ComplianceStore:
     # Trust lookups -----------------------------------------------------------------------------
 
     def trust_by_device(self, key: str) -> TrustRow | None:
-        """By UDID (or EnrollmentID), else by serial number (the most recently seen device)."""
+        """By UDID (or EnrollmentID), else by serial number: the one enrolled device with it
+        (AmbiguousSerial when several are), or the most recently seen one."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(*_TRUST_COLUMNS).select_from(_TRUST_FROM).where(devices.c.id == key)
             ).first()
             if row is None:
-                row = conn.execute(
+                rows = conn.execute(
                     select(*_TRUST_COLUMNS)
                     .select_from(_TRUST_FROM)
                     .where(devices.c.serial_number == key)
-                    .order_by(devices.c.enrolled.desc(), devices.c.last_seen_at.desc())
-                    .limit(1)
-                ).first()
+                    .order_by(devices.c.last_seen_at.desc().nulls_last(), devices.c.id)
+                ).all()
+                row = pick_by_serial(key, rows)
         return _trust(row) if row is not None else None
 
     def trust_by_fingerprint(self, fingerprint: str) -> TrustRow | None:

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine, Row
 
 from mdmserver.catalog.platforms import PLATFORM_PREFIXES, platform_of
 from mdmserver.catalog.schema import Platform, parse_version
+from mdmserver.storage.base import AmbiguousSerial, pick_by_serial
 from mdmserver.storage.schema import cert_bindings, device_tags, devices, enrollments
 
 DEVICE_CHANNEL_TYPES = ("device", "user_enrollment_device")
@@ -190,15 +191,17 @@ class InventoryQueries:
         return DevicePage(rows, rows[-1].id if len(rows) == limit else None)
 
     def find_device(self, ident: str) -> DeviceRow | None:
-        """By UDID (or EnrollmentID), else by serial number (the most recently updated)."""
+        """By UDID (or EnrollmentID), else by serial number: the one enrolled device with it
+        (AmbiguousSerial when several are), or the most recently updated one."""
         with self.engine.begin() as conn:
             row = conn.execute(select(*_DEVICE_COLUMNS).where(devices.c.id == ident)).first()
             if row is None:
-                row = conn.execute(
+                rows = conn.execute(
                     select(*_DEVICE_COLUMNS)
                     .where(devices.c.serial_number == ident)
-                    .order_by(devices.c.updated_at.desc())
-                ).first()
+                    .order_by(devices.c.updated_at.desc(), devices.c.id)
+                ).all()
+                row = pick_by_serial(ident, rows)
             if row is None:
                 return None
             return _with_tags(self._device(row), self._tags(conn, [row.id]).get(row.id, ()))
@@ -223,13 +226,15 @@ class InventoryQueries:
     def resolve(
         self, idents: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> tuple[dict[str, TargetRow], list[str]]:
-        """Targets for UDIDs or serial numbers, and the idents no device answers to.
+        """Targets for UDIDs or serial numbers, and the idents no device answers to. A serial
+        number that several enrolled devices report raises AmbiguousSerial, naming them all.
 
         On PostgreSQL each lookup is one statement with an array parameter (100,000 ids in
         one round trip); elsewhere the ids go in chunks of an IN list.
         """
         wanted = list(dict.fromkeys(idents))
         by_ident: dict[str, TargetRow] = {}
+        ambiguous: dict[str, list[str]] = {}
         step = len(wanted) or 1 if self.engine.dialect.name == "postgresql" else _CHUNK
         with self.engine.begin() as conn:
             for start in range(0, len(wanted), step):
@@ -239,10 +244,19 @@ class InventoryQueries:
                 by_serial = [ident for ident in chunk if ident not in by_ident]
                 if by_serial:
                     query = _target_query(_matches(devices.c.serial_number, by_serial))
-                    for row in conn.execute(query.order_by(devices.c.updated_at)):
-                        by_ident[row.serial_number] = _target(row)  # the latest wins
+                    same_serial: dict[str, list[Row[Any]]] = {}
+                    order = (devices.c.updated_at.desc(), devices.c.id)
+                    for row in conn.execute(query.order_by(*order)):
+                        same_serial.setdefault(row.serial_number, []).append(row)
+                    for serial, rows in same_serial.items():
+                        try:
+                            by_ident[serial] = _target(pick_by_serial(serial, rows))
+                        except AmbiguousSerial as exc:
+                            ambiguous.update(exc.candidates)
                 if progress is not None:
                     progress(len(chunk))
+        if ambiguous:
+            raise AmbiguousSerial(ambiguous)
         missing = [ident for ident in wanted if ident not in by_ident]
         return {ident: by_ident[ident] for ident in wanted if ident in by_ident}, missing
 
@@ -339,6 +353,7 @@ def _target_query(where: Any) -> Any:
         enrollments.c.id.label("enrollment_id"),
         enrollments.c.status.label("enrollment_status"),
         enrollments.c.unlock_token.is_not(None).label("has_unlock_token"),
+        devices.c.enrolled,
     ).select_from(devices.outerjoin(enrollments, channel))
     return query.where(where if where is not None else true())
 
@@ -356,7 +371,7 @@ _platform = lru_cache(maxsize=4096)(platform_of)
 
 
 def _target(row: Row[Any]) -> TargetRow:
-    device_id, _serial, product, model, os_version, user_enrollment, eid, status, unlock = row
+    device_id, _serial, product, model, os_version, user_enrollment, eid, status, unlock, _ = row
     return TargetRow(
         device_id,
         eid,

@@ -20,7 +20,13 @@ from mdmserver.commands.prepare import Target, prepare
 from mdmserver.protocol.commands import new_command
 from mdmserver.service.admin.audit import Audit
 from mdmserver.service.admin.devices import parse_filter
-from mdmserver.service.admin.errors import BadRequest, Conflict, NotFound, Unprocessable
+from mdmserver.service.admin.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    Unprocessable,
+    unambiguous,
+)
 from mdmserver.storage.base import QueueItem, Storage
 from mdmserver.storage.inventory_queries import InventoryQueries, TargetRow
 
@@ -148,7 +154,7 @@ class Commands:
                 or not all(isinstance(i, str) and i for i in idents)
             ):
                 raise BadRequest("targets: must be a non-empty list of device ids or serials")
-            found, missing = self.inventory.resolve(idents, progress)
+            found, missing = unambiguous(lambda: self.inventory.resolve(idents, progress))
             if missing:
                 raise NotFound(f"unknown device(s): {_names(missing)}")
             rows = list({row.device_id: row for row in found.values()}.values())

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from mdmserver.catalog.schema import PLATFORMS, Platform, parse_version
-from mdmserver.service.admin.errors import BadRequest, NotFound
+from mdmserver.service.admin.errors import BadRequest, NotFound, unambiguous
 from mdmserver.storage.inventory_queries import (
     DeviceDetail,
     DeviceFilter,
@@ -128,7 +128,7 @@ class Devices:
         return self.inventory.list_devices(flt, limit, decode_cursor(cursor))
 
     def show(self, ident: str) -> DeviceDetail:
-        detail = self.inventory.device_detail(ident)
+        detail = unambiguous(lambda: self.inventory.device_detail(ident))
         if detail is None:
             raise NotFound(f"unknown device {ident!r} (no device has this UDID or serial number)")
         return detail

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mdmserver.service.admin.audit import Audit
-from mdmserver.service.admin.errors import NotFound
+from mdmserver.service.admin.errors import NotFound, unambiguous
 from mdmserver.storage.base import QueueItem, Storage
 from mdmserver.storage.inventory_queries import InventoryQueries
 
@@ -15,7 +15,7 @@ class Queues:
         self.audit = audit
 
     def _device_id(self, ident: str) -> str:
-        device = self.inventory.find_device(ident)
+        device = unambiguous(lambda: self.inventory.find_device(ident))
         if device is None:
             raise NotFound(f"unknown device {ident!r} (no device has this UDID or serial number)")
         return device.id

@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
-from mdmserver.service.admin.errors import AdminError, BadRequest
+from mdmserver.service.admin.errors import AdminError, AmbiguousDevice, BadRequest
 from mdmserver.web.errors import TOO_LARGE
 from mdmserver.web.runtime import runtime
 
@@ -114,6 +114,8 @@ def _unauthorized(message: str) -> Response:
 
 @bp.errorhandler(AdminError)
 def _admin_error(exc: AdminError) -> Response:
+    if isinstance(exc, AmbiguousDevice):
+        return error(exc.status, exc.message, candidates=exc.candidates)
     return error(exc.status, exc.message)
 
 

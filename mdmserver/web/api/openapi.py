@@ -30,7 +30,8 @@ _WHY = {
     401: "Missing, unknown or revoked API key",
     403: "An API key of another scope",
     404: "Not found (the message names the unknown device, command, token or profile)",
-    409: "Conflict (a target that is not enrolled)",
+    409: "Conflict (a target that is not enrolled, or a serial number that several enrolled"
+    " devices report: `candidates` lists them)",
     413: "The body is larger than this server accepts",
     422: "Refused by validation; `problems` lists key paths and reasons",
 }
@@ -75,6 +76,11 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "error": {"type": "string", "description": "what is wrong, naming the field"},
             "problems": {"type": "array", "items": ref("Problem")},
+            "candidates": {
+                "type": "array",
+                "items": STR,
+                "description": "409: the devices an ambiguous serial number names",
+            },
         },
     },
     "Problem": {
@@ -269,7 +275,10 @@ _PATHS: dict[str, Any] = {
         "get": {
             "summary": "One device: fields, enrollments, identity expiry, inventory summary",
             "parameters": [_DEVICE_ID],
-            "responses": {"200": json_response(ref("DeviceDetail"), "The device"), **errors(404)},
+            "responses": {
+                "200": json_response(ref("DeviceDetail"), "The device"),
+                **errors(404, 409),
+            },
         }
     },
     "/api/v1/devices/{ident}/queue": {
@@ -290,7 +299,7 @@ _PATHS: dict[str, Any] = {
                     },
                     "The queue",
                 ),
-                **errors(404),
+                **errors(404, 409),
             },
         },
         "delete": {
@@ -304,7 +313,7 @@ _PATHS: dict[str, Any] = {
                     },
                     "How many were cancelled",
                 ),
-                **errors(404),
+                **errors(404, 409),
             },
         },
     },

@@ -35,7 +35,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "managed": _BOOL,
             "compliant": _BOOL,
-            "reasons": {"type": "array", "items": STR, "description": "only when managed"},
+            "reasons": {
+                "type": "array",
+                "items": STR,
+                "description": "why not compliant; unmanaged: only for an ambiguous serial",
+            },
             "evaluated_at": TIME,
         },
     },
