@@ -29,8 +29,23 @@ log = get_logger("enrollment")
 MAX_TAG_LENGTH = 128
 
 
+# One answer for every token that cannot enroll, whatever the reason: telling them apart would
+# tell a guesser which tokens exist and what became of them. The reason is logged instead.
+UNUSABLE_TOKEN = "this enrollment token cannot be used (ask your administrator for a new link)"
+
+
 class EnrollmentRefused(DeviceForbidden):
-    """A token that cannot enroll: unknown, revoked, expired or used up (403, nothing issued)."""
+    """A token that cannot enroll: unknown, revoked, expired or used up (403, nothing issued).
+    The message is always UNUSABLE_TOKEN."""
+
+    def __init__(self) -> None:
+        super().__init__(UNUSABLE_TOKEN)
+
+
+def refuse_token(reason: str, token_id: str | None = None) -> EnrollmentRefused:
+    """Log why a token was refused (server side only) and return the uniform refusal."""
+    log.info("enroll_refused", extra={"fields": {"token_id": token_id, "reason": reason}})
+    return EnrollmentRefused()
 
 
 class TokenRequestError(ValueError):
@@ -108,11 +123,10 @@ class EnrollmentProfiles:
         """The profile for an enrollment token, or EnrollmentRefused with nothing written."""
         info = self.store.token_by_hash(secret_hash(token)) if token else None
         if info is None:
-            raise EnrollmentRefused("unknown enrollment token")
+            raise refuse_token("unknown")
         problem = info.problem(datetime.now(UTC))
         if problem is not None:
-            log.info("enroll_refused", extra={"fields": {"token_id": info.id, "reason": problem}})
-            raise EnrollmentRefused(f"enrollment token is {problem}")
+            raise refuse_token(problem, info.id)
         # Build first, store last: a profile that fails to build leaves no challenge behind.
         challenge = new_secret()
         profile = self._signed(challenge)

@@ -1,7 +1,9 @@
 """``GET /mdm/enroll?token=...``: the signed enrollment profile (public contract).
 
-A refused token is a plain 403 and nothing is created; a profile that fails Apple's schema is
-our bug, so it is a 500 (logged by the service) rather than a broken profile on a device.
+A refused token is a plain 403 with one message whatever the reason (unknown, revoked,
+expired, used up, too long: the reason goes to the server log only) and nothing is created; a
+profile that fails Apple's schema is our bug, so it is a 500 (logged by the service) rather
+than a broken profile on a device.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from mdmserver.enrollment.profile import PROFILE_CONTENT_TYPE, ProfileSchemaError
+from mdmserver.service.enrollment import refuse_token
 from mdmserver.web.enrollment_runtime import enrollment_runtime
 
 bp = Blueprint("enroll", __name__)
@@ -23,7 +26,7 @@ def enroll() -> Response:
     if not token:
         return Response("missing token parameter\n", status=400, content_type="text/plain")
     if len(token) > MAX_TOKEN_LENGTH:
-        return Response("unknown enrollment token\n", status=403, content_type="text/plain")
+        raise refuse_token("too long")
     try:
         profile = profiles.for_token(token)
     except ProfileSchemaError:

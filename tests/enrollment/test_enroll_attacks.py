@@ -14,10 +14,13 @@ from mdmserver.crypto.ca import generate_key, issue_certificate, load_private_ke
 from mdmserver.enrollment.onetime import new_secret, secret_hash
 from mdmserver.scep.errors import FailInfo
 from mdmserver.scep.message import MessageType, PkiStatus
+from mdmserver.service.enrollment import UNUSABLE_TOKEN
 from mdmserver.storage.schema import enroll_tokens, scep_challenges
 from mdmserver.testing.enrollment import post_pki, scep_challenge, scep_request, unwrap_profile
 from mdmserver.testing.http import snapshot
 from mdmserver.testing.scep_client import build_pkcs_req, make_csr, self_signed_for_scep
+
+UNUSABLE = UNUSABLE_TOKEN + "\n"
 
 
 @pytest.fixture
@@ -125,7 +128,7 @@ def test_expired_token(live_server, tokens, enrollment, ca_cert, unchanged):
     _expire(enrollment, new.info.id)
     with unchanged():
         reply = _download(live_server, new.token)
-        assert reply.status_code == 403 and "expired" in reply.text
+        assert (reply.status_code, reply.text) == (403, UNUSABLE)
         _assert_failed(scep_request(live_server, ca_cert, challenge), FailInfo.badRequest)
 
 
@@ -135,7 +138,7 @@ def test_revoked_token(live_server, tokens, ca_cert, unchanged):
     assert tokens.revoke(new.info.id)
     with unchanged():
         reply = _download(live_server, new.token)
-        assert reply.status_code == 403 and "revoked" in reply.text
+        assert (reply.status_code, reply.text) == (403, UNUSABLE)
         _assert_failed(scep_request(live_server, ca_cert, challenge), FailInfo.badRequest)
 
 
@@ -146,15 +149,45 @@ def test_used_up_token_enrolls_one_device_only(live_server, tokens, ca_cert, unc
     with unchanged():
         _assert_failed(scep_request(live_server, ca_cert, second), FailInfo.badRequest)
         reply = _download(live_server, new.token)
-        assert reply.status_code == 403 and "used up" in reply.text
+        assert (reply.status_code, reply.text) == (403, UNUSABLE)
 
 
 def test_unknown_or_missing_token(live_server, unchanged):
     with unchanged():
-        assert _download(live_server, new_secret()).status_code == 403
-        assert _download(live_server, "x" * 5000).status_code == 403
+        reply = _download(live_server, new_secret())
+        assert (reply.status_code, reply.text) == (403, UNUSABLE)
+        reply = _download(live_server, "x" * 5000)
+        assert (reply.status_code, reply.text) == (403, UNUSABLE)
         reply = requests.get(f"{live_server}/mdm/enroll", timeout=30)
         assert reply.status_code == 400
+
+
+def test_one_answer_for_every_unusable_token(live_server, tokens, enrollment, unchanged, caplog):
+    """No oracle: unknown, revoked, expired, used-up and oversized tokens get the same status,
+    body and headers; only the server log says which it was (issue 13 item 5)."""
+    revoked = tokens.create()
+    assert tokens.revoke(revoked.info.id)
+    expired = tokens.create(lifetime=timedelta(hours=1))
+    _expire(enrollment, expired.info.id)
+    used = tokens.create(uses=1)
+    with enrollment.store.engine.begin() as conn:
+        conn.execute(update(enroll_tokens).where(enroll_tokens.c.id == used.info.id).values(uses=1))
+    cases = {
+        "unknown": new_secret(),
+        "revoked": revoked.token,
+        "expired": expired.token,
+        "used up": used.token,
+        "too long": "x" * 5000,
+    }
+    caplog.set_level("INFO", logger="mdmserver.enrollment")
+    answers = set()
+    with unchanged():
+        for token in cases.values():
+            reply = _download(live_server, token)
+            answers.add((reply.status_code, reply.text, reply.headers["Content-Type"]))
+    assert answers == {(403, UNUSABLE, "text/plain; charset=utf-8")}
+    logged = [r.fields["reason"] for r in caplog.records if r.getMessage() == "enroll_refused"]
+    assert logged == list(cases)
 
 
 def test_renewal_signed_by_certificate_we_did_not_issue(
