@@ -14,6 +14,7 @@ from mdmserver.config import Config, load_config
 from mdmserver.crypto.ca import load_pem_certificates
 from mdmserver.crypto.trust import TrustStore
 from mdmserver.enrollment.instance import CA_CERT, CA_KEY
+from mdmserver.instance_files import ensure_home
 from mdmserver.jobs.metrics import register_push_metrics
 from mdmserver.jobs.runtime import build_jobs
 from mdmserver.logs import (
@@ -58,7 +59,7 @@ log = get_logger("app")
 def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     config = config or load_config(overrides=overrides)
     configure_logging(config.log_level, config.log_json)
-    config.home.mkdir(parents=True, exist_ok=True)
+    ensure_home(config.home)
     config = with_push_topic(config)  # the installed push certificate's topic is accepted
 
     app = Flask("mdmserver", instance_path=str(config.home.resolve()))

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from mdmserver.commands.base import CommandRefused
 from mdmserver.config import Config, load_config
+from mdmserver.instance_files import ensure_home
 from mdmserver.service.admin import Admin, build_admin
 from mdmserver.service.admin.errors import AdminError
 from mdmserver.storage import migrate
@@ -28,7 +29,7 @@ def open_instance() -> tuple[Config, Engine]:
     """The configuration and its database (migrated first when the settings say so): what
     every command that works on this instance's data starts from."""
     config = load_config()
-    config.home.mkdir(parents=True, exist_ok=True)
+    ensure_home(config.home)
     engine = make_engine(config.resolved_database_url)
     if config.migrate_on_start:
         migrate.upgrade(engine)

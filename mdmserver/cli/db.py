@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mdmserver.config import load_config
+from mdmserver.instance_files import ensure_home
 from mdmserver.storage import migrate
 from mdmserver.storage.engine import make_engine
 
@@ -19,7 +20,7 @@ def db() -> None:
 def upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (the embedded SQLite default does this on start)."""
     config = load_config()
-    config.home.mkdir(parents=True, exist_ok=True)
+    ensure_home(config.home)
     engine = make_engine(config.resolved_database_url)
     before = sorted(migrate.current_revisions(engine))
     migrate.upgrade(engine, revision)

@@ -31,6 +31,7 @@ from mdmserver.crypto.ca import (
     load_private_key,
 )
 from mdmserver.crypto.cms_encrypt import decrypt
+from mdmserver.instance_files import ensure_home
 from mdmserver.profiles.signing import Signing
 from mdmserver.profiles.validation import ProfileRefused
 from mdmserver.service.profile_admin import (
@@ -238,11 +239,11 @@ def make_escrow_cert(home: Path, *, force: bool = False) -> tuple[Path, Path]:
     cert = issue_certificate(
         ca_cert, ca_key, key.public_key(), subject, lifetime=timedelta(days=10 * 365)
     )
-    home.mkdir(parents=True, exist_ok=True)
-    key_path.unlink(missing_ok=True)
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(dump_key_pem(key))
-    cert_path.write_bytes(dump_cert_pem(cert))
+    ensure_home(home)
+    for path, data in ((key_path, dump_key_pem(key)), (cert_path, dump_cert_pem(cert))):
+        path.unlink(missing_ok=True)
+        path.touch(mode=0o600)
+        path.write_bytes(data)
     return cert_path, key_path
 
 

@@ -10,6 +10,7 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from mdmserver.config import load_config
+from mdmserver.instance_files import ensure_home
 
 
 def _first_run_init(home: Path, host: str, port: int) -> None:
@@ -63,7 +64,7 @@ def serve(
 ) -> None:
     """Run the MDM server (embedded default: SQLite in MDM_HOME, jobs in-process)."""
     config = load_config()
-    config.home.mkdir(parents=True, exist_ok=True)
+    ensure_home(config.home)
     if init_if_missing and not config.resolved_ca_cert_file.exists():
         _first_run_init(config.home, host, port)
         config = load_config()

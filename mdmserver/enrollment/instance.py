@@ -1,7 +1,8 @@
 """The instance folder's key material: created by ``mdmserver init``, loaded by the app.
 
-Private keys are created 0600 from the first byte (os.open with the mode, never chmod after),
-and nothing that exists is overwritten unless asked: losing a CA key orphans every device.
+Every file is created 0600 from the first byte (os.open with the mode, never chmod after; see
+mdmserver.instance_files), private keys and certificates alike, and nothing that exists is
+overwritten unless asked: losing a CA key orphans every device.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mdmserver.crypto.ca import (
     load_private_key,
 )
 from mdmserver.crypto.errors import CertificateFormatError
+from mdmserver.instance_files import ensure_home
 
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
 SIGNING_CERT, SIGNING_KEY = "signing.pem", "signing.key"
@@ -80,7 +82,8 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    """Certificates and config.toml: public content, but the instance folder stays 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
@@ -159,7 +162,7 @@ def init_instance(
     if existing and not force:
         shown = ", ".join(str(p) for p in existing)
         raise InitError(f"refusing to overwrite {shown} (use --force to replace them)")
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_home(home)
     for path in existing:
         path.unlink()
     if ca is None:

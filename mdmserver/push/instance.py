@@ -89,7 +89,7 @@ def with_push_topic(config: Config, now: dt.datetime | None = None) -> Config:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write via a 0600 temporary file in the same folder, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

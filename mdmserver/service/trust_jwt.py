@@ -69,7 +69,7 @@ class TrustSigner:
 
 
 def _load_or_create(path: Path) -> ec.EllipticCurvePrivateKey:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+
+from mdmserver.instance_files import private_file
 
 
 def normalise_url(url: str) -> str:
@@ -27,7 +30,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def _sqlite_file(url: str) -> None:
+    """Create the database file 0600 before SQLite does (it would follow the umask, 0644 by
+    default); SQLite gives the -wal and -shm files the database file's mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir():
+        private_file(path)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                private_file(side)
+
+
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+    _sqlite_file(url)
     # isolation_level=None hands transaction control to us, so that every transaction can
     # start with BEGIN IMMEDIATE: a deferred transaction that reads and then writes fails at
     # once with "database is locked" when another process wrote in between, instead of waiting.
