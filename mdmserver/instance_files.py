@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
+from mdmserver.crypto import sealed
 from mdmserver.logs import get_logger
 
 log = get_logger("instance")
@@ -58,3 +60,47 @@ def _tighten(path: Path, mode: int) -> None:
         "instance_mode_tightened",
         extra={"fields": {"path": str(path), "was": oct(current), "now": oct(current & mode)}},
     )
+
+
+SECRETS_KEY = "secrets.key"
+
+
+class SecretsKey:
+    """The instance's key for secrets at rest (``MDM_HOME/secrets.key``, 0600), created on
+    first need. Every process of an instance (web workers, RQ workers, the CLI) reads the same
+    file; two creating it at once both end up with the one that won the O_EXCL race."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / SECRETS_KEY
+        self._key: bytes | None = None
+
+    def get(self) -> bytes:
+        if self._key is None:
+            self._key = self._load_or_create()
+        return self._key
+
+    def seal(self, plaintext: bytes, purpose: bytes) -> bytes:
+        return sealed.seal(self.get(), plaintext, purpose)
+
+    def unseal(self, blob: bytes, purpose: bytes) -> bytes:
+        return sealed.unseal(self.get(), blob, purpose)
+
+    def _load_or_create(self) -> bytes:
+        ensure_home(self.path.parent)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            return self._read()
+        key = sealed.new_key()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        log.info("secrets_key_created", extra={"fields": {"path": str(self.path)}})
+        return key
+
+    def _read(self) -> bytes:
+        for _ in range(50):  # another process may be writing it this instant
+            key = self.path.read_bytes()
+            if len(key) == sealed.KEY_BYTES:
+                return key
+            time.sleep(0.02)
+        raise sealed.SealError(f"{self.path} is not a {sealed.KEY_BYTES}-byte key")

@@ -31,7 +31,7 @@ from mdmserver.crypto.ca import (
     load_private_key,
 )
 from mdmserver.crypto.cms_encrypt import decrypt
-from mdmserver.instance_files import ensure_home
+from mdmserver.instance_files import SecretsKey, ensure_home
 from mdmserver.profiles.signing import Signing
 from mdmserver.profiles.validation import ProfileRefused
 from mdmserver.service.profile_admin import (
@@ -51,7 +51,7 @@ ESCROW_CERT, ESCROW_KEY = "escrow.pem", "escrow.key"
 def _admin() -> Iterator[ProfileAdmin]:
     config, engine = open_instance()
     storage = SQLStorage(engine)
-    store = ProfileStore(engine)
+    store = ProfileStore(engine, SecretsKey(config.home))
     service = ProfileService(store, storage, Signing(config.home, store))
     folder = config.extra.get("profile_templates")
     try:
@@ -164,9 +164,15 @@ def list_profiles() -> None:
 
 @profiles.command("show")
 @click.argument("name")
-def show(name: str) -> None:
+@click.option(
+    "--content", is_flag=True, help="Print the profile's XML (secret variables redacted)."
+)
+def show(name: str, content: bool) -> None:
     with _admin() as admin:
         profile = admin.get(name)
+        if content:
+            click.echo(profile.shown.decode("utf-8"), nl=False)
+            return
         _emit(describe(profile, admin.store.assignments(profile.id)))
 
 

@@ -136,15 +136,19 @@ class Signing:
         content: bytes,
         recipient: str = "",
         transform: Callable[[bytes], bytes] | None = None,
+        *,
+        remember: bool = True,
     ) -> bytes:
         """The signature of `content`, or of ``transform(content)`` (encryption to
         `recipient`), cached under the content and recipient: encrypting again would give
-        different bytes, so the cache key is what went in, not what came out."""
+        different bytes, so the cache key is what went in, not what came out. With
+        `remember` false (content with secrets, sent unencrypted) nothing is cached."""
         digest = digest_of(content, recipient)
-        found = self.cache.signature(digest)
+        found = self.cache.signature(digest) if remember else None
         if found is not None:
             return found
         to_sign = transform(content) if transform is not None else content
         (der,) = self.runner.run(sign_contents_job, str(self.home), [to_sign])
-        self.cache.save_signatures({digest: der})
+        if remember:
+            self.cache.save_signatures({digest: der})
         return der

@@ -77,6 +77,18 @@ class Template:
         profile["PayloadContent"] = payloads
         return _drop_unset(profile)
 
+    def secret_values(self, values: Mapping[str, Any]) -> list[str]:
+        """The text of each secret variable's value (given or default) as it lands in the
+        profile: what must be sealed at rest and redacted when the content is shown."""
+        found = []
+        for var in self.variables.values():
+            raw = values.get(var.name, var.default)
+            if var.secret and raw is not None:
+                typed = coerce(var, raw)
+                if isinstance(typed, str | int) and not isinstance(typed, bool) and str(typed):
+                    found.append(str(typed))
+        return found
+
 
 def coerce(var: Variable, raw: Any) -> Any:
     """A variable's value in its plist type; text from the CLI or JSON is converted."""

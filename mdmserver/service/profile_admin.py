@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from mdmserver.catalog.validate import ValidationError
 from mdmserver.profiles import devicevars, validation
 from mdmserver.profiles.builder import BuiltProfile, build
+from mdmserver.profiles.redact import redact
 from mdmserver.profiles.template import Template, TemplateError, load_templates
 from mdmserver.profiles.validation import ProfileRefused
 from mdmserver.service.profiles import ProfileService
@@ -119,10 +120,12 @@ class ProfileAdmin:
         try:
             rendered = template.render(values)
             built = build(rendered, identifier or f"{DEFAULT_PREFIX}.{name}", scope=scope)
+            secrets = template.secret_values(values)
         except TemplateError as exc:
             raise ProfileRefused([ValidationError("", str(exc))]) from None
         wants_encryption = template.encrypt if encrypt is None else encrypt
-        return self._save(name, built, template.name, wants_encryption, replace)
+        shown = redact(built.content, secrets) if secrets else None
+        return self._save(name, built, template.name, wants_encryption, replace, shown)
 
     def from_upload(
         self,
@@ -143,8 +146,15 @@ class ProfileAdmin:
         return self._save(name, built, UPLOAD, encrypt, replace)
 
     def _save(
-        self, name: str, built: BuiltProfile, source: str, encrypt: bool, replace: bool
+        self,
+        name: str,
+        built: BuiltProfile,
+        source: str,
+        encrypt: bool,
+        replace: bool,
+        shown: bytes | None = None,
     ) -> Saved:
+        """Store the profile; with `shown` (secrets redacted) the content is sealed at rest."""
         if not name or len(name) > 128:
             raise ProfileRefused([ValidationError("name", "1 to 128 characters")])
         warnings = validation.assert_manageable(built.profile, built.content)
@@ -158,6 +168,7 @@ class ProfileAdmin:
             payload_types=built.payload_types,
             encrypt=encrypt,
             per_device=devicevars.uses_device_values(built.content),
+            shown_content=shown,
         )
         existing = self.store.get(name)
         try:
@@ -170,7 +181,12 @@ class ProfileAdmin:
                 saved = self.store.create(new)
         except NameTaken as exc:
             raise ProfileRefused([ValidationError("name", str(exc))]) from None
-        if self.presign is not None and not saved.per_device and not saved.encrypt:
+        if (
+            self.presign is not None
+            and not saved.per_device
+            and not saved.encrypt
+            and not saved.has_secrets  # its signature would hold the secrets in the clear
+        ):
             self.presign([saved.content])
         if existing is not None and existing.digest != saved.digest:
             warnings = [*warnings, *self._reconcile()]

@@ -229,7 +229,8 @@ class ProfileService:
             except devicevars.MissingDeviceValue as exc:
                 raise PrepareError(str(exc)) from None
         if not profile.encrypt:
-            return self.signing.signed(content)
+            # A signature of content with secrets in it would keep them in the clear.
+            return self.signing.signed(content, remember=not profile.has_secrets)
         der = self.store.certificate(device_id)
         if der is None:
             raise PrepareError("no identity certificate recorded for the device")

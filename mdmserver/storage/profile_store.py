@@ -10,10 +10,10 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, insert, or_, select, update
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from mdmserver.storage.schema import (
@@ -24,6 +24,7 @@ from mdmserver.storage.schema import (
     enrollments,
     fde_escrow,
     profile_assignments,
+    profile_shown,
     profile_signatures,
     profile_states,
     profiles,
@@ -61,6 +62,9 @@ class ProfileRow:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    # What admins are shown: the content with secret variables redacted, when it has any.
+    shown: bytes = b""
+    has_secrets: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,23 @@ class NewProfile:
     payload_types: Sequence[str]
     encrypt: bool
     per_device: bool
+    # Set when the content holds secret template variables: the redacted copy admins see.
+    # The content itself is then sealed at rest.
+    shown_content: bytes | None = None
+
+
+class Sealer(Protocol):
+    """Seals secrets at rest (mdmserver.instance_files.SecretsKey)."""
+
+    def seal(self, plaintext: bytes, purpose: bytes) -> bytes: ...
+    def unseal(self, blob: bytes, purpose: bytes) -> bytes: ...
+
+
+class SecretsUnavailable(RuntimeError):
+    """Sealed profile content, and no secrets key to open or make it with."""
+
+
+_CONTENT = b"profiles.content"
 
 
 def target_for_tag(tag: str | None) -> str:
@@ -96,8 +117,9 @@ def target_for_tag(tag: str | None) -> str:
 
 
 class ProfileStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sealer: Sealer | None = None) -> None:
         self.engine = engine
+        self.sealer = sealer
 
     # Profiles -------------------------------------------------------------------------------
 
@@ -105,7 +127,7 @@ class ProfileStore:
         now = utcnow()
         row = {
             "id": secrets.token_hex(8),
-            **_fields(new),
+            **self._fields(new),
             "revision": 1,
             "created_at": now,
             "updated_at": now,
@@ -113,6 +135,7 @@ class ProfileStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(profiles).values(**row))
+                self._save_shown(conn, row["id"], new.shown_content)
         except IntegrityError:
             raise NameTaken(f"a profile named {new.name!r} or {new.identifier!r} exists") from None
         found = self.get(row["id"])
@@ -125,12 +148,13 @@ class ProfileStore:
         if current is None or current.deleted_at is not None:
             return None
         changed = current.digest != new.digest
-        values = {**_fields(new), "updated_at": utcnow()}
+        values = {**self._fields(new), "updated_at": utcnow()}
         if changed:
             values["revision"] = current.revision + 1
         try:
             with self.engine.begin() as conn:
                 conn.execute(update(profiles).where(profiles.c.id == profile_id).values(**values))
+                self._save_shown(conn, profile_id, new.shown_content)
         except IntegrityError:
             raise NameTaken(f"a profile named {new.name!r} or {new.identifier!r} exists") from None
         return self.get(profile_id)
@@ -138,19 +162,19 @@ class ProfileStore:
     def get(self, key: str) -> ProfileRow | None:
         """By id, or by name among live profiles."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(profiles).where(profiles.c.id == key)).first()
+            row = conn.execute(_profile_query().where(profiles.c.id == key)).first()
             if row is None:
                 row = conn.execute(
-                    select(profiles).where(profiles.c.name == key, profiles.c.deleted_at.is_(None))
+                    _profile_query().where(profiles.c.name == key, profiles.c.deleted_at.is_(None))
                 ).first()
-        return _profile(row) if row else None
+        return self._profile(row) if row else None
 
     def list(self, *, include_deleted: bool = False) -> list[ProfileRow]:
-        query = select(profiles).order_by(profiles.c.name, profiles.c.created_at)
+        query = _profile_query().order_by(profiles.c.name, profiles.c.created_at)
         if not include_deleted:
             query = query.where(profiles.c.deleted_at.is_(None))
         with self.engine.connect() as conn:
-            return [_profile(r) for r in conn.execute(query)]
+            return [self._profile(r) for r in conn.execute(query)]
 
     def delete(self, profile_id: str) -> bool:
         """Tombstone the profile and drop its assignments: devices will be told to remove it."""
@@ -210,7 +234,7 @@ class ProfileStore:
         with self.engine.connect() as conn:
             targets = [ALL] + [f"tag:{t}" for t in conn.execute(tags).scalars()]
             rows = conn.execute(
-                select(profiles)
+                _profile_query()
                 .where(
                     profiles.c.deleted_at.is_(None),
                     profiles.c.id.in_(
@@ -221,7 +245,7 @@ class ProfileStore:
                 )
                 .order_by(profiles.c.name)
             )
-            return [_profile(r) for r in rows]
+            return [self._profile(r) for r in rows]
 
     def device_enrollments(self) -> list[str]:
         """Active device-channel enrollments: profiles go to device channels only.
@@ -413,19 +437,66 @@ class ProfileStore:
         with self.engine.connect() as conn:
             return [_state(r) for r in conn.execute(query)]
 
+    # Sealing --------------------------------------------------------------------------------
 
-def _fields(new: NewProfile) -> dict[str, Any]:
-    return {
-        "name": new.name,
-        "identifier": new.identifier,
-        "payload_uuid": new.payload_uuid,
-        "digest": new.digest,
-        "content": new.content,
-        "source": new.source,
-        "payload_types": ",".join(new.payload_types),
-        "encrypt": new.encrypt,
-        "per_device": new.per_device,
-    }
+    def _fields(self, new: NewProfile) -> dict[str, Any]:
+        content = new.content
+        if new.shown_content is not None:
+            if self.sealer is None:
+                raise SecretsUnavailable("profiles with secret variables need the secrets key")
+            content = self.sealer.seal(content, _CONTENT)
+        return {
+            "name": new.name,
+            "identifier": new.identifier,
+            "payload_uuid": new.payload_uuid,
+            "digest": new.digest,
+            "content": content,
+            "source": new.source,
+            "payload_types": ",".join(new.payload_types),
+            "encrypt": new.encrypt,
+            "per_device": new.per_device,
+        }
+
+    @staticmethod
+    def _save_shown(conn: Connection, profile_id: str, shown: bytes | None) -> None:
+        conn.execute(delete(profile_shown).where(profile_shown.c.profile_id == profile_id))
+        if shown is not None:
+            conn.execute(insert(profile_shown).values(profile_id=profile_id, content=shown))
+
+    def _profile(self, row: Row[Any]) -> ProfileRow:
+        content = bytes(row.content)
+        shown = bytes(row.content_shown) if row.content_shown is not None else None
+        if shown is not None:
+            if self.sealer is None:
+                raise SecretsUnavailable(
+                    f"profile {row.name!r} is sealed and this process has no secrets key"
+                )
+            content = self.sealer.unseal(content, _CONTENT)
+        return ProfileRow(
+            id=row.id,
+            name=row.name,
+            identifier=row.identifier,
+            payload_uuid=row.payload_uuid,
+            digest=row.digest,
+            content=content,
+            source=row.source,
+            payload_types=tuple(t for t in row.payload_types.split(",") if t),
+            encrypt=row.encrypt,
+            per_device=row.per_device,
+            revision=row.revision,
+            created_at=_utc(row.created_at) or utcnow(),
+            updated_at=_utc(row.updated_at) or utcnow(),
+            deleted_at=_utc(row.deleted_at),
+            shown=content if shown is None else shown,
+            has_secrets=shown is not None,
+        )
+
+
+def _profile_query() -> Any:
+    """profiles with the redacted copy of those that hold secrets."""
+    return select(profiles, profile_shown.c.content.label("content_shown")).select_from(
+        profiles.outerjoin(profile_shown, profile_shown.c.profile_id == profiles.c.id)
+    )
 
 
 def _state_query() -> Any:
@@ -452,25 +523,6 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-def _profile(row: Row[Any]) -> ProfileRow:
-    return ProfileRow(
-        id=row.id,
-        name=row.name,
-        identifier=row.identifier,
-        payload_uuid=row.payload_uuid,
-        digest=row.digest,
-        content=bytes(row.content),
-        source=row.source,
-        payload_types=tuple(t for t in row.payload_types.split(",") if t),
-        encrypt=row.encrypt,
-        per_device=row.per_device,
-        revision=row.revision,
-        created_at=_utc(row.created_at) or utcnow(),
-        updated_at=_utc(row.updated_at) or utcnow(),
-        deleted_at=_utc(row.deleted_at),
-    )
 
 
 def _state(row: Row[Any]) -> StateRow:

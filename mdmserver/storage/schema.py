@@ -266,10 +266,10 @@ push_status = Table(
 )
 
 # Configuration profiles (migration 0006_profiles) -------------------------------------------
-# A managed profile is stored built (unsigned XML; secrets inside, so the database is as
-# sensitive as the profiles). Assignments say who should have it; profile_states what each
-# enrollment has, was sent, or refused. Deleted profiles stay as tombstones so devices that
-# still carry them are told to remove them.
+# A managed profile is stored built (unsigned XML; secret template variables sealed, see
+# profile_shown; an uploaded profile is as sensitive as its content). Assignments say who
+# should have it; profile_states what each enrollment has, was sent, or refused. Deleted
+# profiles stay as tombstones so devices that still carry them are told to remove them.
 
 profiles = Table(
     "profiles",
@@ -302,6 +302,17 @@ profiles = Table(
         postgresql_where=text("deleted_at IS NULL"),
         sqlite_where=text("deleted_at IS NULL"),
     ),
+)
+
+# Profiles with secret template variables (migration 0010_secrets): their content is sealed in
+# profiles.content (AES-GCM, MDM_HOME/secrets.key); this is the copy admins read, secrets
+# redacted. No foreign key, so the migration can run before or after 0006's on its own branch;
+# profiles are never deleted (tombstones), so no row is orphaned.
+profile_shown = Table(
+    "profile_shown",
+    metadata,
+    Column("profile_id", String(32), primary_key=True, comment="profiles.id"),
+    Column("content", LargeBinary, nullable=False, comment="content with secrets redacted"),
 )
 
 profile_assignments = Table(

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask
 
+from mdmserver.instance_files import SecretsKey
 from mdmserver.logs import get_logger
 from mdmserver.profiles.signing import Signing, register_tasks, sign_jobs
 from mdmserver.service.profile_admin import ProfileAdmin
@@ -35,7 +36,7 @@ class ProfilesRuntime:
 
 def install_profiles(app: Flask) -> ProfilesRuntime:
     rt = runtime(app)
-    store = ProfileStore(rt.engine)
+    store = ProfileStore(rt.engine, SecretsKey(rt.config.home))
     service = ProfileService(store, rt.storage, Signing(rt.config.home, store))
     service.register(rt.hooks)
     rt.service = CertificateRecorder(rt.service, store)

@@ -148,7 +148,8 @@ def show_profile(key: str) -> Response:
 @bp.get("/profiles/<key>/content")
 def profile_content(key: str) -> Response:
     """The built, unsigned XML (as stored; device values not filled in)."""
-    return Response(_admin().get(key).content, content_type="application/x-plist")
+    # Secret template variables are redacted: the real content never leaves the server.
+    return Response(_admin().get(key).shown, content_type="application/x-plist")
 
 
 @bp.delete("/profiles/<key>")
