@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from mdmserver.protocol.commands import Command
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity
@@ -34,7 +34,10 @@ class AmbiguousSerial(LookupError):
         super().__init__(f"{shown}: name the device by its UDID")
 
 
-def pick_by_serial(serial: str, rows: Sequence[Any]) -> Any | None:
+_Row = TypeVar("_Row", bound=Any)
+
+
+def pick_by_serial(serial: str, rows: Sequence[_Row]) -> _Row | None:
     """The one device a serial number names among `rows` (newest first, each with ``id`` and
     ``enrolled``): the single enrolled one, else the newest when none is enrolled. Several
     enrolled devices raise AmbiguousSerial rather than let the newest claim win."""

@@ -250,9 +250,12 @@ class InventoryQueries:
                         same_serial.setdefault(row.serial_number, []).append(row)
                     for serial, rows in same_serial.items():
                         try:
-                            by_ident[serial] = _target(pick_by_serial(serial, rows))
+                            chosen = pick_by_serial(serial, rows)
                         except AmbiguousSerial as exc:
                             ambiguous.update(exc.candidates)
+                            continue
+                        if chosen is not None:
+                            by_ident[serial] = _target(chosen)
                 if progress is not None:
                     progress(len(chunk))
         if ambiguous:
@@ -371,13 +374,12 @@ _platform = lru_cache(maxsize=4096)(platform_of)
 
 
 def _target(row: Row[Any]) -> TargetRow:
-    device_id, _serial, product, model, os_version, user_enrollment, eid, status, unlock, _ = row
     return TargetRow(
-        device_id,
-        eid,
-        status,
-        _platform(product, model),
-        os_version,
-        bool(user_enrollment),
-        bool(unlock),
+        row.id,
+        row.enrollment_id,
+        row.enrollment_status,
+        _platform(row.product_name, row.model),
+        row.os_version,
+        bool(row.user_enrollment),
+        bool(row.has_unlock_token),
     )

@@ -132,3 +132,50 @@ def test_refuses_chains_longer_than_the_limit(ca: Identity) -> None:
 def test_needs_at_least_one_ca() -> None:
     with pytest.raises(ValueError, match="at least one CA"):
         TrustStore([])
+
+
+# Device identities (issue 12 item 4) ------------------------------------------------------------
+
+
+def _leaf(issuer: Identity, **usages: bool) -> x509.Certificate:
+    key = generate_key("ec")
+    return issue_certificate(
+        issuer[0], issuer[1], key.public_key(), _name("leaf"), lifetime=timedelta(days=1), **usages
+    )
+
+
+def test_verify_device_wants_a_client_auth_leaf(ca: Identity) -> None:
+    store = TrustStore([ca[0]])
+    assert store.verify_device(_leaf(ca, client_auth=True)) == ca[0]  # answers its anchor
+    for cert, why in (
+        (ca[0], "CA certificate"),
+        (_issue(ca, "sub CA", is_ca=True)[0], "CA certificate"),
+        (_leaf(ca, server_auth=True), "does not include clientAuth"),
+        (_leaf(ca), "no extendedKeyUsage clientAuth"),
+    ):
+        store.verify(cert)  # a chain to the CA: trusted as a certificate...
+        with pytest.raises(UntrustedCertificate, match=why):
+            store.verify_device(cert)  # ...but not as a device identity
+        with pytest.raises(UntrustedCertificate, match=why):
+            store.verify_device(cert)  # and the refusal is not cached as a success
+
+
+def test_eku_optional_only_for_the_cas_named(ca: Identity, other_ca: Identity) -> None:
+    store = TrustStore([ca[0], other_ca[0]], eku_optional=[other_ca[0]])
+    assert store.verify_device(_leaf(other_ca)) == other_ca[0]
+    with pytest.raises(UntrustedCertificate, match="no extendedKeyUsage"):
+        store.verify_device(_leaf(ca))
+    with pytest.raises(UntrustedCertificate, match="clientAuth"):
+        store.verify_device(_leaf(other_ca, server_auth=True))
+
+
+def test_undecodable_subject_is_untrusted_not_an_error(tmp_path) -> None:
+    from mdmserver.testing.pki import Pki
+
+    pki = Pki(tmp_path)
+    cert, _ = pki.undecodable_identity()
+    with pytest.raises(ValueError):
+        _ = cert.subject  # what made the device endpoint answer 500
+    for check in (TrustStore([pki.ca_cert]).verify, TrustStore([pki.ca_cert]).verify_device):
+        with pytest.raises(UntrustedCertificate, match="cannot be decoded"):
+            check(cert)
