@@ -66,6 +66,23 @@ class Pki:
             cert, cert.tbs_certificate_bytes.replace(_PLACEHOLDER, _NOT_UTF8), self.ca_key
         ), key
 
+    def bad_extension_identity(self) -> tuple[x509.Certificate, PrivateKey]:
+        """A properly signed client identity whose subjectAltName does not parse (a name that
+        is a SEQUENCE instead of a dNSName)."""
+        key = generate_key("rsa")
+        cert = issue_certificate(
+            self.ca_cert,
+            self.ca_key,
+            key.public_key(),
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bad extension")]),
+            lifetime=timedelta(days=365),
+            client_auth=True,
+            san_dns=[_PLACEHOLDER.decode()],
+        )
+        tbs = cert.tbs_certificate_bytes
+        at = tbs.index(_PLACEHOLDER) - 2  # the [2] dNSName tag before its length
+        return resign_with_tbs(cert, tbs[:at] + b"\x30" + tbs[at + 1 :], self.ca_key), key
+
 
 def resign_with_tbs(cert: x509.Certificate, tbs: bytes, ca_key: PrivateKey) -> x509.Certificate:
     """`cert` with its to-be-signed part replaced by `tbs` and signed again (RSA CA keys), so

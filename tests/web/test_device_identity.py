@@ -60,8 +60,14 @@ def test_a_certificate_without_eku_from_the_server_ca_is_not_a_device(app, live_
     _refused(live_server, runtime(app).engine, bare, "no extendedKeyUsage clientAuth")
 
 
-def test_undecodable_subject_is_a_403_not_a_500(app, live_server, pki):
-    cert, key = pki.undecodable_identity()
+@pytest.mark.parametrize("kind", ["subject", "extension"])
+def test_undecodable_certificate_is_a_403_not_a_500(app, live_server, pki, kind):
+    """A subject that is not UTF-8, or an extension that does not parse, used to answer an
+    unauthenticated 500 with a traceback."""
+    make = pki.undecodable_identity if kind == "subject" else pki.bad_extension_identity
+    cert, key = make()
+    with pytest.raises(ValueError):
+        _ = cert.subject if kind == "subject" else cert.extensions
     odd = VirtualDevice(certificate=cert, key=key, topic=TEST_TOPIC)
     _refused(live_server, runtime(app).engine, odd, "cannot be decoded")
 
