@@ -18,6 +18,7 @@ from mdmserver.instance_files import ensure_home
 from mdmserver.service.admin import Admin, build_admin
 from mdmserver.service.admin.errors import AdminError
 from mdmserver.storage import migrate
+from mdmserver.storage.base import AmbiguousSerial
 from mdmserver.storage.engine import make_engine
 from mdmserver.storage.outbox_store import OutboxStore
 from mdmserver.storage.sql import SQLStorage
@@ -43,7 +44,7 @@ def admin_service() -> Iterator[Admin]:
     try:
         # The running server (or worker) drains the outbox and sends the pushes.
         yield build_admin(engine, storage, wake=OutboxStore(engine).add)
-    except (AdminError, CommandRefused) as exc:
+    except (AdminError, CommandRefused, AmbiguousSerial) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         storage.dispose()

@@ -26,6 +26,7 @@ from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
 from mdmserver.service.admin.errors import AdminError, AmbiguousDevice, BadRequest
+from mdmserver.storage.base import AmbiguousSerial
 from mdmserver.web.errors import TOO_LARGE
 from mdmserver.web.runtime import runtime
 
@@ -117,6 +118,12 @@ def _admin_error(exc: AdminError) -> Response:
     if isinstance(exc, AmbiguousDevice):
         return error(exc.status, exc.message, candidates=exc.candidates)
     return error(exc.status, exc.message)
+
+
+@bp.errorhandler(AmbiguousSerial)
+def _ambiguous(exc: AmbiguousSerial) -> Response:
+    """Any route that looks a device up by UDID or serial, even one that did not convert it."""
+    return _admin_error(AmbiguousDevice(exc))
 
 
 @bp.errorhandler(CommandRefused)
