@@ -29,7 +29,14 @@ from sqlalchemy.engine import Engine, Row
 
 from mdmserver.catalog.platforms import PLATFORM_PREFIXES, platform_of
 from mdmserver.catalog.schema import Platform, parse_version
-from mdmserver.storage.schema import cert_bindings, device_tags, devices, enrollments
+from mdmserver.storage.schema import (
+    cert_bindings,
+    compliance_state,
+    device_tags,
+    devices,
+    enrollments,
+    inventory,
+)
 
 DEVICE_CHANNEL_TYPES = ("device", "user_enrollment_device")
 _CHUNK = 1000
@@ -50,9 +57,55 @@ class DeviceFilter:
     tags: tuple[str, ...] = ()  # a device must carry every one
     last_seen_before: datetime | None = None
     last_seen_after: datetime | None = None
+    compliance: str | None = None  # compliant, noncompliant or unknown (no state yet)
+    supervised: bool | None = None  # as the device's inventory reports it
+    search: str | None = None  # part of the name, serial, UDID or user name
 
     def where(self) -> list[ColumnElement[bool]]:
         clauses: list[ColumnElement[bool]] = []
+        if self.compliance is not None:
+            known = exists().where(
+                compliance_state.c.device_id == devices.c.id,
+                compliance_state.c.state != "unknown",
+            )
+            if self.compliance == "unknown":
+                clauses.append(~known)
+            else:
+                clauses.append(
+                    exists().where(
+                        compliance_state.c.device_id == devices.c.id,
+                        compliance_state.c.state == self.compliance,
+                    )
+                )
+        if self.supervised is not None:
+            clauses.append(
+                exists().where(
+                    inventory.c.device_id == devices.c.id,
+                    inventory.c.supervised.is_(self.supervised),
+                )
+            )
+        if self.search:
+            pattern = self.search.lower()
+            clauses.append(
+                or_(
+                    devices.c.id == self.search,
+                    devices.c.serial_number == self.search,
+                    func.lower(devices.c.device_name).contains(pattern, autoescape=True),
+                    func.lower(devices.c.serial_number).contains(pattern, autoescape=True),
+                    func.lower(devices.c.id).contains(pattern, autoescape=True),
+                    exists().where(
+                        enrollments.c.device_id == devices.c.id,
+                        or_(
+                            func.lower(enrollments.c.user_short_name).contains(
+                                pattern, autoescape=True
+                            ),
+                            func.lower(enrollments.c.user_long_name).contains(
+                                pattern, autoescape=True
+                            ),
+                        ),
+                    ),
+                )
+            )
         if self.platform is not None:
             prefixes = PLATFORM_PREFIXES[self.platform]
             clauses.append(
@@ -139,6 +192,7 @@ class TargetRow(NamedTuple):
     os_version: str | None
     user_enrollment: bool
     has_unlock_token: bool
+    supervised: bool | None = None  # as inventory last reported it; None before that
 
 
 @dataclass
@@ -339,7 +393,12 @@ def _target_query(where: Any) -> Any:
         enrollments.c.id.label("enrollment_id"),
         enrollments.c.status.label("enrollment_status"),
         enrollments.c.unlock_token.is_not(None).label("has_unlock_token"),
-    ).select_from(devices.outerjoin(enrollments, channel))
+        inventory.c.supervised,
+    ).select_from(
+        devices.outerjoin(enrollments, channel).outerjoin(
+            inventory, inventory.c.device_id == devices.c.id
+        )
+    )
     return query.where(where if where is not None else true())
 
 
@@ -356,7 +415,7 @@ _platform = lru_cache(maxsize=4096)(platform_of)
 
 
 def _target(row: Row[Any]) -> TargetRow:
-    device_id, _serial, product, model, os_version, user_enrollment, eid, status, unlock = row
+    device_id, _serial, product, model, os_version, user_enrollment, eid, status, unlock, sup = row
     return TargetRow(
         device_id,
         eid,
@@ -365,4 +424,5 @@ def _target(row: Row[Any]) -> TargetRow:
         os_version,
         bool(user_enrollment),
         bool(unlock),
+        None if sup is None else bool(sup),
     )

@@ -124,6 +124,15 @@ class InventoryStore:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
+    def answered_at(self, device_id: str) -> dict[str, datetime]:
+        """When each inventory command last answered: RequestType -> time received."""
+        query = select(inventory_answers.c.request_type, inventory_answers.c.received_at).where(
+            inventory_answers.c.device_id == device_id
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {row.request_type: _utc(row.received_at) for row in rows}  # type: ignore[misc]
+
     def history(self, device_id: str, limit: int = 100) -> list[dict[str, Any]]:
         query = (
             select(inventory_history)

@@ -12,7 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from mdmserver.service.admin.devices import DEFAULT_LIMIT, MAX_LIMIT
+from mdmserver.service.admin.devices import COMPLIANCE_STATES, DEFAULT_LIMIT, MAX_LIMIT
+from mdmserver.service.admin.views import INVENTORY_PARTS
 
 bp = Blueprint("openapi", __name__)
 
@@ -66,6 +67,9 @@ _FILTERS = [
     ("tag", "device tag (repeat for several: all must match)", STR),
     ("last_seen_before", "ISO 8601 time", {"type": "string", "format": "date-time"}),
     ("last_seen_after", "ISO 8601 time", {"type": "string", "format": "date-time"}),
+    ("compliance", "compliant, noncompliant or unknown", {"enum": list(COMPLIANCE_STATES)}),
+    ("supervised", "true or false, as the device's inventory reports it", {"type": "boolean"}),
+    ("search", "part of the device name, serial, UDID or user name", STR),
 ]
 
 _SCHEMAS: dict[str, Any] = {
@@ -114,6 +118,25 @@ _SCHEMAS: dict[str, Any] = {
                 },
             },
         ]
+    },
+    "Inventory": {
+        "type": "object",
+        "description": "The normalised inventory, part by part; each part's reported_at is when "
+        "the device last answered the commands that fill it (null: never)",
+        "required": ["device_id", *INVENTORY_PARTS],
+        "properties": {
+            "device_id": STR,
+            **{
+                part: {
+                    "type": "object",
+                    "properties": {"reported_at": TIME},
+                    "required": [*names, "reported_at"],
+                }
+                for part, (names, _) in INVENTORY_PARTS.items()
+            },
+            "requested_at": TIME,
+            "updated_at": TIME,
+        },
     },
     "Enrollment": {
         "type": "object",
@@ -270,6 +293,13 @@ _PATHS: dict[str, Any] = {
             "summary": "One device: fields, enrollments, identity expiry, inventory summary",
             "parameters": [_DEVICE_ID],
             "responses": {"200": json_response(ref("DeviceDetail"), "The device"), **errors(404)},
+        }
+    },
+    "/api/v1/devices/{ident}/inventory": {
+        "get": {
+            "summary": "One device's normalised inventory: hardware, OS, security, apps, ...",
+            "parameters": [_DEVICE_ID],
+            "responses": {"200": json_response(ref("Inventory"), "The inventory"), **errors(404)},
         }
     },
     "/api/v1/devices/{ident}/queue": {
