@@ -217,6 +217,15 @@ _DEVICE_COLUMNS = (
 )
 
 
+SORTABLE = {
+    "name": devices.c.device_name,
+    "serial": devices.c.serial_number,
+    "os": devices.c.os_version,
+    "last_seen": devices.c.last_seen_at,
+    "model": devices.c.product_name,
+}
+
+
 class InventoryQueries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -242,6 +251,36 @@ class InventoryQueries:
         rows = [_with_tags(d, tags.get(d.id, ())) for d in found]
         # A full page may be followed by an empty one; that is the price of not counting.
         return DevicePage(rows, rows[-1].id if len(rows) == limit else None)
+
+    def page(
+        self,
+        flt: DeviceFilter,
+        *,
+        sort: str = "name",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[DeviceRow], int]:
+        """One page of devices in the order a person asked for, and how many match in all
+        (the console's table: numbered pages, sortable columns). ``min_os_version`` is not
+        applied here: it cannot be expressed in SQL."""
+        column = SORTABLE[sort]
+        order = [column.desc() if descending else column.asc(), devices.c.id]
+        clauses = flt.where()
+        with self.engine.begin() as conn:
+            total = conn.execute(
+                select(func.count()).select_from(devices).where(*clauses)
+            ).scalar_one()
+            rows = conn.execute(
+                select(*_DEVICE_COLUMNS)
+                .where(*clauses)
+                .order_by(*order)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+            found = [self._device(row) for row in rows]
+            tags = self._tags(conn, [d.id for d in found])
+        return [_with_tags(d, tags.get(d.id, ())) for d in found], int(total)
 
     def find_device(self, ident: str) -> DeviceRow | None:
         """By UDID (or EnrollmentID), else by serial number (the most recently updated)."""

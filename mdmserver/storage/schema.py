@@ -494,3 +494,8 @@ compliance_policy = Table(
     Column("updated_at", Timestamp, nullable=False),
     Column("updated_by", String(128), nullable=False),
 )
+
+# What the console's dashboard and device list sort and count by (migration 0016_console).
+Index("ix_devices_last_seen_at", devices.c.last_seen_at)
+Index("ix_compliance_state_state", compliance_state.c.state)
+Index("ix_compliance_history_at", compliance_history.c.at)

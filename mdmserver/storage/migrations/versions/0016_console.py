@@ -1,8 +1,10 @@
 """console users and their login failures (issue #16)
 
 Revision ID: 0016_console
-Revises: 0001
+Revises: 0005_inventory
 Create Date: 2026-12-01 20:00:00.000000
+
+Requires 0005_inventory (the compliance tables it indexes).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_console"
-down_revision = "0001"
+down_revision = "0005_inventory"  # it indexes the compliance tables
 branch_labels = None
 depends_on = None
 
@@ -52,8 +54,15 @@ def upgrade() -> None:
         "ix_console_login_failures_address_at", "console_login_failures", ["address", "at"]
     )
     op.create_index("ix_console_login_failures_name_at", "console_login_failures", ["name", "at"])
+    # The dashboard and the device list count and sort by these.
+    op.create_index("ix_devices_last_seen_at", "devices", ["last_seen_at"])
+    op.create_index("ix_compliance_state_state", "compliance_state", ["state"])
+    op.create_index("ix_compliance_history_at", "compliance_history", ["at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_compliance_history_at", table_name="compliance_history")
+    op.drop_index("ix_compliance_state_state", table_name="compliance_state")
+    op.drop_index("ix_devices_last_seen_at", table_name="devices")
     op.drop_table("console_login_failures")
     op.drop_table("console_users")
