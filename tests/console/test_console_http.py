@@ -195,3 +195,45 @@ def test_sign_in_never_redirects_off_site(app: Any, people: dict[str, str]) -> N
     )
     assert reply.status_code == 302
     assert reply.headers["Location"] == "/"
+
+
+def test_policy_preview_counts_the_flips_and_only_an_admin_saves(
+    app: Any, people: dict[str, str], live_server: str, pki: Any
+) -> None:
+    from tests.trust.conftest import CLEAN
+
+    no_passcode = {**CLEAN, "SecurityInfo": {"SecurityInfo": {"PasscodePresent": False}}}
+    for answers in (CLEAN, CLEAN, no_passcode):
+        enroll(live_server, pki.device(), answers)
+    strict = '{"passcode_present": true}'
+
+    helper = Person(app, "hal")
+    token = helper.csrf("/compliance")
+    refused = helper.post("/compliance", {"csrf_token": token, "policy": strict, "go": "save"})
+    assert refused.status_code == 403
+
+    admin_person = Person(app, "ada")
+    token = admin_person.csrf("/compliance")
+
+    # Under the default policy two devices are compliant and one (no passcode) is not.
+    def preview(policy: str) -> str:
+        reply = admin_person.post(
+            "/compliance", {"csrf_token": token, "policy": policy, "go": "preview"}
+        )
+        assert reply.status_code == 200
+        return reply.get_data(as_text=True)
+
+    lenient = preview('{"passcode_present": false}')
+    assert 'data-flip="compliant">1<' in lenient
+    assert 'data-flip="noncompliant">0<' in lenient
+    no_pages = preview('{"forbidden_apps": ["com.apple.Pages"]}')
+    assert 'data-flip="noncompliant">2<' in no_pages
+    assert 'data-flip="compliant">0<' in no_pages
+    bad = admin_person.post(
+        "/compliance", {"csrf_token": token, "policy": '{"passcode_present": "maybe"}'}
+    )
+    assert bad.status_code == 422
+    saved = admin_person.post("/compliance", {"csrf_token": token, "policy": strict, "go": "save"})
+    assert saved.status_code == 302
+    assert ("console:ada", "compliance.policy.set", "ok") in audit_actions(app)
+    assert ("console:hal", "compliance.policy.set", "ok") not in audit_actions(app)

@@ -8,6 +8,7 @@ server, before anything runs.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,8 +17,10 @@ import segno
 from flask import abort, current_app, redirect, render_template, request, url_for
 
 from mdmserver.commands.base import CommandRefused
+from mdmserver.compliance.policy import PolicyError, policy_from
 from mdmserver.service.admin.devices import parse_filter
-from mdmserver.service.admin.errors import AdminError, BadRequest, NotFound
+from mdmserver.service.admin.errors import AdminError, BadRequest, NotFound, Unprocessable
+from mdmserver.service.compliance import preview_policy
 from mdmserver.web.console import bp
 from mdmserver.web.console.auth import actor, admin, require
 from mdmserver.web.console.pages import render_device
@@ -25,6 +28,7 @@ from mdmserver.web.runtime import runtime
 from mdmserver.web.trust import inventory_runtime
 
 TEXT_MAX = 512
+POLICY_MAX = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -224,3 +228,56 @@ def _optional_int(name: str, low: int, high: int) -> int | None:
 def _qr_svg(data: str) -> str:
     """The enrollment URL as an inline SVG QR code, for a phone's camera."""
     return str(segno.make(data, error="m").svg_inline(scale=4, dark="#111", light="#fff"))
+
+
+# Compliance policy -----------------------------------------------------------------------------
+
+
+@bp.get("/compliance")
+@require("view")
+def compliance() -> str:
+    policies = inventory_runtime().policies
+    text = json.dumps(policies.current().to_dict(), indent=2, sort_keys=True)
+    return render_template("compliance.html", text=text, source=policies.source(), preview=None)
+
+
+@bp.post("/compliance")
+@require("policy.edit")
+def compliance_change() -> Any:
+    built = inventory_runtime()
+    text = request.form.get("policy", "")
+    saving = request.form.get("go") == "save"
+    try:
+        if len(text) > POLICY_MAX:
+            raise Unprocessable(f"the policy is longer than {POLICY_MAX} characters")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise Unprocessable(f"the policy is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise Unprocessable("the policy must be a JSON object")
+        if saving:
+            with admin().audit.record(actor(), "compliance.policy.set", ["policy"]) as entry:
+                entry.detail["policy"] = data
+                try:
+                    built.policies.set(data, actor())
+                except PolicyError as exc:
+                    raise Unprocessable(str(exc)) from None
+            return redirect(url_for("console.compliance"))
+        try:
+            candidate = policy_from(data)
+        except PolicyError as exc:
+            raise Unprocessable(str(exc)) from None
+        preview = preview_policy(built.inventory.store, candidate)
+    except AdminError as exc:
+        page = render_template(
+            "compliance.html",
+            text=text,
+            source=built.policies.source(),
+            preview=None,
+            error=exc.message,
+        )
+        return page, exc.status
+    return render_template(
+        "compliance.html", text=text, source=built.policies.source(), preview=preview
+    )
