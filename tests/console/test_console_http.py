@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from mdmserver.web.runtime import runtime
+from tests.console.conftest import PASSWORD
 from tests.trust.conftest import enroll
-
-PASSWORD = "correct horse battery"
 
 
 class Person:
@@ -44,15 +43,6 @@ class Person:
     def act(self, device: str, action: str, **form: str) -> Any:
         token = self.csrf(f"/devices/{device}")
         return self.post(f"/devices/{device}/actions/{action}", {"csrf_token": token, **form})
-
-
-@pytest.fixture
-def people(app: Any) -> dict[str, str]:
-    users = runtime(app).admin.console_users
-    for name, role in (("ada", "admin"), ("hal", "helpdesk"), ("aud", "auditor")):
-        users.create(name, role, actor="test", password=PASSWORD)
-        users.change_password(name, PASSWORD, actor="test")  # past the first-sign-in change
-    return {"admin": "ada", "helpdesk": "hal", "auditor": "aud"}
 
 
 @pytest.fixture

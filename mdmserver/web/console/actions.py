@@ -133,6 +133,13 @@ BULK_COMMANDS = (
     "DeviceLock",
     "ShutDownDevice",
 )
+# What a bulk command carries besides its RequestType (DeviceInformation asks for the basics
+# every platform answers; the scheduled inventory asks for everything).
+BULK_PAYLOADS: dict[str, dict[str, Any]] = {
+    "DeviceInformation": {
+        "Queries": ["DeviceName", "OSVersion", "BuildVersion", "ModelName", "SerialNumber"]
+    },
+}
 BULK_FILTERS = ("platform", "os_version", "min_os_version", "tag", "compliance", "supervised")
 
 
@@ -163,7 +170,11 @@ def commands_send() -> Any:
                 chosen=chosen,
             ), (200 if reach else 422)
         result = service.commands.send(
-            {"filter": chosen, "command": {"RequestType": request_type}}, actor=actor()
+            {
+                "filter": chosen,
+                "command": {"RequestType": request_type, **BULK_PAYLOADS.get(request_type, {})},
+            },
+            actor=actor(),
         )
     except (AdminError, CommandRefused) as exc:
         return render_template(
