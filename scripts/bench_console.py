@@ -14,9 +14,7 @@ included, no network). Prints the median and 95th percentile of R loads per page
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import re
 import statistics
 import sys
@@ -24,118 +22,18 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mdmserver.app import create_app
 from mdmserver.config import load_config
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.schema import compliance_state, devices, enrollments, inventory
 from mdmserver.testing.scratch import scratch_database
+from mdmserver.testing.seed import seed_fleet
 from mdmserver.web.runtime import runtime
 
 PASSWORD = "benchmark-password-1"
-PRODUCTS = [
-    ("iPhone15,2", "iPhone", "iOS", 0.65),
-    ("Mac14,2", "MacBookAir", "macOS", 0.25),
-    ("iPad13,1", "iPad", "iPadOS", 0.10),
-]
-VERSIONS = {
-    "iOS": ["17.4", "17.5", "18.0", "18.1"],
-    "macOS": ["14.4", "14.5", "15.0"],
-    "iPadOS": ["17.4", "18.0"],
-}
-FAILING = [
-    {"rule": "passcode_present", "outcome": "fail", "reason": "no passcode is set"},
-    {"rule": "max_checkin_age", "outcome": "fail", "reason": "not seen for 9 days"},
-]
-
-
-def seed(url: str, n: int) -> str:
-    """N devices with enrollments, inventory and compliance; returns one device id."""
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    rng = random.Random(7)
-    now = datetime.now(UTC)
-    started = time.perf_counter()
-    for start in range(0, n, 5000):
-        rows_d, rows_e, rows_i, rows_c = [], [], [], []
-        for i in range(start, min(n, start + 5000)):
-            product, model, platform, _ = rng.choices(PRODUCTS, [p[3] for p in PRODUCTS])[0]
-            udid = f"BENCH-{i:08d}"
-            seen = now - timedelta(hours=rng.random() * 24 * 30)
-            version = rng.choice(VERSIONS[platform])
-            rows_d.append(
-                {
-                    "id": udid,
-                    "serial_number": f"C02B{i:08d}",
-                    "model": model,
-                    "product_name": product,
-                    "os_version": version,
-                    "device_name": f"{model} {i:05d}",
-                    "enrolled": True,
-                    "user_enrollment": False,
-                    "created_at": now,
-                    "updated_at": now,
-                    "last_seen_at": seen,
-                    "topic": "com.apple.mgmt.bench",
-                }
-            )
-            rows_e.append(
-                {
-                    "id": udid,
-                    "device_id": udid,
-                    "type": "device",
-                    "status": "active",
-                    "push_token": "ab" * 32,
-                    "push_magic": "magic",
-                    "created_at": now,
-                    "updated_at": now,
-                    "user_short_name": f"user{i}",
-                }
-            )
-            rows_i.append(
-                {
-                    "device_id": udid,
-                    "platform": platform,
-                    "os_version": version,
-                    "supervised": rng.random() < 0.7,
-                    "passcode_present": True,
-                    "battery_level": rng.random(),
-                    "updated_at": seen,
-                }
-            )
-            roll = rng.random()
-            state = "compliant" if roll < 0.8 else "noncompliant" if roll < 0.95 else "unknown"
-            results = FAILING[: 1 + i % 2] if state == "noncompliant" else []
-            rows_c.append(
-                {
-                    "device_id": udid,
-                    "state": state,
-                    "reasons": json.dumps([r["reason"] for r in results]),
-                    "results": json.dumps(results),
-                    "evaluated_at": seen,
-                    "changed_at": seen,
-                }
-            )
-        with engine.begin() as conn:
-            for table, rows in (
-                (devices, rows_d),
-                (enrollments, rows_e),
-                (inventory, rows_i),
-                (compliance_state, rows_c),
-            ):
-                conn.execute(insert(table), rows)
-        print(f"  seeded {min(n, start + 5000):>7,} devices", end="\r", file=sys.stderr)
-    print(f"  seeded {n:,} devices in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    engine.dispose()
-    return f"BENCH-{n // 2:08d}"
 
 
 def measure(url: str, home: Path, device_id: str, repeat: int) -> dict[str, tuple[float, float]]:
@@ -209,7 +107,7 @@ def main() -> None:
     for kind in kinds:
         with tempfile.TemporaryDirectory() as tmp, database(kind, args.url, Path(tmp)) as url:
             print(f"{kind}: seeding {args.devices:,} devices", file=sys.stderr)
-            device_id = seed(url, args.devices)
+            device_id = seed_fleet(url, args.devices)
             results[kind] = measure(url, Path(tmp) / "home", device_id, args.repeat)
     print(
         f"\nconsole page times, {args.devices:,} devices, {args.repeat} loads each "

@@ -15,14 +15,14 @@ from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
 from mdmserver.web.runtime import runtime
-from tests.console.browser import chromium
+from tests.console.browser import browser_session
 from tests.console.conftest import PASSWORD
 from tests.trust.conftest import CLEAN, drive, enroll
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    yield from chromium()
+    yield from browser_session()
 
 
 @pytest.fixture
