@@ -41,7 +41,14 @@ HELPDESK_ACTIONS = frozenset(
     }
 )
 ADMIN_ONLY = frozenset(
-    {"device.wipe", "command.send", "policy.edit", "tokens.manage", "users.manage"}
+    {
+        "device.wipe",
+        "command.send",
+        "policy.edit",
+        "tokens.manage",
+        "profiles.manage",
+        "settings.manage",
+    }
 )
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"view", "export"}) | HELPDESK_ACTIONS | ADMIN_ONLY,

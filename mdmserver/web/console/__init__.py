@@ -87,4 +87,4 @@ def install_console(app: Flask, home: Path) -> None:
     app.register_blueprint(bp)
 
 
-from mdmserver.web.console import actions, pages  # noqa: E402,F401  (routes on bp)
+from mdmserver.web.console import actions, pages, profiles, settings  # noqa: E402,F401
