@@ -59,6 +59,8 @@ class DeviceFilter:
     last_seen_after: datetime | None = None
     compliance: str | None = None  # compliant, noncompliant or unknown (no state yet)
     supervised: bool | None = None  # as the device's inventory reports it
+    passcode_compliant: bool | None = None
+    filevault: bool | None = None
     search: str | None = None  # part of the name, serial, UDID or user name
 
     def where(self) -> list[ColumnElement[bool]]:
@@ -77,13 +79,14 @@ class DeviceFilter:
                         compliance_state.c.state == self.compliance,
                     )
                 )
-        if self.supervised is not None:
-            clauses.append(
-                exists().where(
-                    inventory.c.device_id == devices.c.id,
-                    inventory.c.supervised.is_(self.supervised),
+        for fact in ("supervised", "passcode_compliant", "filevault"):
+            wanted = getattr(self, fact)
+            if wanted is not None:
+                clauses.append(
+                    exists().where(
+                        inventory.c.device_id == devices.c.id, inventory.c[fact].is_(wanted)
+                    )
                 )
-            )
         if self.search:
             pattern = self.search.lower()
             clauses.append(

@@ -227,3 +227,66 @@ def test_policy_preview_counts_the_flips_and_only_an_admin_saves(
     assert saved.status_code == 302
     assert ("console:ada", "compliance.policy.set", "ok") in audit_actions(app)
     assert ("console:hal", "compliance.policy.set", "ok") not in audit_actions(app)
+
+
+def test_a_command_to_a_selection_of_devices_is_previewed_then_sent(
+    app: Any, people: dict[str, str], live_server: str, pki: Any
+) -> None:
+    chosen, other = pki.device(), pki.device()
+    chosen.serial_number, other.serial_number = "C02SEL000001", "C02SEL000002"
+    for device in (chosen, other):
+        enroll(live_server, device)
+    person = Person(app, "ada")
+    token = person.csrf("/commands")
+    form = {"csrf_token": token, "request_type": "RestartDevice", "targets": chosen.udid}
+    preview = person.post("/commands", form)
+    assert preview.status_code == 200
+    assert 'data-reach="1"' in preview.get_data(as_text=True)
+    assert pending(app, chosen.udid) == []
+    sent = person.post("/commands", {**form, "confirm": "1"})
+    assert sent.status_code == 302
+    assert pending(app, chosen.udid) == ["RestartDevice"]
+    assert pending(app, other.udid) == []
+    unknown = person.post("/commands", {**form, "targets": "NO-SUCH-DEVICE", "confirm": "1"})
+    assert unknown.status_code == 404
+
+
+def test_every_form_field_has_a_label(app: Any, people: dict[str, str], phone: Any) -> None:
+    """Screen readers name each control: a <label for=…>, a wrapping <label> or aria-label."""
+    from html.parser import HTMLParser
+
+    class Controls(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.depth = 0
+            self.labelled: set[str] = set()
+            self.unlabelled: list[str] = []
+            self.pending: list[tuple[str, str | None]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found = dict(attrs)
+            if tag == "label":
+                self.depth += 1
+                if found.get("for"):
+                    self.labelled.add(found["for"] or "")
+            elif (
+                tag in ("input", "select", "textarea")
+                and found.get("type") != "hidden"
+                and not (self.depth or found.get("aria-label"))
+            ):
+                self.pending.append((found.get("name") or "?", found.get("id")))
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "label":
+                self.depth -= 1
+
+    person = Person(app, "ada")
+    pages = ["/", "/devices", f"/devices/{phone.udid}", "/commands", "/compliance"]
+    pages += ["/enrollment", "/audit", "/profiles", "/profiles/new/passcode", "/settings"]
+    for path in pages:
+        page = person.get(path)
+        assert page.status_code == 200, path
+        parser = Controls()
+        parser.feed(page.get_data(as_text=True))
+        missing = [name for name, ident in parser.pending if ident not in parser.labelled]
+        assert missing == [], f"{path}: controls without a label: {missing}"

@@ -91,6 +91,8 @@ def test_device_list_filters_on_compliance_supervision_and_search(
     assert good.udid not in ids("compliance=noncompliant")
     assert ids("supervised=false") == {bad.udid}
     assert ids("supervised=true") == {good.udid}
+    assert ids("passcode_compliant=false") == {bad.udid}
+    assert ids("passcode_compliant=true") == {good.udid}
     assert ids("search=bad0000") == {bad.udid}
     assert ids("search=iphone%200011") == {good.udid}  # DeviceName "iPhone 0011"
     assert ids(f"search={fresh.udid[:8].lower()}") == {fresh.udid}

@@ -33,8 +33,11 @@ FILTER_FIELDS = (
     "last_seen_after",
     "compliance",
     "supervised",
+    "passcode_compliant",
+    "filevault",
     "search",
 )
+INVENTORY_FACTS = ("supervised", "passcode_compliant", "filevault")  # true/false filters
 COMPLIANCE_STATES = ("compliant", "noncompliant", "unknown")
 SEARCH_MAX = 128
 DEFAULT_LIMIT = 100
@@ -76,8 +79,9 @@ def parse_filter(raw: Mapping[str, Any], where: str = "") -> DeviceFilter:
         if state not in COMPLIANCE_STATES:
             raise BadRequest(f"{where}compliance: must be one of {', '.join(COMPLIANCE_STATES)}")
         values["compliance"] = state
-    if raw.get("supervised") is not None:
-        values["supervised"] = _boolean(raw["supervised"], f"{where}supervised")
+    for fact in INVENTORY_FACTS:
+        if raw.get(fact) is not None:
+            values[fact] = _boolean(raw[fact], f"{where}{fact}")
     search = raw.get("search")
     if search is not None and str(search).strip():
         text = str(search).strip()

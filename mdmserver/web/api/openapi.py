@@ -69,6 +69,8 @@ _FILTERS = [
     ("last_seen_after", "ISO 8601 time", {"type": "string", "format": "date-time"}),
     ("compliance", "compliant, noncompliant or unknown", {"enum": list(COMPLIANCE_STATES)}),
     ("supervised", "true or false, as the device's inventory reports it", {"type": "boolean"}),
+    ("passcode_compliant", "true or false, from the device's SecurityInfo", {"type": "boolean"}),
+    ("filevault", "true or false, from the Mac's SecurityInfo", {"type": "boolean"}),
     ("search", "part of the device name, serial, UDID or user name", STR),
 ]
 

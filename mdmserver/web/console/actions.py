@@ -140,50 +140,68 @@ BULK_PAYLOADS: dict[str, dict[str, Any]] = {
         "Queries": ["DeviceName", "OSVersion", "BuildVersion", "ModelName", "SerialNumber"]
     },
 }
+MAX_SELECTION = 10_000
 BULK_FILTERS = ("platform", "os_version", "min_os_version", "tag", "compliance", "supervised")
 
 
 @bp.get("/commands")
 @require("command.send")
 def commands_form() -> str:
-    return render_template("commands.html", commands=BULK_COMMANDS, preview=None, chosen={})
+    selection = "\n".join(request.args.getlist("target"))
+    return render_template(
+        "commands.html", commands=BULK_COMMANDS, preview=None, chosen={}, selection=selection
+    )
 
 
 @bp.post("/commands")
 @require("command.send")
 def commands_send() -> Any:
+    """Two steps: a preview that says how many devices the command reaches, then the send,
+    which only goes ahead when the count confirmed is still the count (the fleet may move)."""
     request_type = request.form.get("request_type", "")
     if request_type not in BULK_COMMANDS:
         abort(400, f"request_type: one of {', '.join(BULK_COMMANDS)}")
     chosen = {k: request.form[k] for k in BULK_FILTERS if request.form.get(k)}
+    selection = request.form.get("targets", "").split()
     service = admin()
     try:
-        flt = parse_filter(chosen)
-        targets = list(service.commands.inventory.matching_targets(flt))
+        if len(selection) > MAX_SELECTION:
+            raise BadRequest(f"targets: at most {MAX_SELECTION} devices; use a filter")
+        if selection:
+            found, missing = service.commands.inventory.resolve(selection)
+            if missing:
+                raise NotFound(f"unknown device(s): {', '.join(missing[:5])}")
+            targets = list({row.device_id: row for row in found.values()}.values())
+        else:
+            targets = list(service.commands.inventory.matching_targets(parse_filter(chosen)))
         reach = sum(1 for t in targets if t.enrollment_status in ("active", "pending"))
         if request.form.get("confirm") != str(reach) or reach == 0:
-            # First step (or the fleet changed since the preview): show what it would reach.
-            return render_template(
+            preview = {"request_type": request_type, "reach": reach, "matched": len(targets)}
+            page = render_template(
                 "commands.html",
                 commands=BULK_COMMANDS,
-                preview={"request_type": request_type, "reach": reach, "matched": len(targets)},
+                preview=preview,
                 chosen=chosen,
-            ), (200 if reach else 422)
-        result = service.commands.send(
-            {
-                "filter": chosen,
-                "command": {"RequestType": request_type, **BULK_PAYLOADS.get(request_type, {})},
-            },
-            actor=actor(),
-        )
+                selection="\n".join(selection),
+            )
+            return page, (200 if reach else 422)
+        command = {"RequestType": request_type, **BULK_PAYLOADS.get(request_type, {})}
+        body: dict[str, Any] = {"command": command}
+        if selection:
+            body["targets"] = [t.device_id for t in targets]
+        else:
+            body["filter"] = chosen
+        result = service.commands.send(body, actor=actor())
     except (AdminError, CommandRefused) as exc:
-        return render_template(
+        page = render_template(
             "commands.html",
             commands=BULK_COMMANDS,
             preview=None,
             chosen=chosen,
+            selection="\n".join(selection),
             error=str(exc),
-        ), exc.status
+        )
+        return page, exc.status
     return redirect(url_for("console.command", command_uuid=result.command_uuid))
 
 
