@@ -45,6 +45,7 @@ from mdmserver.web import enroll, mdm, metrics, scep
 from mdmserver.web.api import profiles as profiles_api  # noqa: F401 (nests /api/v1/profiles)
 from mdmserver.web.api import push as push_api  # noqa: F401 (nests /api/v1 push routes)
 from mdmserver.web.api import register_api
+from mdmserver.web.console import install_console
 from mdmserver.web.device_auth import DeviceAuthenticator
 from mdmserver.web.enrollment_runtime import EXTENSION as ENROLLMENT
 from mdmserver.web.enrollment_runtime import build_enrollment
@@ -104,6 +105,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(enroll.bp)
     app.register_blueprint(metrics.bp)
     register_api(app)
+    install_console(app, config.home)  # the web console at / (issue #16)
     # Upkeep (renewals, inventory refresh, stale compliance) runs with the push scan.
     jobs.dispatcher.maintenance = partial(run_maintenance, maintenance_tasks(app))
     return app

@@ -19,6 +19,7 @@ from mdmserver.cli.push_cert import push_cert
 from mdmserver.cli.queue import queue
 from mdmserver.cli.serve import serve
 from mdmserver.cli.simulate import simulate
+from mdmserver.cli.users import users
 from mdmserver.cli.worker import worker
 
 
@@ -40,3 +41,4 @@ main.add_command(demo)
 main.add_command(simulate)
 main.add_command(inventory)
 main.add_command(compliance)
+main.add_command(users)

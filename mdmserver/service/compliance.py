@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from mdmserver.compliance.rules import DeviceState
 from mdmserver.logs import get_logger
 from mdmserver.service.remediation import Remediator
 from mdmserver.storage.compliance_store import ComplianceStore
-from mdmserver.storage.inventory_store import InventoryStore
+from mdmserver.storage.inventory_store import DeviceContext, InventoryStore
 
 log = get_logger("compliance")
 
@@ -100,19 +101,9 @@ class ComplianceService:
         if context is None:
             return None
         facts = self.inventory.facts(device_id) or {}
-        platform = facts.get("platform") or platform_of(context.product_name, context.model)
-        merged = {
-            "os_version": context.os_version,
-            **{k: v for k, v in facts.items() if v is not None},
-        }
+        state = device_state(context, facts, now, in_request=in_request)
+        platform = state.platform
         policy = self.policies.current()
-        state = DeviceState(
-            platform=platform,
-            facts=merged,
-            last_seen_at=now if in_request else context.last_seen_at,
-            cert_not_after=context.cert_not_after,
-            now=now,
-        )
         evaluation = evaluate(policy, state)
         results = [r.to_dict() for r in evaluation.results]
         previous = self.store.save(
@@ -169,6 +160,50 @@ class ComplianceService:
             self.emit(json.dumps(event, separators=(",", ":")).encode())
         except Exception:
             log.exception("compliance_event_lost", extra={"fields": {"device_id": device_id}})
+
+
+def device_state(
+    context: DeviceContext, facts: Mapping[str, Any], now: datetime, *, in_request: bool = False
+) -> DeviceState:
+    """What the rules judge: inventory facts over what Authenticate said, and when the device
+    was last seen (``in_request``: it is speaking now; its last-seen is written after)."""
+    merged = {"os_version": context.os_version, **{k: v for k, v in facts.items() if v is not None}}
+    return DeviceState(
+        platform=facts.get("platform") or platform_of(context.product_name, context.model),
+        facts=merged,
+        last_seen_at=now if in_request else context.last_seen_at,
+        cert_not_after=context.cert_not_after,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class PolicyPreview:
+    """How many enrolled devices a candidate policy would move, judged on what is stored."""
+
+    devices: int
+    to_compliant: int
+    to_noncompliant: int
+    to_unknown: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.devices - self.to_compliant - self.to_noncompliant - self.to_unknown
+
+
+def preview_policy(
+    inventory: InventoryStore, policy: Policy, now: datetime | None = None
+) -> PolicyPreview:
+    """Judge every enrolled device under ``policy`` without storing anything."""
+    now = now or _now()
+    counts = {"compliant": 0, "noncompliant": 0, "unknown": 0}
+    total = 0
+    for context, facts, stored in inventory.enrolled_states():
+        total += 1
+        state = evaluate(policy, device_state(context, facts, now)).state.value
+        if state != (stored or "unknown"):
+            counts[state] += 1
+    return PolicyPreview(total, counts["compliant"], counts["noncompliant"], counts["unknown"])
 
 
 def _now() -> datetime:

@@ -129,8 +129,15 @@ class AdminStore:
                 )
             )
 
-    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+    def audit_entries(
+        self, limit: int = 100, *, actor: str | None = None, action: str | None = None
+    ) -> list[AuditEntry]:
+        """The newest entries, optionally of one actor and of actions starting with ``action``."""
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if actor is not None:
+            query = query.where(audit_log.c.actor == actor)
+        if action is not None:
+            query = query.where(audit_log.c.action.startswith(action, autoescape=True))
         with self.engine.begin() as conn:
             return [
                 AuditEntry(

@@ -30,7 +30,14 @@ from sqlalchemy.engine import Engine, Row
 from mdmserver.catalog.platforms import PLATFORM_PREFIXES, platform_of
 from mdmserver.catalog.schema import Platform, parse_version
 from mdmserver.storage.base import AmbiguousSerial, pick_by_serial
-from mdmserver.storage.schema import cert_bindings, device_tags, devices, enrollments
+from mdmserver.storage.schema import (
+    cert_bindings,
+    compliance_state,
+    device_tags,
+    devices,
+    enrollments,
+    inventory,
+)
 
 DEVICE_CHANNEL_TYPES = ("device", "user_enrollment_device")
 _CHUNK = 1000
@@ -51,9 +58,58 @@ class DeviceFilter:
     tags: tuple[str, ...] = ()  # a device must carry every one
     last_seen_before: datetime | None = None
     last_seen_after: datetime | None = None
+    compliance: str | None = None  # compliant, noncompliant or unknown (no state yet)
+    supervised: bool | None = None  # as the device's inventory reports it
+    passcode_compliant: bool | None = None
+    filevault: bool | None = None
+    search: str | None = None  # part of the name, serial, UDID or user name
 
     def where(self) -> list[ColumnElement[bool]]:
         clauses: list[ColumnElement[bool]] = []
+        if self.compliance is not None:
+            known = exists().where(
+                compliance_state.c.device_id == devices.c.id,
+                compliance_state.c.state != "unknown",
+            )
+            if self.compliance == "unknown":
+                clauses.append(~known)
+            else:
+                clauses.append(
+                    exists().where(
+                        compliance_state.c.device_id == devices.c.id,
+                        compliance_state.c.state == self.compliance,
+                    )
+                )
+        for fact in ("supervised", "passcode_compliant", "filevault"):
+            wanted = getattr(self, fact)
+            if wanted is not None:
+                clauses.append(
+                    exists().where(
+                        inventory.c.device_id == devices.c.id, inventory.c[fact].is_(wanted)
+                    )
+                )
+        if self.search:
+            pattern = self.search.lower()
+            clauses.append(
+                or_(
+                    devices.c.id == self.search,
+                    devices.c.serial_number == self.search,
+                    func.lower(devices.c.device_name).contains(pattern, autoescape=True),
+                    func.lower(devices.c.serial_number).contains(pattern, autoescape=True),
+                    func.lower(devices.c.id).contains(pattern, autoescape=True),
+                    exists().where(
+                        enrollments.c.device_id == devices.c.id,
+                        or_(
+                            func.lower(enrollments.c.user_short_name).contains(
+                                pattern, autoescape=True
+                            ),
+                            func.lower(enrollments.c.user_long_name).contains(
+                                pattern, autoescape=True
+                            ),
+                        ),
+                    ),
+                )
+            )
         if self.platform is not None:
             prefixes = PLATFORM_PREFIXES[self.platform]
             clauses.append(
@@ -140,6 +196,7 @@ class TargetRow(NamedTuple):
     os_version: str | None
     user_enrollment: bool
     has_unlock_token: bool
+    supervised: bool | None = None  # as inventory last reported it; None before that
 
 
 @dataclass
@@ -162,6 +219,15 @@ _DEVICE_COLUMNS = (
     devices.c.created_at,
     devices.c.last_seen_at,
 )
+
+
+SORTABLE = {
+    "name": devices.c.device_name,
+    "serial": devices.c.serial_number,
+    "os": devices.c.os_version,
+    "last_seen": devices.c.last_seen_at,
+    "model": devices.c.product_name,
+}
 
 
 class InventoryQueries:
@@ -189,6 +255,36 @@ class InventoryQueries:
         rows = [_with_tags(d, tags.get(d.id, ())) for d in found]
         # A full page may be followed by an empty one; that is the price of not counting.
         return DevicePage(rows, rows[-1].id if len(rows) == limit else None)
+
+    def page(
+        self,
+        flt: DeviceFilter,
+        *,
+        sort: str = "name",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[DeviceRow], int]:
+        """One page of devices in the order a person asked for, and how many match in all
+        (the console's table: numbered pages, sortable columns). ``min_os_version`` is not
+        applied here: it cannot be expressed in SQL."""
+        column = SORTABLE[sort]
+        order = [column.desc() if descending else column.asc(), devices.c.id]
+        clauses = flt.where()
+        with self.engine.begin() as conn:
+            total = conn.execute(
+                select(func.count()).select_from(devices).where(*clauses)
+            ).scalar_one()
+            rows = conn.execute(
+                select(*_DEVICE_COLUMNS)
+                .where(*clauses)
+                .order_by(*order)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+            found = [self._device(row) for row in rows]
+            tags = self._tags(conn, [d.id for d in found])
+        return [_with_tags(d, tags.get(d.id, ())) for d in found], int(total)
 
     def find_device(self, ident: str) -> DeviceRow | None:
         """By UDID (or EnrollmentID), else by serial number: the one enrolled device with it
@@ -357,7 +453,12 @@ def _target_query(where: Any) -> Any:
         enrollments.c.status.label("enrollment_status"),
         enrollments.c.unlock_token.is_not(None).label("has_unlock_token"),
         devices.c.enrolled,
-    ).select_from(devices.outerjoin(enrollments, channel))
+        inventory.c.supervised,
+    ).select_from(
+        devices.outerjoin(enrollments, channel).outerjoin(
+            inventory, inventory.c.device_id == devices.c.id
+        )
+    )
     return query.where(where if where is not None else true())
 
 
@@ -382,4 +483,5 @@ def _target(row: Row[Any]) -> TargetRow:
         row.os_version,
         bool(row.user_enrollment),
         bool(row.has_unlock_token),
+        None if row.supervised is None else bool(row.supervised),
     )

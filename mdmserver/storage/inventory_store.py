@@ -8,7 +8,7 @@ removed (not the whole list), so a Mac with thousands of apps stays cheap to tra
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from mdmserver.inventory.parse import FIELDS, LIST_FIELDS
 from mdmserver.storage.schema import (
     cert_bindings,
+    compliance_state,
     devices,
     inventory,
     inventory_answers,
@@ -124,6 +125,15 @@ class InventoryStore:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
+    def answered_at(self, device_id: str) -> dict[str, datetime]:
+        """When each inventory command last answered: RequestType -> time received."""
+        query = select(inventory_answers.c.request_type, inventory_answers.c.received_at).where(
+            inventory_answers.c.device_id == device_id
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {row.request_type: _utc(row.received_at) for row in rows}  # type: ignore[misc]
+
     def history(self, device_id: str, limit: int = 100) -> list[dict[str, Any]]:
         query = (
             select(inventory_history)
@@ -172,6 +182,61 @@ class InventoryStore:
             last_seen_at=_utc(row.last_seen_at),
             cert_not_after=_utc(row.cert_not_after),
         )
+
+    def enrolled_states(
+        self, chunk: int = 1000
+    ) -> Iterator[tuple[DeviceContext, dict[str, Any], str | None]]:
+        """Every enrolled device with its facts and stored compliance state, read in chunks
+        (a policy preview judges the whole fleet without a query per device)."""
+        not_after = (
+            select(func.max(cert_bindings.c.not_after))
+            .where(cert_bindings.c.device_id == devices.c.id)
+            .scalar_subquery()
+        )
+        columns = [
+            devices.c.id,
+            devices.c.enrolled,
+            devices.c.user_enrollment,
+            devices.c.product_name,
+            devices.c.model,
+            devices.c.os_version,
+            devices.c.last_seen_at,
+            not_after.label("cert_not_after"),
+            compliance_state.c.state.label("compliance"),
+            *(inventory.c[name] for name in ("device_id", "platform", *FIELDS)),
+            inventory.c.requested_at,
+            inventory.c.updated_at,
+        ]
+        joined = devices.outerjoin(inventory, inventory.c.device_id == devices.c.id).outerjoin(
+            compliance_state, compliance_state.c.device_id == devices.c.id
+        )
+        after = ""
+        while True:
+            query = (
+                select(*columns)
+                .select_from(joined)
+                .where(devices.c.enrolled.is_(True), devices.c.id > after)
+                .order_by(devices.c.id)
+                .limit(chunk)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                context = DeviceContext(
+                    device_id=row.id,
+                    enrolled=True,
+                    user_enrollment=bool(row.user_enrollment),
+                    product_name=row.product_name,
+                    model=row.model,
+                    os_version=row.os_version,
+                    last_seen_at=_utc(row.last_seen_at),
+                    cert_not_after=_utc(row.cert_not_after),
+                )
+                facts = _decode(row) if row.device_id is not None else {}
+                yield context, facts, row.compliance
+            if len(rows) < chunk:
+                return
+            after = rows[-1].id
 
     def due_for_refresh(self, requested_before: datetime, limit: int = 1000) -> list[str]:
         """Enrolled devices whose inventory was last asked for before the cut-off (or never)."""

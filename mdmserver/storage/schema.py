@@ -238,6 +238,43 @@ audit_log = Table(
     Column("outcome", String(512), nullable=False, comment="ok, or the refusal with its status"),
 )
 
+# Console users (migration 0016_console) ---------------------------------------------------
+# People who sign in to the web console. Passwords are stored as argon2id hashes only; a login
+# failure is a row of its own so the rate limit holds across processes.
+
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False, comment="admin, helpdesk or auditor"),
+    Column("password_hash", String(256), nullable=False, comment="argon2id"),
+    Column("must_change_password", Boolean, nullable=False, server_default=text("true")),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column(
+        "session_epoch",
+        Integer,
+        nullable=False,
+        server_default=text("0"),
+        comment="bumped on password change or disable: older sessions end",
+    ),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("last_login_at", Timestamp),
+    UniqueConstraint("name", name="uq_console_users_name"),
+)
+
+console_login_failures = Table(
+    "console_login_failures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("address", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Index("ix_console_login_failures_address_at", "address", "at"),
+    Index("ix_console_login_failures_name_at", "name", "at"),
+)
+
 # Push and background jobs (migration 0004_jobs) ---------------------------------------------
 # The database, not Redis, is the source of truth for pushes: a push request is written here
 # first (the outbox) and handed to the job queue afterwards, so a Redis outage delays pushes
@@ -468,3 +505,8 @@ compliance_policy = Table(
     Column("updated_at", Timestamp, nullable=False),
     Column("updated_by", String(128), nullable=False),
 )
+
+# What the console's dashboard and device list sort and count by (migration 0016_console).
+Index("ix_devices_last_seen_at", devices.c.last_seen_at)
+Index("ix_compliance_state_state", compliance_state.c.state)
+Index("ix_compliance_history_at", compliance_history.c.at)

@@ -14,14 +14,17 @@ from sqlalchemy.engine import Engine
 from mdmserver.service.admin.api_keys import ApiKeys
 from mdmserver.service.admin.audit import Audit
 from mdmserver.service.admin.commands import Commands
+from mdmserver.service.admin.console_users import ConsoleUsers
 from mdmserver.service.admin.devices import Devices
 from mdmserver.service.admin.queue import Queues
 from mdmserver.service.admin.tokens import AuditedTokens
 from mdmserver.service.enrollment import EnrollmentTokens
 from mdmserver.storage.admin_store import AdminStore
 from mdmserver.storage.base import Storage
+from mdmserver.storage.console_store import ConsoleStore
 from mdmserver.storage.enrollment_store import EnrollmentStore
 from mdmserver.storage.inventory_queries import InventoryQueries
+from mdmserver.storage.inventory_store import InventoryStore
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Admin:
     commands: Commands
     queues: Queues
     tokens: AuditedTokens
+    console_users: ConsoleUsers
 
 
 def build_admin(
@@ -49,8 +53,9 @@ def build_admin(
         store=store,
         audit=audit,
         api_keys=ApiKeys(store, audit),
-        devices=Devices(inventory),
+        devices=Devices(inventory, InventoryStore(engine)),
         commands=Commands(storage, inventory, audit, wake),
         queues=Queues(storage, inventory, audit),
         tokens=AuditedTokens(tokens, audit),
+        console_users=ConsoleUsers(ConsoleStore(engine), audit),
     )

@@ -176,15 +176,21 @@ class Commands:
 
 @lru_cache(maxsize=4096)
 def _facts(
-    platform: Platform | None, os_version: str | None, user_enrollment: bool, unlock: bool
+    platform: Platform | None,
+    os_version: str | None,
+    user_enrollment: bool,
+    unlock: bool,
+    supervised: bool | None,
 ) -> TargetFacts:
     """One TargetFacts per kind of device: 100,000 iPhones on one OS share a single one."""
-    return TargetFacts(platform, os_version, user_enrollment, unlock)
+    return TargetFacts(platform, os_version, user_enrollment, unlock, supervised)
 
 
 def _target(row: TargetRow) -> Target:
     assert row.enrollment_id is not None
-    facts = _facts(row.platform, row.os_version, row.user_enrollment, row.has_unlock_token)
+    facts = _facts(
+        row.platform, row.os_version, row.user_enrollment, row.has_unlock_token, row.supervised
+    )
     return Target(row.device_id, row.enrollment_id, facts)
 
 

@@ -21,6 +21,7 @@ from mdmserver.storage.inventory_queries import (
     DevicePage,
     InventoryQueries,
 )
+from mdmserver.storage.inventory_store import InventoryStore
 
 FILTER_FIELDS = (
     "platform",
@@ -30,7 +31,15 @@ FILTER_FIELDS = (
     "tag",
     "last_seen_before",
     "last_seen_after",
+    "compliance",
+    "supervised",
+    "passcode_compliant",
+    "filevault",
+    "search",
 )
+INVENTORY_FACTS = ("supervised", "passcode_compliant", "filevault")  # true/false filters
+COMPLIANCE_STATES = ("compliant", "noncompliant", "unknown")
+SEARCH_MAX = 128
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -65,6 +74,20 @@ def parse_filter(raw: Mapping[str, Any], where: str = "") -> DeviceFilter:
     for name in ("last_seen_before", "last_seen_after"):
         if raw.get(name) is not None:
             values[name] = _moment(raw[name], f"{where}{name}")
+    if raw.get("compliance") is not None:
+        state = str(raw["compliance"]).lower()
+        if state not in COMPLIANCE_STATES:
+            raise BadRequest(f"{where}compliance: must be one of {', '.join(COMPLIANCE_STATES)}")
+        values["compliance"] = state
+    for fact in INVENTORY_FACTS:
+        if raw.get(fact) is not None:
+            values[fact] = _boolean(raw[fact], f"{where}{fact}")
+    search = raw.get("search")
+    if search is not None and str(search).strip():
+        text = str(search).strip()
+        if len(text) > SEARCH_MAX or any(ord(c) < 32 for c in text):
+            raise BadRequest(f"{where}search: at most {SEARCH_MAX} printable characters")
+        values["search"] = text
     return DeviceFilter(**values)
 
 
@@ -119,8 +142,9 @@ def parse_limit(value: Any) -> int:
 
 
 class Devices:
-    def __init__(self, inventory: InventoryQueries) -> None:
+    def __init__(self, inventory: InventoryQueries, facts: InventoryStore) -> None:
         self.inventory = inventory
+        self.facts = facts
 
     def list(
         self, flt: DeviceFilter, limit: int = DEFAULT_LIMIT, cursor: str | None = None
@@ -132,3 +156,9 @@ class Devices:
         if detail is None:
             raise NotFound(f"unknown device {ident!r} (no device has this UDID or serial number)")
         return detail
+
+    def inventory_of(self, ident: str) -> tuple[str, dict[str, Any] | None, dict[str, datetime]]:
+        """The device's id, its normalised inventory (None before any answer), and when each
+        inventory command last answered."""
+        device = self.show(ident).device
+        return device.id, self.facts.facts(device.id), self.facts.answered_at(device.id)

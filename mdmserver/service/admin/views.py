@@ -94,3 +94,50 @@ def token(info: TokenInfo, now: datetime) -> dict[str, Any]:
         "tags": list(info.tags),
         "created_at": when(info.created_at),
     }
+
+
+# The parts of the inventory as the API shows them: each part names the facts it holds and
+# the inventory commands whose answers fill it (their last answer time is "reported_at").
+INVENTORY_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "hardware": (
+        ("model", "model_name", "product_name", "serial_number", "device_name"),
+        ("DeviceInformation",),
+    ),
+    "os": (("platform", "os_version", "build_version"), ("DeviceInformation",)),
+    "battery": (("battery_level",), ("DeviceInformation",)),
+    "storage": (("storage_capacity_gb", "storage_available_gb"), ("DeviceInformation",)),
+    "supervision": (("supervised", "activation_lock"), ("DeviceInformation", "SecurityInfo")),
+    "passcode": (("passcode_present", "passcode_compliant"), ("SecurityInfo",)),
+    "encryption": (
+        ("hardware_encryption_caps", "data_protection", "filevault"),
+        ("SecurityInfo",),
+    ),
+    "firewall": (("firewall",), ("SecurityInfo",)),
+    "sip": (("sip",), ("SecurityInfo",)),
+    "apps": (
+        ("installed_apps", "managed_apps"),
+        ("InstalledApplicationList", "ManagedApplicationList"),
+    ),
+    "profiles": (("profiles",), ("ProfileList",)),
+    "certificates": (("certificates",), ("CertificateList",)),
+}
+
+
+def inventory(
+    device_id: str, facts: dict[str, Any] | None, answered: dict[str, datetime]
+) -> dict[str, Any]:
+    """The normalised inventory of one device, part by part, each with when it was reported."""
+    facts = facts or {}
+    parts: dict[str, Any] = {}
+    for part, (names, sources) in INVENTORY_PARTS.items():
+        times = [answered[s] for s in sources if s in answered]
+        parts[part] = {
+            **{name: facts.get(name) for name in names},
+            "reported_at": when(max(times)) if times else None,
+        }
+    return {
+        "device_id": device_id,
+        **parts,
+        "requested_at": when(facts.get("requested_at")),
+        "updated_at": when(facts.get("updated_at")),
+    }

@@ -1,4 +1,5 @@
-"""``GET /api/v1/devices`` (filters, keyset pages) and ``GET /api/v1/devices/<id>``."""
+"""``GET /api/v1/devices`` (filters, keyset pages), ``GET /api/v1/devices/<id>`` and its
+``/inventory``."""
 
 from __future__ import annotations
 
@@ -33,3 +34,8 @@ def list_devices() -> Response:
 @bp.get("/devices/<ident>")
 def show_device(ident: str) -> Response:
     return jsonify(out.device_detail(admin().devices.show(ident)))
+
+
+@bp.get("/devices/<ident>/inventory")
+def device_inventory(ident: str) -> Response:
+    return jsonify(out.inventory(*admin().devices.inventory_of(ident)))

@@ -12,7 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from mdmserver.service.admin.devices import DEFAULT_LIMIT, MAX_LIMIT
+from mdmserver.service.admin.devices import COMPLIANCE_STATES, DEFAULT_LIMIT, MAX_LIMIT
+from mdmserver.service.admin.views import INVENTORY_PARTS
 
 bp = Blueprint("openapi", __name__)
 
@@ -67,6 +68,11 @@ _FILTERS = [
     ("tag", "device tag (repeat for several: all must match)", STR),
     ("last_seen_before", "ISO 8601 time", {"type": "string", "format": "date-time"}),
     ("last_seen_after", "ISO 8601 time", {"type": "string", "format": "date-time"}),
+    ("compliance", "compliant, noncompliant or unknown", {"enum": list(COMPLIANCE_STATES)}),
+    ("supervised", "true or false, as the device's inventory reports it", {"type": "boolean"}),
+    ("passcode_compliant", "true or false, from the device's SecurityInfo", {"type": "boolean"}),
+    ("filevault", "true or false, from the Mac's SecurityInfo", {"type": "boolean"}),
+    ("search", "part of the device name, serial, UDID or user name", STR),
 ]
 
 _SCHEMAS: dict[str, Any] = {
@@ -120,6 +126,25 @@ _SCHEMAS: dict[str, Any] = {
                 },
             },
         ]
+    },
+    "Inventory": {
+        "type": "object",
+        "description": "The normalised inventory, part by part; each part's reported_at is when "
+        "the device last answered the commands that fill it (null: never)",
+        "required": ["device_id", *INVENTORY_PARTS],
+        "properties": {
+            "device_id": STR,
+            **{
+                part: {
+                    "type": "object",
+                    "properties": {"reported_at": TIME},
+                    "required": [*names, "reported_at"],
+                }
+                for part, (names, _) in INVENTORY_PARTS.items()
+            },
+            "requested_at": TIME,
+            "updated_at": TIME,
+        },
     },
     "Enrollment": {
         "type": "object",
@@ -279,6 +304,13 @@ _PATHS: dict[str, Any] = {
                 "200": json_response(ref("DeviceDetail"), "The device"),
                 **errors(404, 409),
             },
+        }
+    },
+    "/api/v1/devices/{ident}/inventory": {
+        "get": {
+            "summary": "One device's normalised inventory: hardware, OS, security, apps, ...",
+            "parameters": [_DEVICE_ID],
+            "responses": {"200": json_response(ref("Inventory"), "The inventory"), **errors(404)},
         }
     },
     "/api/v1/devices/{ident}/queue": {
