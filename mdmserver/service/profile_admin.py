@@ -9,6 +9,8 @@ devices are brought in line by a later sync (see ProfileService.reconcile).
 
 from __future__ import annotations
 
+import builtins
+
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -229,7 +231,9 @@ class ProfileAdmin:
     def list(self) -> list[ProfileRow]:
         return self.store.list()
 
-    def status(self, key: str | None = None, device: str | None = None) -> list[StateRow]:
+    def status(
+        self, key: str | None = None, device: str | None = None
+    ) -> builtins.list[StateRow]:  # ``list`` here is the method above
         identifier = self.get(key).identifier if key else None
         return self.store.status_rows([device] if device else None, identifier)
 

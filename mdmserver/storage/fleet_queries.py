@@ -74,7 +74,7 @@ class FleetQueries:
             out.by_platform = dict(platforms.most_common())
             out.by_os = [(p, v, n) for (p, v), n in by_os.most_common(12)]
 
-            states = dict(
+            states: dict[str, int] = dict(
                 conn.execute(
                     select(compliance_state.c.state, func.count())
                     .join(devices, devices.c.id == compliance_state.c.device_id)

@@ -401,7 +401,7 @@ class InventoryQueries:
         return {key: tuple(value) for key, value in found.items()}
 
     @staticmethod
-    def _device(row: Row[Any]) -> DeviceRow:
+    def _device(row: Any) -> DeviceRow:  # a Row of _DEVICE_COLUMNS
         return DeviceRow(
             id=row.id,
             serial_number=row.serial_number,
