@@ -10,7 +10,6 @@ devices are brought in line by a later sync (see ProfileService.reconcile).
 from __future__ import annotations
 
 import builtins
-
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
