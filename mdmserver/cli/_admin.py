@@ -10,29 +10,15 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.engine import Engine
 
+from mdmserver.cli._instance import open_instance
 from mdmserver.commands.base import CommandRefused
-from mdmserver.config import Config, load_config
 from mdmserver.service.admin import Admin, build_admin
 from mdmserver.service.admin.errors import AdminError
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
 from mdmserver.storage.outbox_store import OutboxStore
 from mdmserver.storage.sql import SQLStorage
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def open_instance() -> tuple[Config, Engine]:
-    """The configuration and its database (migrated first when the settings say so): what
-    every command that works on this instance's data starts from."""
-    config = load_config()
-    config.home.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(config.resolved_database_url)
-    if config.migrate_on_start:
-        migrate.upgrade(engine)
-    return config, engine
 
 
 @contextmanager

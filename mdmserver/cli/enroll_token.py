@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
-from mdmserver.cli._admin import open_instance
+from mdmserver.cli._instance import open_instance
 from mdmserver.enrollment.onetime import parse_duration
 from mdmserver.service.enrollment import EnrollmentTokens, TokenRequestError
 from mdmserver.storage.enrollment_store import EnrollmentStore, TokenInfo

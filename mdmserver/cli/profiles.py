@@ -19,8 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from mdmserver.catalog.validate import ValidationError
-from mdmserver.cli._admin import open_instance
-from mdmserver.config import load_config
+from mdmserver.cli._instance import instance_config, open_instance
 from mdmserver.crypto.ca import (
     create_ca,
     dump_cert_pem,
@@ -250,7 +249,7 @@ def make_escrow_cert(home: Path, *, force: bool = False) -> tuple[Path, Path]:
 @click.option("--force", is_flag=True, help="Replace an existing escrow certificate.")
 def escrow_cert(force: bool) -> None:
     """Create the FileVault escrow certificate (for the filevault template)."""
-    cert_path, key_path = make_escrow_cert(load_config().home, force=force)
+    cert_path, key_path = make_escrow_cert(instance_config().home, force=force)
     click.echo(f"wrote {cert_path} and {key_path}; keep the key safe (offline if you can)")
     click.echo(f"use: -v escrow_certificate=@{cert_path}")
 
@@ -259,7 +258,7 @@ def escrow_cert(force: bool) -> None:
 @click.argument("device")
 def escrowed_key(device: str) -> None:
     """Decrypt the newest recovery key escrowed by a device (id or serial number)."""
-    home = load_config().home
+    home = instance_config().home
     cert = load_pem_certificates((home / ESCROW_CERT).read_bytes())[0]
     key = load_private_key((home / ESCROW_KEY).read_bytes())
     if not isinstance(key, rsa.RSAPrivateKey):
