@@ -33,7 +33,7 @@ def request_key_path(config: Config) -> Path:
 
 
 def expiry_level(days_left: int) -> str:
-    """"ok", "warning" (within 30 days), "urgent" (within 7) or "expired": what to say."""
+    """ "ok", "warning" (within 30 days), "urgent" (within 7) or "expired": what to say."""
     if days_left < 0:
         return "expired"
     if days_left < EXPIRY_URGENT_DAYS:
