@@ -29,7 +29,9 @@ def admin_service() -> Iterator[Admin]:
         # The running server (or worker) drains the outbox and sends the pushes.
         yield build_admin(engine, storage, wake=OutboxStore(engine).add)
     except (AdminError, CommandRefused) as exc:
-        raise click.ClickException(str(exc)) from None
+        # The API's field is the CLI's option.
+        message = str(exc).replace("allow_unknown_keys sends", "--allow-unknown-keys sends")
+        raise click.ClickException(message) from None
     finally:
         storage.dispose()
 
