@@ -9,7 +9,7 @@ import click
 from mdmserver.backup import BackupError
 from mdmserver.backup import backup as write_backup
 from mdmserver.backup import restore as restore_backup
-from mdmserver.cli._instance import instance_config, instance_files_exist
+from mdmserver.cli._instance import instance_config, instance_files_exist, open_database
 from mdmserver.config import load_config
 
 
@@ -26,6 +26,7 @@ def backup(folder: Path) -> None:
     keys, so keep the copy as safe as the instance itself.
     """
     config = instance_config()
+    open_database(config).dispose()  # migrated (embedded default) or refused when behind
     try:
         done = write_backup(config, folder, progress=_progress)
     except BackupError as exc:
