@@ -13,7 +13,7 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal, cast
 
@@ -52,8 +52,9 @@ class ValidationError:
     path: str
     message: str
     severity: Severity = "error"
-    # What kind of finding, for callers that judge one kind differently ("unknown_key").
-    code: str = ""
+    # What kind of finding, for callers that judge one kind differently ("unknown_key");
+    # not part of the finding's identity.
+    code: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         suffix = " (warning)" if self.severity == "warning" else ""
