@@ -481,9 +481,9 @@ def load_config(
     coerced: dict[str, Any] = {}
     problems: list[str] = []
     for name, value in values.items():
-        setting = by_name.get(name)
-        if setting is None:
+        if name not in by_name:
             continue
+        setting = by_name[name]
         where = sources.get(name, setting.variable)
         try:
             coerced[name] = _coerce(setting, value)

@@ -262,3 +262,24 @@ def test_cli_on_a_database_behind_says_run_db_upgrade(tmp_path, empty_database_u
     applied, total = lines[0].split("(")[1].split(" revisions")[0].split(" of ")
     assert applied == total and lines[1].startswith(f"latest:  {total} revisions")
     assert run_cli(tmp_path, "devices", "list", **env).exit_code == 0
+
+
+def test_an_unreachable_database_is_one_message_not_a_traceback(tmp_path):
+    done = run_cli(
+        tmp_path,
+        "devices",
+        "list",
+        MDM_HOME=str(tmp_path),
+        MDM_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/mdm",
+    )
+    assert done.exit_code == 1 and isinstance(done.exception, SystemExit), done.output
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("Error: the database cannot be used (") and "MDM_DATABASE_URL" in line
+
+
+def test_serve_names_a_missing_tls_file(tmp_path, instance):
+    done = run_cli(
+        tmp_path, "serve", "--certfile", str(tmp_path / "nope.pem"), MDM_HOME=str(instance)
+    )
+    assert done.exit_code == 2 and isinstance(done.exception, SystemExit)
+    assert "--certfile" in done.stderr and "does not exist" in done.stderr
