@@ -283,3 +283,14 @@ def test_serve_names_a_missing_tls_file(tmp_path, instance):
     )
     assert done.exit_code == 2 and isinstance(done.exception, SystemExit)
     assert "--certfile" in done.stderr and "does not exist" in done.stderr
+
+
+def test_serve_on_a_used_database_with_an_empty_home_makes_no_new_ca(tmp_path, postgres_database):
+    """MDM_HOME lost or mistyped beside a database with devices: no fresh CA over them."""
+    home = tmp_path / "fresh"
+    done = run_cli(
+        tmp_path, "serve", "--port", "1", MDM_HOME=str(home), MDM_DATABASE_URL=postgres_database
+    )
+    assert done.exit_code == 1 and isinstance(done.exception, SystemExit), done.output
+    assert f"the device CA {home / 'ca.pem'} is missing" in done.stderr
+    assert not home.exists() and "first run" not in done.output

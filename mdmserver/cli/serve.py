@@ -9,8 +9,13 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
-from mdmserver.cli._instance import instance_exists, missing_instance_message, open_database
-from mdmserver.config import load_config
+from mdmserver.cli._instance import (
+    instance_files_exist,
+    missing_instance_message,
+    open_database,
+    sqlite_file,
+)
+from mdmserver.config import Config, load_config
 
 
 def _first_run_init(home: Path, host: str, port: int) -> None:
@@ -22,6 +27,23 @@ def _first_run_init(home: Path, host: str, port: int) -> None:
     result = init_instance(home, url)
     click.echo(f"first run: created {len(result.written)} files in {home} for {url}", err=True)
     click.echo("  (run `mdmserver init --server-url https://<public name>` to choose)", err=True)
+
+
+def _is_existing_instance(config: Config) -> bool:
+    """Files in MDM_HOME, or a configured database that already holds a schema (its CA is
+    somewhere: making a new one would orphan every enrolled device)."""
+    if instance_files_exist(config):
+        return True
+    if not config.database_url or sqlite_file(config) is not None:
+        return False
+    from mdmserver.storage import migrate
+    from mdmserver.storage.engine import make_engine
+
+    engine = make_engine(config.resolved_database_url)
+    try:
+        return migrate.schema_status(engine).applied > 0
+    finally:
+        engine.dispose()
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -71,7 +93,7 @@ def serve(
 ) -> None:
     """Run the MDM server (embedded default: SQLite in MDM_HOME, jobs in-process)."""
     config = load_config()
-    if not instance_exists(config):
+    if not _is_existing_instance(config):
         if not init_if_missing:
             raise click.ClickException(missing_instance_message(config))
         _first_run_init(config.home, host, port)
