@@ -17,7 +17,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -386,7 +386,7 @@ def settings() -> tuple[Setting, ...]:
             Setting(
                 f.name,
                 _kind(hints[f.name]),
-                _default(f),
+                f.default,
                 meta["doc"],
                 meta["default_text"],
                 meta["check"],
@@ -397,10 +397,6 @@ def settings() -> tuple[Setting, ...]:
             )
         )
     return tuple(out)
-
-
-def _default(f: Field[Any]) -> Any:
-    return f.default
 
 
 def _coerce(setting: Setting, value: Any) -> Any:
