@@ -51,23 +51,21 @@ def listing(folder: Path) -> list[str]:
 
 
 def test_help_in_an_empty_folder_creates_nothing_and_shows_only_our_commands(tmp_path):
-    for args in (["--help"], ["devices", "--help"], ["command", "send", "--help"]):
-        done = mdm(tmp_path, *args)
+    top = mdm(tmp_path, "--help")
+    send = mdm(tmp_path, "command", "send", "--help")
+    for done in (top, send):
         assert done.returncode == 0, done.stderr
         assert done.stderr == "" and "warning" not in done.stdout.lower()
-    assert listing(tmp_path) == []
-    top = mdm(tmp_path, "--help").stdout
-    commands = {line.split()[0] for line in top.split("Commands:")[1].splitlines() if line.strip()}
+    assert listing(tmp_path) == []  # no ./instance, no database
+    listed = top.stdout.split("Commands:")[1].splitlines()
+    commands = {line.split()[0] for line in listed if line.strip()}
     assert {"serve", "init", "demo", "backup", "restore", "db", "devices"} <= commands
     for flask_only in FLASK_ONLY:
-        assert flask_only not in commands and f" {flask_only} " not in top
-
-
-def test_command_send_help_lists_the_request_types(tmp_path):
-    shown = mdm(tmp_path, "command", "send", "--help").stdout
-    assert "Request types" in shown
+        assert flask_only not in commands and f" {flask_only} " not in top.stdout
+    # command send --help lists the request types.
+    assert "Request types" in send.stdout
     for request_type in ("DeviceLock", "EraseDevice", "InstallProfile", "DeviceInformation"):
-        assert request_type in shown
+        assert request_type in send.stdout
 
 
 @pytest.mark.parametrize(
