@@ -13,6 +13,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,22 +47,48 @@ class DemoInterrupted(RuntimeError):
 
 
 def run_demo(options: DemoOptions, echo: Echo = click.echo) -> None:
-    """Run the demo; raises DemoFailed (after cleaning up) when the loop does not close.
+    """Run the demo; raises DemoFailed (after cleaning up) when the loop does not close,
+    DemoInterrupted on Ctrl-C.
 
     The instance (CA key, push key, database) lives in a temporary folder removed when the
     demo ends, Ctrl-C included, unless ``home`` was given: then it stays, and is said to.
     """
+    home = options.home or Path(tempfile.mkdtemp(prefix="mdmserver-demo-")) / "instance"
+    previous = signal.getsignal(signal.SIGINT)
+    cleanup = ExitStack()  # undone last-in first-out: devices, server, APNs, folder
+    if options.home is None:
+        cleanup.callback(_remove, home, echo)
+    try:
+        _run(options, home, cleanup, echo)
+    except KeyboardInterrupt:
+        echo("interrupted: stopping the server and the devices")
+        raise DemoInterrupted("interrupted") from None
+    finally:
+        # A second Ctrl-C must not leave the server running or the keys behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            cleanup.close()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _remove(home: Path, echo: Echo) -> None:
+    shutil.rmtree(home.parent, ignore_errors=True)
+    echo(f"removed the demo instance {home}")
+
+
+def _run(options: DemoOptions, home: Path, cleanup: ExitStack, echo: Echo) -> None:
     started = time.monotonic()
     deadline = started + options.timeout
-    home = options.home or Path(tempfile.mkdtemp(prefix="mdmserver-demo-")) / "instance"
     port = options.port or harness.free_port()
     base_url = f"https://127.0.0.1:{port}"
     echo(f"mdmserver demo: a throwaway server, an APNs stand-in and {options.devices} devices")
-    apple = FakeApple.create(home / "fake-apple")
-    instance = prepare_instance(home, base_url, apple, key_name="demo")
     fate = "kept (--home)" if options.home else "removed when the demo ends"
     echo(f"  instance  {home} (SQLite, jobs in-process; {fate})")
+    apple = FakeApple.create(home / "fake-apple")
+    instance = prepare_instance(home, base_url, apple, key_name="demo")
     gateway = apple.gateway().start()
+    cleanup.callback(gateway.stop)
     echo(f"  apns      stand-in on 127.0.0.1:{gateway.port}, topic {apple.topic}")
     log_path = home / "server.log"
     env = harness.server_env(
@@ -74,8 +101,6 @@ def run_demo(options: DemoOptions, echo: Echo = click.echo) -> None:
             "log_level": "WARNING",
         }
     )
-    fleet: Fleet | None = None
-    admin: AdminClient | None = None
     with log_path.open("ab") as log:
         server = harness.spawn(
             ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
@@ -83,6 +108,7 @@ def run_demo(options: DemoOptions, echo: Echo = click.echo) -> None:
             log,
             home.parent,
         )
+    cleanup.callback(harness.stop, server)
     try:
         ready = harness.wait_ready(base_url, str(instance.ca_file), server, _left(deadline))
         echo(f"  server    {base_url} ready in {ready:.1f}s (mdmserver serve, pid {server.pid})")
@@ -92,36 +118,20 @@ def run_demo(options: DemoOptions, echo: Echo = click.echo) -> None:
             verify=str(instance.ca_file),
             apns=gateway,
         )
+        cleanup.callback(fleet.close)
         _enroll(fleet, instance, echo)
         admin = AdminClient(base_url, instance.api_key, verify=str(instance.ca_file))
+        cleanup.callback(admin.close)
         _lock_one(fleet, admin, deadline, echo)
         echo(f"demo OK: the lock was acknowledged {time.monotonic() - started:.1f}s after start")
         if options.keep_running:
             _keep_running(instance, fleet, echo, kept=options.home is not None)
-    except KeyboardInterrupt:
-        echo("interrupted: stopping the server and the devices")
-        raise DemoInterrupted("interrupted") from None
     except Exception as exc:
         echo(f"demo FAILED: {exc}")
         echo(f"server log ({log_path}), last lines:")
         for line in log_path.read_text(errors="replace").splitlines()[-15:]:
             echo(f"  | {line}")
         raise DemoFailed(str(exc)) from exc
-    finally:
-        # A second Ctrl-C must not leave the server running or the keys behind.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            if admin is not None:
-                admin.close()
-            if fleet is not None:
-                fleet.close()
-            harness.stop(server)
-            gateway.stop()
-            if options.home is None:
-                shutil.rmtree(home.parent, ignore_errors=True)
-                echo(f"removed the demo instance {home}")
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _left(deadline: float) -> float:

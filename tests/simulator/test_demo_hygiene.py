@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -84,10 +86,12 @@ def test_an_instance_given_with_home_is_kept(tmp_path):
     assert (home / "ca.key").is_file() and (home / "mdmserver.db").is_file()
 
 
-def test_ctrl_c_in_the_middle_stops_cleanly(tmp_path):
+@pytest.mark.parametrize("moment", ["  instance ", "ready in"])
+def test_ctrl_c_in_the_middle_stops_cleanly(tmp_path, moment):
+    """While the instance is made (before the server runs), and once the server is up."""
     demo = _start_demo(tmp_path, "--devices", "2", "--timeout", "60")
     try:
-        before = _read_until(demo, "ready in")
+        before = _read_until(demo, moment)
         home = Path(re.search(r"instance\s+(\S+)", before).group(1))
         code, after = _ctrl_c(demo)
     finally:
