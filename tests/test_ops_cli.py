@@ -250,6 +250,8 @@ def test_cli_on_a_database_behind_says_run_db_upgrade(tmp_path, empty_database_u
     behind = run_cli(tmp_path, "devices", "list", **env)
     assert behind.exit_code == 1 and isinstance(behind.exception, SystemExit), behind.output
     assert "run `mdmserver db upgrade`" in behind.stderr
+    worker = run_cli(tmp_path, "worker", "--burst", MDM_REDIS_URL="redis://127.0.0.1:6379/0", **env)
+    assert worker.exit_code == 1 and "run `mdmserver db upgrade`" in worker.stderr
     status = run_cli(tmp_path, "db", "current", **env)
     assert status.exit_code == 0, status.output
     assert status.stdout.startswith("current: the database is empty (0 of ")
