@@ -36,7 +36,7 @@ def test_schema_status_counts_every_head(empty_database_url):
 
         with engine.begin() as connection:  # a newer release migrated this database
             connection.execute(text("INSERT INTO alembic_version VALUES ('9999_newer')"))
-        with pytest.raises(migrate.SchemaNotCurrent, match="9999_newer.*newer release"):
+        with pytest.raises(migrate.SchemaNotCurrent, match=r"9999_newer.*newer release"):
             migrate.require_current(engine)
     finally:
         engine.dispose()
