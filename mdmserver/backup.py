@@ -171,6 +171,8 @@ def backup(config: Config, folder: Path, progress: Progress = lambda _: None) ->
         _private_folder(destination.parent, folder)
         write_private(destination, path.read_bytes())
         files[f"{HOME}/{relative.as_posix()}"] = {"sha256": _sha256(destination)}
+    for outside in _files_outside_home(config):
+        progress(f"warning: {outside} is outside MDM_HOME and NOT in this backup: copy it too")
     manifest = {
         "format": FORMAT,
         "mdmserver_version": _version(),
@@ -185,6 +187,21 @@ def backup(config: Config, folder: Path, progress: Progress = lambda _: None) ->
         extra={"fields": {"folder": str(folder), "database": kind, "files": len(files)}},
     )
     return Summary(folder, kind, len(files), status.applied)
+
+
+def _files_outside_home(config: Config) -> list[Path]:
+    """Key and CA files the settings place outside MDM_HOME (the backup copies MDM_HOME)."""
+    home = config.home.resolve()
+    named = [
+        config.ca_cert_file,
+        config.push_cert_file,
+        config.push_key_file,
+        config.apns_ca_file,
+        config.compliance_policy_file,
+        *config.device_ca_files,
+    ]
+    paths = [Path(value).resolve() for value in named if value]
+    return [p for p in paths if p.is_file() and home not in p.parents]
 
 
 def _private_folder(path: Path, root: Path) -> None:

@@ -92,8 +92,11 @@ def test_restore_refuses_a_damaged_or_incomplete_backup(tmp_path):
     env = {"MDM_HOME": str(tmp_path / "inst")}
     assert cli(env, "init", "--server-url", "https://mdm.example.test").exit_code == 0
     folder = tmp_path / "backup"
-    made = cli(env, "backup", str(folder))
+    org_ca = tmp_path / "org-ca.pem"
+    org_ca.write_bytes((tmp_path / "inst" / "ca.pem").read_bytes())
+    made = cli({**env, "MDM_DEVICE_CA_FILES": str(org_ca)}, "backup", str(folder))
     assert made.exit_code == 0, made.output
+    assert f"warning: {org_ca} is outside MDM_HOME and NOT in this backup" in made.output
     assert json.loads((folder / "manifest.json").read_text())["revisions_applied"] > 1
     target = {"MDM_HOME": str(tmp_path / "elsewhere")}
 
