@@ -5,6 +5,7 @@ and ``--help`` does nothing but help. Run as a user runs them: subprocesses in a
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -212,6 +213,7 @@ def test_web_process_refuses_a_schema_behind_until_the_release_step(tmp_path, em
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # sh, gunicorn and its workers: one group to stop
         )
 
     refused = run(lines["web"])
@@ -237,8 +239,12 @@ def test_web_process_refuses_a_schema_behind_until_the_release_step(tmp_path, em
                 time.sleep(0.3)
         assert reply.status_code == 200 and "mdm_push_outbox_pending" in reply.text  # DB read
     finally:
-        web.terminate()
-        web.wait(timeout=30)
+        os.killpg(web.pid, signal.SIGTERM)
+        try:
+            web.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(web.pid, signal.SIGKILL)
+            web.wait(timeout=10)
 
 
 def test_cli_on_a_database_behind_says_run_db_upgrade(tmp_path, empty_database_url):
