@@ -69,6 +69,8 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     engine = make_engine(config.resolved_database_url)
     if config.migrate_on_start:
         migrate.upgrade(engine)
+    else:
+        migrate.require_current(engine)  # a shared database is migrated by the release step
     storage = SQLStorage(engine)
     hooks = Hooks()
     enrollment_store = EnrollmentStore(engine)

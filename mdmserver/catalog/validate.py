@@ -13,7 +13,7 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal, cast
 
@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 Severity = Literal["error", "warning"]
+UNKNOWN_KEY = "unknown_key"  # a key Apple's schema does not have: a typo, or a newer OS
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,9 @@ class ValidationError:
     path: str
     message: str
     severity: Severity = "error"
+    # What kind of finding, for callers that judge one kind differently ("unknown_key");
+    # not part of the finding's identity.
+    code: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         suffix = " (warning)" if self.severity == "warning" else ""
@@ -130,8 +134,8 @@ class _Checker:
         self.platform = platform
         self.out: list[ValidationError] = []
 
-    def error(self, path: str, message: str, severity: Severity = "error") -> None:
-        self.out.append(ValidationError(path, message, severity))
+    def error(self, path: str, message: str, severity: Severity = "error", code: str = "") -> None:
+        self.out.append(ValidationError(path, message, severity, code))
 
     def value(self, spec: KeySpec, value: Any, path: str) -> None:
         kind = spec.type
@@ -181,7 +185,7 @@ class _Checker:
             child = known.get(name) or wildcard
             if child is None:
                 if name not in extra:
-                    self.error(where, _unknown(name, known), "warning")
+                    self.error(where, _unknown(name, known), "warning", UNKNOWN_KEY)
                 continue
             if platform and not child.wildcard and not child.available_on(platform):
                 self.error(where, f"{name} is not supported on {platform}")

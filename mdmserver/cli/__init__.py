@@ -1,12 +1,20 @@
-"""The ``mdmserver`` command: Flask's CLI plus the server's own command groups."""
+"""The ``mdmserver`` command: the server's own command groups, nothing else.
+
+A plain click group (not Flask's): ``--help`` builds no app and opens no database, and the
+only way to run the server is ``serve`` (gunicorn), never a development server. Mistakes a
+user can make — a bad setting, a missing instance, a database that is unreachable or behind —
+end in one plain message, never a traceback.
+"""
 
 from __future__ import annotations
 
-import click
-from flask.cli import FlaskGroup
+from typing import Any
 
-from mdmserver.app import create_app
+import click
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+
 from mdmserver.cli.api_key import api_key
+from mdmserver.cli.backup import backup, restore
 from mdmserver.cli.commands import command, lock, wipe
 from mdmserver.cli.compliance import compliance, inventory
 from mdmserver.cli.db import db
@@ -21,9 +29,38 @@ from mdmserver.cli.serve import serve
 from mdmserver.cli.simulate import simulate
 from mdmserver.cli.users import users
 from mdmserver.cli.worker import worker
+from mdmserver.config import ConfigError
+from mdmserver.storage.migrate import SchemaNotCurrent
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def configuration_problem(exc: ConfigError) -> click.ClickException:
+    lines = "\n".join(f"  {problem}" for problem in exc.problems)
+    return click.ClickException(f"the configuration cannot be used:\n{lines}")
+
+
+def database_problem(exc: DBAPIError | NoSuchModuleError) -> click.ClickException:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return click.ClickException(
+        f"the database cannot be used ({detail}); check MDM_DATABASE_URL, and run "
+        "`mdmserver db upgrade` if its schema is missing"
+    )
+
+
+class MainGroup(click.Group):
+    """Turns the mistakes a user can make into one message each (exit status 1)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise configuration_problem(exc) from None
+        except SchemaNotCurrent as exc:
+            raise click.ClickException(str(exc)) from None
+        except (DBAPIError, NoSuchModuleError) as exc:
+            raise database_problem(exc) from None
+
+
+@click.group(cls=MainGroup)
 def main() -> None:
     """Apple MDM server. Settings come from MDM_* variables and <MDM_HOME>/config.toml."""
 
@@ -42,3 +79,5 @@ main.add_command(simulate)
 main.add_command(inventory)
 main.add_command(compliance)
 main.add_command(users)
+main.add_command(backup)
+main.add_command(restore)

@@ -10,31 +10,16 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.engine import Engine
 
+from mdmserver.cli._instance import open_instance
 from mdmserver.commands.base import CommandRefused
-from mdmserver.config import Config, load_config
-from mdmserver.instance_files import ensure_home
 from mdmserver.service.admin import Admin, build_admin
 from mdmserver.service.admin.errors import AdminError
-from mdmserver.storage import migrate
 from mdmserver.storage.base import AmbiguousSerial
-from mdmserver.storage.engine import make_engine
 from mdmserver.storage.outbox_store import OutboxStore
 from mdmserver.storage.sql import SQLStorage
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def open_instance() -> tuple[Config, Engine]:
-    """The configuration and its database (migrated first when the settings say so): what
-    every command that works on this instance's data starts from."""
-    config = load_config()
-    ensure_home(config.home)
-    engine = make_engine(config.resolved_database_url)
-    if config.migrate_on_start:
-        migrate.upgrade(engine)
-    return config, engine
 
 
 @contextmanager
@@ -45,7 +30,9 @@ def admin_service() -> Iterator[Admin]:
         # The running server (or worker) drains the outbox and sends the pushes.
         yield build_admin(engine, storage, wake=OutboxStore(engine).add)
     except (AdminError, CommandRefused, AmbiguousSerial) as exc:
-        raise click.ClickException(str(exc)) from None
+        # The API's field is the CLI's option.
+        message = str(exc).replace("allow_unknown_keys sends", "--allow-unknown-keys sends")
+        raise click.ClickException(message) from None
     finally:
         storage.dispose()
 

@@ -98,13 +98,28 @@ def command() -> None:
     """Any MDM command, checked against Apple's schema before it is queued."""
 
 
-@command.command()
+class _SendCommand(click.Command):
+    """``send --help`` ends with every RequestType (read from the catalog only then)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from mdmserver.catalog.schema import request_types
+
+        with formatter.section("Request types (Apple's MDM schema)"):
+            formatter.write_text(", ".join(sorted(request_types())))
+
+
+@command.command(cls=_SendCommand)
 @click.argument("request_type")
 @click.option("--target", "targets", multiple=True, help="Device UDID or serial (repeatable).")
 @click.option("--set", "assignments", multiple=True, help="Key=Value, read by schema type.")
 @click.option("--priority", type=int, default=0, show_default=True)
 @click.option("--expires-in", type=click.IntRange(min=1), help="Seconds until it expires.")
 @click.option("--yes", is_flag=True, help="Do not ask before EraseDevice.")
+@click.option(
+    "--allow-unknown-keys",
+    is_flag=True,
+    help="Send keys Apple's schema does not know (refused otherwise: usually a misspelling).",
+)
 @filter_options
 @json_option
 def send(
@@ -114,10 +129,15 @@ def send(
     priority: int,
     expires_in: int | None,
     yes: bool,
+    allow_unknown_keys: bool,
     as_json: bool,
     **filters: Any,
 ) -> None:
-    """Queue REQUESTTYPE to --target devices, or to every device the filters select."""
+    """Queue REQUESTTYPE to --target devices, or to every device the filters select.
+
+    Values are set with --set Key=Value (Key.Sub=Value for nested keys), read by the type the
+    schema gives the key. The request types are listed below.
+    """
     spec = command_spec(request_type)
     if spec is None:
         raise click.BadParameter(f"unknown RequestType {request_type!r}", param_hint="REQUESTTYPE")
@@ -134,6 +154,8 @@ def send(
     request.update({"targets": list(targets)} if targets else {"filter": flt})
     if expires_in:
         request["expires_in"] = expires_in
+    if allow_unknown_keys:
+        request["allow_unknown_keys"] = True
     with admin_service() as admin:
         _report(_send(admin, request), as_json)
 

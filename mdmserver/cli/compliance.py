@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from mdmserver.cli._admin import emit_json, open_instance
+from mdmserver.cli._admin import emit_json
+from mdmserver.cli._instance import open_instance
 from mdmserver.compliance.policy import PolicyError, load_policy
 from mdmserver.service.inventory_setup import InventoryRuntime, build_inventory
 from mdmserver.storage.sql import SQLStorage

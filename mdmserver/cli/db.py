@@ -1,11 +1,15 @@
-"""``mdmserver db``: schema migrations."""
+"""``mdmserver db``: schema migrations.
+
+The migrations are independent branches from 0001 (joined by merge revisions from time to
+time), so "the revision" of a database is a set of heads; ``current`` sums it up as one
+current and one latest state instead of listing every branch.
+"""
 
 from __future__ import annotations
 
 import click
 
-from mdmserver.config import load_config
-from mdmserver.instance_files import ensure_home
+from mdmserver.cli._instance import instance_config
 from mdmserver.storage import migrate
 from mdmserver.storage.engine import make_engine
 
@@ -19,19 +23,30 @@ def db() -> None:
 @click.option("--revision", default="heads", show_default=True, help="Target revision.")
 def upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (the embedded SQLite default does this on start)."""
-    config = load_config()
-    ensure_home(config.home)
+    config = instance_config()
     engine = make_engine(config.resolved_database_url)
-    before = sorted(migrate.current_revisions(engine))
+    before = migrate.schema_status(engine)
     migrate.upgrade(engine, revision)
-    after = sorted(migrate.current_revisions(engine))
-    click.echo(f"database at {', '.join(after)} (was {', '.join(before) or 'empty'})")
+    after = migrate.schema_status(engine)
+    engine.dispose()
+    click.echo(
+        f"database schema: {after.applied} of {after.total} revisions applied "
+        f"(was {before.applied})"
+    )
 
 
 @db.command()
-def current() -> None:
+@click.option("--verbose", is_flag=True, help="Also list the applied heads.")
+def current(verbose: bool) -> None:
     """Show the applied and the latest revision."""
-    config = load_config()
+    config = instance_config()
     engine = make_engine(config.resolved_database_url)
-    click.echo(f"applied: {', '.join(sorted(migrate.current_revisions(engine))) or 'none'}")
-    click.echo(f"latest:  {', '.join(sorted(migrate.head_revisions()))}")
+    status = migrate.schema_status(engine)
+    heads = sorted(migrate.current_revisions(engine))
+    engine.dispose()
+    click.echo(f"current: {status.describe()}")
+    click.echo(f"latest:  {status.total} revisions ({len(migrate.head_revisions())} branch heads)")
+    if verbose:
+        click.echo(f"applied heads: {', '.join(heads) or 'none'}")
+    if not status.current:
+        click.echo("run `mdmserver db upgrade` to bring the schema up to date", err=True)

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 import click
 
-from mdmserver.cli._admin import open_instance
+from mdmserver.cli._instance import open_instance
+from mdmserver.config import load_config
+from mdmserver.enrollment.links import enrollment_url, qr_text
 from mdmserver.enrollment.onetime import parse_duration
 from mdmserver.service.enrollment import EnrollmentTokens, TokenRequestError
 from mdmserver.storage.enrollment_store import EnrollmentStore, TokenInfo
@@ -19,6 +21,11 @@ from mdmserver.storage.enrollment_store import EnrollmentStore, TokenInfo
 def _tokens() -> EnrollmentTokens:
     _, engine = open_instance()
     return EnrollmentTokens(EnrollmentStore(engine))
+
+
+def _qr(text: str) -> None:
+    """The URL as a QR code in the terminal: a phone's camera opens it in Safari."""
+    click.echo(qr_text(text))
 
 
 @click.group("enroll-token")
@@ -30,8 +37,10 @@ def enroll_token() -> None:
 @click.option("--uses", type=click.IntRange(min=1), default=None, help="Devices it may enroll.")
 @click.option("--expires", default=None, help="Lifetime such as 7d, 12h or 30m.")
 @click.option("--tag", "tags", multiple=True, help="Group the enrolled devices join (repeatable).")
-def create(uses: int | None, expires: str | None, tags: tuple[str, ...]) -> None:
-    """Create a token; it is printed once, as the last line."""
+@click.option("--qr", is_flag=True, help="Also show the enrollment URL as a QR code (phones).")
+def create(uses: int | None, expires: str | None, tags: tuple[str, ...], qr: bool) -> None:
+    """Create a token; it is printed once, as the last line, after its enrollment URL."""
+    config = load_config()
     try:
         lifetime = parse_duration(expires) if expires else None
         new = _tokens().create(uses=uses, lifetime=lifetime, tags=tags)
@@ -42,7 +51,18 @@ def create(uses: int | None, expires: str | None, tags: tuple[str, ...]) -> None
     click.echo(f"uses:    {info.max_uses if info.max_uses is not None else 'unlimited'}")
     click.echo(f"expires: {_when(info.expires_at)}")
     click.echo(f"tags:    {', '.join(info.tags) or '-'}")
-    click.echo("The token is shown only now; devices enroll at <server_url>/mdm/enroll?token=...")
+    if config.server_url:
+        url = enrollment_url(config.server_url, new.token)
+        click.echo(f"url:     {url}")
+        if qr:
+            _qr(url)
+    else:
+        click.echo(
+            "warning: server_url is not set (config.toml or MDM_SERVER_URL), so there is no "
+            "enrollment URL: devices enroll at <server_url>/mdm/enroll?token=<the token>",
+            err=True,
+        )
+    click.echo("The token is shown only now (only its hash is stored); it is the last line:")
     click.echo(new.token)
 
 

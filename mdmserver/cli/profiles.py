@@ -6,7 +6,6 @@ commands at once; devices fetch them at their next check-in (the API also pushes
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from mdmserver.catalog.validate import ValidationError
-from mdmserver.cli._admin import open_instance
-from mdmserver.config import load_config
+from mdmserver.cli._admin import emit_json, json_option, table
+from mdmserver.cli._instance import instance_config, open_instance
 from mdmserver.crypto.ca import (
     create_ca,
     dump_cert_pem,
@@ -82,8 +81,32 @@ def _values(pairs: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
-def _emit(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+def _profile_table(rows: Sequence[dict[str, Any]]) -> None:
+    table(
+        ("NAME", "IDENTIFIER", "REVISION", "SOURCE", "PAYLOADS", "ASSIGNED", "UPDATED"),
+        [
+            (
+                r["name"],
+                r["identifier"],
+                r["revision"],
+                r["source"],
+                ",".join(r["payload_types"]) or "-",
+                ",".join(r["assignments"]) or "-",
+                r["updated_at"][:16].replace("T", " "),
+            )
+            for r in rows
+        ],
+    )
+
+
+def _show_profile(described: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(described)
+        return
+    width = max(len(k) for k in described)
+    for key, value in described.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"{key + ':':<{width + 1}} {'-' if shown in (None, '') else shown}")
 
 
 def _warn(warnings: Sequence[ValidationError]) -> None:
@@ -98,15 +121,40 @@ def profiles() -> None:
 
 
 @profiles.command("templates")
-def templates() -> None:
+@json_option
+def templates(as_json: bool) -> None:
     """List the templates and their variables."""
     with _admin() as admin:
-        for t in admin.templates().values():
-            click.echo(f"{t.name}: {t.display_name} ({', '.join(t.platforms)})")
-            for v in t.variables.values():
-                need = "required" if v.required else f"default {v.default!r}"
-                shown = "secret" if v.secret else need
-                click.echo(f"    {v.name} <{v.type}> {shown}: {v.description}")
+        found = list(admin.templates().values())
+    if as_json:
+        emit_json(
+            [
+                {
+                    "name": t.name,
+                    "display_name": t.display_name,
+                    "platforms": list(t.platforms),
+                    "variables": [
+                        {
+                            "name": v.name,
+                            "type": v.type,
+                            "required": v.required,
+                            "secret": v.secret,
+                            "default": None if v.secret else v.default,
+                            "description": v.description,
+                        }
+                        for v in t.variables.values()
+                    ],
+                }
+                for t in found
+            ]
+        )
+        return
+    for t in found:
+        click.echo(f"{t.name}: {t.display_name} ({', '.join(t.platforms)})")
+        for v in t.variables.values():
+            need = "required" if v.required else f"default {v.default!r}"
+            shown = "secret" if v.secret else need
+            click.echo(f"    {v.name} <{v.type}> {shown}: {v.description}")
 
 
 @profiles.command("create")
@@ -116,6 +164,7 @@ def templates() -> None:
 @click.option("--identifier", default=None, help="PayloadIdentifier (default from the name).")
 @click.option("--encrypt/--no-encrypt", default=None, help="Encrypt to each device.")
 @click.option("--replace", is_flag=True, help="Replace the profile of that name.")
+@json_option
 def create(
     name: str,
     template_name: str,
@@ -123,6 +172,7 @@ def create(
     identifier: str | None,
     encrypt: bool | None,
     replace: bool,
+    as_json: bool,
 ) -> None:
     """Create (or --replace) a profile from a template."""
     with _admin() as admin:
@@ -135,7 +185,7 @@ def create(
             replace=replace,
         )
         _warn(saved.warnings)
-        _emit(describe(saved.profile, admin.store.assignments(saved.profile.id)))
+        _show_profile(describe(saved.profile, admin.store.assignments(saved.profile.id)), as_json)
 
 
 @profiles.command("upload")
@@ -144,22 +194,29 @@ def create(
 @click.option("--identifier", default=None, help="Override the PayloadIdentifier.")
 @click.option("--encrypt", is_flag=True, help="Encrypt to each device.")
 @click.option("--replace", is_flag=True, help="Replace the profile of that name.")
-def upload(name: str, file: Path, identifier: str | None, encrypt: bool, replace: bool) -> None:
+@json_option
+def upload(
+    name: str, file: Path, identifier: str | None, encrypt: bool, replace: bool, as_json: bool
+) -> None:
     """Add a custom .mobileconfig (signed or not); it is validated and signed again."""
     with _admin() as admin:
         saved = admin.from_upload(
             name, file.read_bytes(), identifier=identifier, encrypt=encrypt, replace=replace
         )
         _warn(saved.warnings)
-        _emit(describe(saved.profile, admin.store.assignments(saved.profile.id)))
+        _show_profile(describe(saved.profile, admin.store.assignments(saved.profile.id)), as_json)
 
 
 @profiles.command("list")
-def list_profiles() -> None:
+@json_option
+def list_profiles(as_json: bool) -> None:
+    """The profiles, with what they are assigned to."""
     with _admin() as admin:
-        for p in admin.list():
-            targets = ", ".join(admin.store.assignments(p.id)) or "-"
-            click.echo(f"{p.name}  {p.identifier}  r{p.revision}  {targets}")
+        rows = [describe(p, admin.store.assignments(p.id)) for p in admin.list()]
+    if as_json:
+        emit_json(rows)
+    else:
+        _profile_table(rows)
 
 
 @profiles.command("show")
@@ -167,13 +224,15 @@ def list_profiles() -> None:
 @click.option(
     "--content", is_flag=True, help="Print the profile's XML (secret variables redacted)."
 )
-def show(name: str, content: bool) -> None:
+@json_option
+def show(name: str, content: bool, as_json: bool) -> None:
+    """One profile: identifiers, revision, payload types, assignments (or its content)."""
     with _admin() as admin:
         profile = admin.get(name)
         if content:
             click.echo(profile.shown.decode("utf-8"), nl=False)
             return
-        _emit(describe(profile, admin.store.assignments(profile.id)))
+        _show_profile(describe(profile, admin.store.assignments(profile.id)), as_json)
 
 
 @profiles.command("delete")
@@ -212,10 +271,39 @@ def unassign(name: str, target: str) -> None:
 @profiles.command("status")
 @click.argument("name", required=False)
 @click.option("--device", default=None, help="One device id.")
-def status(name: str | None, device: str | None) -> None:
+@json_option
+def status(name: str | None, device: str | None, as_json: bool) -> None:
     """Per device: installed, pending, removed, or failed with the device's ErrorChain."""
     with _admin() as admin:
-        _emit([describe_state(s) for s in admin.status(name, device)])
+        rows = [describe_state(s) for s in admin.status(name, device)]
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        ("ENROLLMENT", "IDENTIFIER", "STATUS", "ACTION", "UPDATED", "ERROR"),
+        [
+            (
+                r["enrollment_id"],
+                r["identifier"],
+                r["status"],
+                r["action"],
+                r["updated_at"][:16].replace("T", " "),
+                _first_error(r["error"]),
+            )
+            for r in rows
+        ],
+    )
+
+
+def _first_error(error: Any) -> str | None:
+    """The first LocalizedDescription of a device's ErrorChain, for the table."""
+    if not error:
+        return None
+    chain = error if isinstance(error, list) else [error]
+    first = chain[0] if chain else {}
+    if isinstance(first, dict):
+        return str(first.get("LocalizedDescription") or first.get("ErrorCode") or first)
+    return str(first)
 
 
 @profiles.command("retry")
@@ -257,7 +345,7 @@ def make_escrow_cert(home: Path, *, force: bool = False) -> tuple[Path, Path]:
 @click.option("--force", is_flag=True, help="Replace an existing escrow certificate.")
 def escrow_cert(force: bool) -> None:
     """Create the FileVault escrow certificate (for the filevault template)."""
-    cert_path, key_path = make_escrow_cert(load_config().home, force=force)
+    cert_path, key_path = make_escrow_cert(instance_config().home, force=force)
     click.echo(f"wrote {cert_path} and {key_path}; keep the key safe (offline if you can)")
     click.echo(f"use: -v escrow_certificate=@{cert_path}")
 
@@ -266,7 +354,7 @@ def escrow_cert(force: bool) -> None:
 @click.argument("device")
 def escrowed_key(device: str) -> None:
     """Decrypt the newest recovery key escrowed by a device (id or serial number)."""
-    home = load_config().home
+    home = instance_config().home
     cert = load_pem_certificates((home / ESCROW_CERT).read_bytes())[0]
     key = load_private_key((home / ESCROW_KEY).read_bytes())
     if not isinstance(key, rsa.RSAPrivateKey):

@@ -7,14 +7,21 @@ from pathlib import Path
 
 import click
 
-from mdmserver.config import Config, load_config
+from mdmserver.cli._instance import instance_config, sqlite_file
+from mdmserver.config import Config
 from mdmserver.push.cert import (
     PushCertificate,
     PushCertificateError,
     create_push_csr,
     vendor_sign_request,
 )
-from mdmserver.push.instance import EXPIRY_WARNING_DAYS, install, installed, write_private
+from mdmserver.push.instance import (
+    expiry_level,
+    install,
+    installed,
+    request_key_path,
+    write_private,
+)
 
 
 @click.group("push-cert")
@@ -27,8 +34,9 @@ def push_cert() -> None:
 @click.option("--password", default=None, help="Password of the PKCS#12 file or PEM key.")
 @click.option("--force", is_flag=True, help="Accept a certificate for a different topic.")
 def import_cert(file: Path, password: str | None, force: bool) -> None:
-    """Install FILE (PEM certificate + key, or PKCS#12) as the push certificate."""
-    config = load_config()
+    """Install FILE as the push certificate: Apple's certificate alone (PEM; its key is the one
+    `push-cert csr` kept in the instance), a PEM certificate + key, or PKCS#12."""
+    config = instance_config()
     try:
         new, old = install(
             config, file.read_bytes(), password=password.encode() if password else None, force=force
@@ -41,6 +49,11 @@ def import_cert(file: Path, password: str | None, force: bool) -> None:
             "re-enroll",
             err=True,
         )
+    elif old is not None:
+        click.echo(
+            f"renewal: the topic {new.topic} is unchanged, so enrolled devices keep working "
+            f"(the old certificate expired {old.not_after:%Y-%m-%d})"
+        )
     click.echo(f"installed push certificate in {config.resolved_push_cert_file}")
     _describe(new)
 
@@ -48,7 +61,7 @@ def import_cert(file: Path, password: str | None, force: bool) -> None:
 @push_cert.command("show")
 def show() -> None:
     """Show the installed push certificate: topic, expiry, and recent push trouble."""
-    config = load_config()
+    config = instance_config()
     certificate = installed(config)
     if certificate is None:
         raise click.ClickException(
@@ -59,8 +72,25 @@ def show() -> None:
     _push_health(config)
 
 
+NEXT_STEPS = """next steps:
+  1. have the CSR signed by your MDM vendor (or with --vendor-cert/--vendor-key if you are
+     one): the result is the base64 push-request.b64 request
+  2. upload it at Apple's Push Certificates Portal (https://identity.apple.com/pushcert)
+     with a company Apple Account; to RENEW, choose "Renew" on the existing certificate
+     there, never "Create": a new certificate has a new topic and every device would have
+     to enroll again
+  3. download the certificate Apple issues (a .pem file)
+  4. mdmserver push-cert import <downloaded .pem>   (it is paired with the key kept above)"""
+
+
 @push_cert.command("csr")
-@click.option("--out", "out", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    default=".",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the CSR (and the signed request); the key stays in MDM_HOME.",
+)
 @click.option("--common-name", default="mdmserver push", show_default=True)
 @click.option("--vendor-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--vendor-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -78,7 +108,9 @@ def csr(
     vendor_chain: Path | None,
     vendor_key_password: str | None,
 ) -> None:
-    """Create a key and CSR; with --vendor-cert/--vendor-key also the base64 plist request."""
+    """Create a key (kept in MDM_HOME, 0600) and a CSR; with --vendor-cert/--vendor-key also
+    the base64 plist request for Apple's Push Certificates Portal."""
+    config = instance_config()
     if (vendor_cert is None) != (vendor_key is None):
         raise click.UsageError("give both --vendor-cert and --vendor-key, or neither")
     try:
@@ -95,15 +127,17 @@ def csr(
     except PushCertificateError as exc:
         raise click.ClickException(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    write_private(out / "push-request.key", key_pem)
+    key_path = request_key_path(config)
+    write_private(key_path, key_pem)
     (out / "push-request.csr").write_bytes(csr_pem)
-    click.echo(f"wrote {out / 'push-request.key'} (keep it: the certificate needs it)")
+    click.echo(f"kept the key in {key_path} (readable by you only; `push-cert import` uses it)")
     click.echo(f"wrote {out / 'push-request.csr'}")
     if request is not None:
         (out / "push-request.b64").write_bytes(request)
         click.echo(
             f"wrote {out / 'push-request.b64'}: upload it to Apple's Push Certificates Portal"
         )
+    click.echo(NEXT_STEPS)
 
 
 def _describe(certificate: PushCertificate) -> None:
@@ -111,12 +145,15 @@ def _describe(certificate: PushCertificate) -> None:
     click.echo(f"topic:     {certificate.topic}")
     click.echo(f"subject:   {certificate.cert.subject.rfc4514_string()}")
     click.echo(f"expires:   {certificate.not_after:%Y-%m-%d %H:%M} UTC ({days} days left)")
-    if days < 0:
+    level = expiry_level(days)
+    if level == "expired":
         click.echo("error: the push certificate has EXPIRED: no device can be woken", err=True)
-    elif days < EXPIRY_WARNING_DAYS:
+    elif level != "ok":
+        prefix = "URGENT" if level == "urgent" else "warning"
         click.echo(
-            f"warning: the push certificate expires in {days} days: renew it in Apple's portal "
-            "(same topic) and import the renewal",
+            f"{prefix}: the push certificate expires in {days} days: renew it in Apple's "
+            "portal (Renew, same topic) and import the renewal; once it expires no device "
+            "can be woken",
             err=True,
         )
 
@@ -126,6 +163,10 @@ def _push_health(config: Config) -> None:
     from mdmserver.storage.engine import make_engine
     from mdmserver.storage.push_store import PushStore
 
+    database = sqlite_file(config)
+    if database is not None and not database.is_file():
+        click.echo("pushes:    none yet (no database)")
+        return
     try:
         engine = make_engine(config.resolved_database_url)
         summary = PushStore(engine).summary()

@@ -9,7 +9,13 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
-from mdmserver.config import load_config
+from mdmserver.cli._instance import (
+    instance_files_exist,
+    missing_instance_message,
+    open_database,
+    sqlite_file,
+)
+from mdmserver.config import Config, load_config
 from mdmserver.instance_files import ensure_home
 
 
@@ -24,6 +30,23 @@ def _first_run_init(home: Path, host: str, port: int) -> None:
     click.echo("  (run `mdmserver init --server-url https://<public name>` to choose)", err=True)
 
 
+def _is_existing_instance(config: Config) -> bool:
+    """Files in MDM_HOME, or a configured database that already holds a schema (its CA is
+    somewhere: making a new one would orphan every enrolled device)."""
+    if instance_files_exist(config):
+        return True
+    if not config.database_url or sqlite_file(config) is not None:
+        return False
+    from mdmserver.storage import migrate
+    from mdmserver.storage.engine import make_engine
+
+    engine = make_engine(config.resolved_database_url)
+    try:
+        return migrate.schema_status(engine).applied > 0
+    finally:
+        engine.dispose()
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
@@ -34,9 +57,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from mdmserver.app import create_app
+        from mdmserver.wsgi import create
 
-        return create_app()
+        return create()
 
 
 @click.command()
@@ -44,8 +67,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Web worker processes.")
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
-@click.option("--certfile", default=None, help="TLS certificate (PEM); devices require HTTPS.")
-@click.option("--keyfile", default=None, help="TLS private key (PEM).")
+@click.option(
+    "--certfile",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="TLS certificate (PEM); devices require HTTPS.",
+)
+@click.option(
+    "--keyfile", default=None, type=click.Path(exists=True, dir_okay=False), help="TLS key (PEM)."
+)
 @click.option(
     "--init/--no-init",
     "init_if_missing",
@@ -65,19 +95,23 @@ def serve(
     """Run the MDM server (embedded default: SQLite in MDM_HOME, jobs in-process)."""
     config = load_config()
     ensure_home(config.home)
-    if init_if_missing and not config.resolved_ca_cert_file.exists():
+    if not _is_existing_instance(config):
+        if not init_if_missing:
+            raise click.ClickException(missing_instance_message(config))
         _first_run_init(config.home, host, port)
         config = load_config()
+    elif not config.resolved_ca_cert_file.is_file():
+        # Never a first run on an existing instance: a new CA would orphan every device.
+        raise click.ClickException(
+            f"the device CA {config.resolved_ca_cert_file} is missing from this instance: "
+            "restore it (`mdmserver restore`) or set MDM_CA_CERT_FILE to where it is"
+        )
     if certfile is None:
         default_cert, default_key = config.home / "tls.pem", config.home / "tls.key"
         if default_cert.is_file() and default_key.is_file():
             certfile, keyfile = str(default_cert), str(default_key)
-    if config.migrate_on_start:
-        # Migrate once here, so worker processes do not race each other at start.
-        from mdmserver.storage import migrate
-        from mdmserver.storage.engine import make_engine
-
-        migrate.upgrade(make_engine(config.resolved_database_url))
+    # Migrate (embedded default) or check the schema once here, before any worker starts.
+    open_database(config).dispose()
     scheme = "https" if certfile else "http"
     click.echo(f"mdmserver listening on {scheme}://{host}:{port} (data in {config.home})", err=True)
     options: dict[str, Any] = {
@@ -90,7 +124,7 @@ def serve(
         "keepalive": 30,
         "accesslog": None,
         "errorlog": "-",
-        "loglevel": os.environ.get("MDM_LOG_LEVEL", "info").lower(),
+        "loglevel": config.log_level.lower(),
     }
     if certfile:
         options.update(certfile=certfile, keyfile=keyfile)

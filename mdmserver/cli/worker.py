@@ -13,6 +13,7 @@ from functools import partial
 
 import click
 
+from mdmserver.cli._instance import instance_config, open_database
 from mdmserver.config import load_config
 from mdmserver.logs import get_logger
 
@@ -46,6 +47,8 @@ def worker(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
         raise click.ClickException(
             "MDM_REDIS_URL is not set: without Redis, jobs run inside the web process"
         )
+    config = instance_config()
+    open_database(config).dispose()  # one clear refusal when the schema is behind
     context = process_context()
     # RQ forks its scheduler process: the child must not reuse (or close) our DB connections.
     os.register_at_fork(after_in_child=lambda: context.engine.dispose(close=False))

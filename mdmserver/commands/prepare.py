@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from mdmserver.catalog.schema import CommandSpec, command_spec, supports
-from mdmserver.catalog.validate import validate_command
+from mdmserver.catalog.validate import UNKNOWN_KEY, ValidationError, validate_command
 from mdmserver.commands.base import CommandRefused, Problem, Secrets, TargetFacts
 from mdmserver.commands.jsonvalues import from_json
 from mdmserver.commands.registry import rule_for
@@ -36,7 +36,14 @@ class Prepared:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def prepare(command: Any, targets: Sequence[Target], secrets: Secrets) -> Prepared:
+def prepare(
+    command: Any,
+    targets: Sequence[Target],
+    secrets: Secrets,
+    *,
+    allow_unknown_keys: bool = False,
+) -> Prepared:
+    """``allow_unknown_keys``: send keys Apple's schema lacks (else refused: usually typos)."""
     if not isinstance(command, Mapping):
         raise CommandRefused([Problem(ROOT, "must be an object with a RequestType")], 400)
     request_type = command.get("RequestType")
@@ -67,15 +74,17 @@ def prepare(command: Any, targets: Sequence[Target], secrets: Secrets) -> Prepar
 
     payload = rule.build(payload, [t.enrollment_id for t in targets], secrets)
     for facts, device_ids in groups.items():
-        problems += _named(_judge(spec, payload, facts), device_ids)
+        problems += _named(_judge(spec, payload, facts, allow_unknown_keys), device_ids)
     _refuse_if_errors(problems)
     return Prepared(request_type, payload, _dedupe(problems))
 
 
-def _judge(spec: CommandSpec, payload: Mapping[str, Any], facts: TargetFacts) -> list[Problem]:
+def _judge(
+    spec: CommandSpec, payload: Mapping[str, Any], facts: TargetFacts, allow_unknown_keys: bool
+) -> list[Problem]:
     """Apple's schema for this kind of device: keys, types, platform, OS version."""
     found = [
-        Problem(ROOT + e.path[len("Command") :], e.message, e.severity)
+        _problem(e, allow_unknown_keys)
         for e in validate_command(spec.request_type, payload, platform=facts.platform)
     ]
     if facts.platform is None:
@@ -103,6 +112,15 @@ def _judge(spec: CommandSpec, payload: Mapping[str, Any], facts: TargetFacts) ->
             )
         )
     return found
+
+
+def _problem(finding: ValidationError, allow_unknown_keys: bool) -> Problem:
+    path = ROOT + finding.path[len("Command") :]
+    if finding.code == UNKNOWN_KEY and not allow_unknown_keys:
+        # A device ignores a key it does not know: a misspelled "Mesage" would be lost silently.
+        message = f"{finding.message} (refused; allow_unknown_keys sends it anyway)"
+        return Problem(path, message, "error")
+    return Problem(path, finding.message, finding.severity)
 
 
 def _named(problems: list[Problem], device_ids: Sequence[str]) -> list[Problem]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography import x509
 
 from mdmserver.metrics.registry import MetricsRegistry, Sample
+from mdmserver.push.instance import EXPIRY_URGENT_DAYS, EXPIRY_WARNING_DAYS
 from mdmserver.service.push_scheduling import Pusher
 
 OUTCOMES = ("delivered", "stale_token", "retry", "certificate_error", "rejected")
@@ -35,19 +36,35 @@ def register_push_metrics(
         last_outcome,
     )
 
-    def days_left() -> Iterable[Sample]:
+    def left() -> float | None:
         # Read at scrape time: a certificate renewed with push-cert import shows at once.
         if cert_file is None or not cert_file.is_file():
-            return []
+            return None
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-        left = (cert.not_valid_after_utc - datetime.now(UTC)).total_seconds() / 86400
-        return [({}, round(left, 2))]
+        return (cert.not_valid_after_utc - datetime.now(UTC)).total_seconds() / 86400
+
+    def days_left() -> Iterable[Sample]:
+        days = left()
+        return [] if days is None else [({}, round(days, 2))]
+
+    def expiring() -> Iterable[Sample]:
+        days = left()
+        if days is None:
+            return []
+        windows = (EXPIRY_WARNING_DAYS, EXPIRY_URGENT_DAYS)
+        return [({"within_days": str(w)}, 1 if days < w else 0) for w in windows]
 
     registry.register(
         "mdm_push_certificate_days_left",
         "gauge",
         "Days until the APNs push certificate expires (devices go unreachable after).",
         days_left,
+    )
+    registry.register(
+        "mdm_push_certificate_expiring",
+        "gauge",
+        "1 when the APNs push certificate expires within 30 (renew now) or 7 days (urgent).",
+        expiring,
     )
     registry.register(
         "mdm_push_outbox_pending",

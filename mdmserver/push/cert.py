@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import plistlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -61,11 +62,19 @@ class PushCertificate:
         )
 
 
-def load_push_certificate(data: bytes, password: bytes | None = None) -> PushCertificate:
-    """Load a push certificate and key from PEM (both in one blob) or PKCS#12."""
+def load_push_certificate(
+    data: bytes, password: bytes | None = None, known_keys: Sequence[bytes] = ()
+) -> PushCertificate:
+    """Load a push certificate and key from PEM (both in one blob) or PKCS#12.
+
+    Apple's portal hands out the certificate alone (PEM): its key is then the one of
+    ``known_keys`` (PEM, e.g. the key ``push-cert csr`` made) that it belongs to.
+    """
     if not isinstance(data, bytes) or not data:
         raise PushCertificateError("push certificate data must be non-empty bytes")
-    if b"-----BEGIN" in data:
+    if b"-----BEGIN" in data and b"PRIVATE KEY-----" not in data and known_keys:
+        cert, key = _pair_with_known_key(data, known_keys)
+    elif b"-----BEGIN" in data:
         cert, key = _load_pem(data, password)
     else:
         cert, key = _load_pkcs12(data, password)
@@ -195,6 +204,24 @@ def _load_pem(data: bytes, password: bytes | None) -> tuple[x509.Certificate, Pr
     return certs[0], key
 
 
+def _pair_with_known_key(
+    data: bytes, known_keys: Sequence[bytes]
+) -> tuple[x509.Certificate, PrivateKeyTypes]:
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise PushCertificateError(f"no readable certificate in the PEM data: {exc}") from exc
+    for key_pem in known_keys:
+        key = _load_pem_key(key_pem, None, "push certificate key")
+        for cert in certs:
+            if _same_public_key(cert, key):
+                return cert, key
+    raise PushCertificateError(
+        "the certificate belongs to none of the keys in this instance (the one `push-cert "
+        "csr` made, or the installed one): import it on the instance that made its CSR"
+    )
+
+
 def _load_pkcs12(data: bytes, password: bytes | None) -> tuple[x509.Certificate, PrivateKeyTypes]:
     try:
         key, cert, _ = pkcs12.load_key_and_certificates(data, password)
@@ -209,7 +236,11 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> tuple[x509.Certificate,
 
 def _load_pem_key(data: bytes, password: bytes | None, what: str) -> PrivateKeyTypes:
     if b"PRIVATE KEY-----" not in data:
-        raise PushCertificateError(f"no {what} in the PEM data")
+        raise PushCertificateError(
+            f"no {what} in the PEM data (and none in the instance): run `mdmserver push-cert "
+            "csr` first and import the certificate Apple issues for that request, or import "
+            "a PEM with its key or a PKCS#12 file"
+        )
     try:
         return serialization.load_pem_private_key(data, password)
     except (ValueError, TypeError) as exc:

@@ -24,6 +24,21 @@ from mdmserver.push.cert import (
 log = get_logger("push.cert")
 
 EXPIRY_WARNING_DAYS = 30
+EXPIRY_URGENT_DAYS = 7
+REQUEST_KEY = "push-request.key"  # the key `push-cert csr` made, until its certificate comes
+
+
+def request_key_path(config: Config) -> Path:
+    return config.home / REQUEST_KEY
+
+
+def expiry_level(days_left: int) -> str:
+    """ "ok", "warning" (within 30 days), "urgent" (within 7) or "expired": what to say."""
+    if days_left < 0:
+        return "expired"
+    if days_left < EXPIRY_URGENT_DAYS:
+        return "urgent"
+    return "warning" if days_left < EXPIRY_WARNING_DAYS else "ok"
 
 
 def installed(config: Config) -> PushCertificate | None:
@@ -52,7 +67,9 @@ def install(
     Refuses an expired certificate, and one whose topic differs from the installed one
     unless ``force`` (devices listen on the old topic and would have to re-enroll).
     """
-    new = load_push_certificate(data, password)
+    request_key, key_path = request_key_path(config), config.resolved_push_key_file
+    known = [p.read_bytes() for p in (request_key, key_path) if p.is_file()]
+    new = load_push_certificate(data, password, known_keys=known)
     old = installed(config)
     if old is not None:
         check_renewal(old, new, force=force)
@@ -60,6 +77,8 @@ def install(
         raise PushCertificateError(f"the push certificate expired on {new.not_after:%Y-%m-%d}")
     write_private(config.resolved_push_key_file, new.key_pem)
     write_private(config.resolved_push_cert_file, new.cert_pem)
+    if request_key.is_file() and request_key.read_bytes().strip() == new.key_pem.strip():
+        request_key.unlink()  # it is push.key now
     log.info(
         "push_certificate_installed",
         extra={"fields": {"topic": new.topic, "not_after": new.not_after.isoformat()}},
@@ -78,10 +97,13 @@ def with_push_topic(config: Config, now: dt.datetime | None = None) -> Config:
         "not_after": certificate.not_after.isoformat(),
         "days_left": days,
     }
-    if days < 0:
+    level = expiry_level(days)
+    if level == "expired":
         log.error("push_certificate_expired", extra={"fields": fields})
-    elif days < EXPIRY_WARNING_DAYS:
-        log.warning("push_certificate_expiring", extra={"fields": fields})
+    elif level == "urgent":
+        log.error("push_certificate_expiring", extra={"fields": {**fields, "level": level}})
+    elif level == "warning":
+        log.warning("push_certificate_expiring", extra={"fields": {**fields, "level": level}})
     if certificate.topic in config.push_topics:
         return config
     return dataclasses.replace(config, push_topics=(*config.push_topics, certificate.topic))

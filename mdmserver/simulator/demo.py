@@ -9,9 +9,11 @@ server reports the acknowledgement. Everything real except Apple: ``mdmserver se
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,18 +42,53 @@ class DemoFailed(RuntimeError):
     pass
 
 
+class DemoInterrupted(RuntimeError):
+    """Ctrl-C before the demo finished (everything was stopped and cleaned up)."""
+
+
 def run_demo(options: DemoOptions, echo: Echo = click.echo) -> None:
-    """Run the demo; raises DemoFailed (after cleaning up) when the loop does not close."""
+    """Run the demo; raises DemoFailed (after cleaning up) when the loop does not close,
+    DemoInterrupted on Ctrl-C.
+
+    The instance (CA key, push key, database) lives in a temporary folder removed when the
+    demo ends, Ctrl-C included, unless ``home`` was given: then it stays, and is said to.
+    """
+    home = options.home or Path(tempfile.mkdtemp(prefix="mdmserver-demo-")) / "instance"
+    previous = signal.getsignal(signal.SIGINT)
+    cleanup = ExitStack()  # undone last-in first-out: devices, server, APNs, folder
+    if options.home is None:
+        cleanup.callback(_remove, home, echo)
+    try:
+        _run(options, home, cleanup, echo)
+    except KeyboardInterrupt:
+        echo("interrupted: stopping the server and the devices")
+        raise DemoInterrupted("interrupted") from None
+    finally:
+        # A second Ctrl-C must not leave the server running or the keys behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            cleanup.close()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _remove(home: Path, echo: Echo) -> None:
+    shutil.rmtree(home.parent, ignore_errors=True)
+    echo(f"removed the demo instance {home}")
+
+
+def _run(options: DemoOptions, home: Path, cleanup: ExitStack, echo: Echo) -> None:
     started = time.monotonic()
     deadline = started + options.timeout
-    home = options.home or Path(tempfile.mkdtemp(prefix="mdmserver-demo-")) / "instance"
     port = options.port or harness.free_port()
     base_url = f"https://127.0.0.1:{port}"
     echo(f"mdmserver demo: a throwaway server, an APNs stand-in and {options.devices} devices")
+    fate = "kept (--home)" if options.home else "removed when the demo ends"
+    echo(f"  instance  {home} (SQLite, jobs in-process; {fate})")
     apple = FakeApple.create(home / "fake-apple")
     instance = prepare_instance(home, base_url, apple, key_name="demo")
-    echo(f"  instance  {home} (SQLite, jobs in-process)")
     gateway = apple.gateway().start()
+    cleanup.callback(gateway.stop)
     echo(f"  apns      stand-in on 127.0.0.1:{gateway.port}, topic {apple.topic}")
     log_path = home / "server.log"
     env = harness.server_env(
@@ -64,8 +101,6 @@ def run_demo(options: DemoOptions, echo: Echo = click.echo) -> None:
             "log_level": "WARNING",
         }
     )
-    fleet: Fleet | None = None
-    admin: AdminClient | None = None
     with log_path.open("ab") as log:
         server = harness.spawn(
             ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
@@ -73,6 +108,7 @@ def run_demo(options: DemoOptions, echo: Echo = click.echo) -> None:
             log,
             home.parent,
         )
+    cleanup.callback(harness.stop, server)
     try:
         ready = harness.wait_ready(base_url, str(instance.ca_file), server, _left(deadline))
         echo(f"  server    {base_url} ready in {ready:.1f}s (mdmserver serve, pid {server.pid})")
@@ -82,27 +118,20 @@ def run_demo(options: DemoOptions, echo: Echo = click.echo) -> None:
             verify=str(instance.ca_file),
             apns=gateway,
         )
+        cleanup.callback(fleet.close)
         _enroll(fleet, instance, echo)
         admin = AdminClient(base_url, instance.api_key, verify=str(instance.ca_file))
+        cleanup.callback(admin.close)
         _lock_one(fleet, admin, deadline, echo)
         echo(f"demo OK: the lock was acknowledged {time.monotonic() - started:.1f}s after start")
         if options.keep_running:
-            _keep_running(instance, fleet, echo)
+            _keep_running(instance, fleet, echo, kept=options.home is not None)
     except Exception as exc:
         echo(f"demo FAILED: {exc}")
         echo(f"server log ({log_path}), last lines:")
         for line in log_path.read_text(errors="replace").splitlines()[-15:]:
             echo(f"  | {line}")
         raise DemoFailed(str(exc)) from exc
-    finally:
-        if admin is not None:
-            admin.close()
-        if fleet is not None:
-            fleet.close()
-        harness.stop(server)
-        gateway.stop()
-        if options.home is None and not options.keep_running:
-            shutil.rmtree(home.parent, ignore_errors=True)
 
 
 def _left(deadline: float) -> float:
@@ -161,16 +190,11 @@ def _pick(devices: list[SimDevice]) -> SimDevice:
     return next((d for d in devices if d.spec.platform == "iOS"), devices[0])
 
 
-def _keep_running(instance: Instance, fleet: Fleet, echo: Echo) -> None:
-    udid = _pick(fleet.devices).udid
-    echo("")
-    echo("The server and the devices keep running (Ctrl-C stops them). Try, in another shell:")
-    echo(f"  export MDM_HOME={instance.home}")
-    echo(f"  mdmserver devices list && mdmserver lock {udid}")
-    echo(f"  curl --cacert {instance.ca_file} -H 'Authorization: Bearer {instance.api_key}' \\")
-    echo(f"       {instance.server_url}/api/v1/devices")
-    seen = 0
+def _keep_running(instance: Instance, fleet: Fleet, echo: Echo, *, kept: bool) -> None:
+    """Until Ctrl-C, which is the normal way to end this mode (not an interruption)."""
     try:
+        _show_what_to_try(instance, fleet, echo, kept)
+        seen = 0
         while True:
             time.sleep(1)
             answers = fleet.stats.answers
@@ -180,3 +204,15 @@ def _keep_running(instance: Instance, fleet: Fleet, echo: Echo) -> None:
                 echo(f"  devices answered so far: {dict(answers)}")
     except KeyboardInterrupt:
         echo("stopping")
+
+
+def _show_what_to_try(instance: Instance, fleet: Fleet, echo: Echo, kept: bool) -> None:
+    udid = _pick(fleet.devices).udid
+    echo("")
+    echo("The server and the devices keep running (Ctrl-C stops them). Try, in another shell:")
+    echo(f"  export MDM_HOME={instance.home}")
+    echo(f"  mdmserver devices list && mdmserver lock {udid}")
+    echo(f"  curl --cacert {instance.ca_file} -H 'Authorization: Bearer {instance.api_key}' \\")
+    echo(f"       {instance.server_url}/api/v1/devices")
+    if not kept:
+        echo(f"The instance in {instance.home} is removed on Ctrl-C (--home DIR keeps one).")

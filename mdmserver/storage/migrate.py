@@ -6,6 +6,7 @@ upgrades go to all heads; a merge revision can join the branches at any time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -48,5 +49,70 @@ def current_revisions(engine: Engine) -> frozenset[str]:
         return frozenset(MigrationContext.configure(connection).get_current_heads())
 
 
+def known_revisions() -> frozenset[str]:
+    """Every revision this code ships."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    return frozenset(rev.revision for rev in script.walk_revisions())
+
+
 def head_revisions() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(_alembic_config()).get_heads())
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database lacks migrations this code needs (or has ones it does not know)."""
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """How far the database is: revisions applied out of those this code ships.
+
+    The migrations are independent branches from 0001 (or joined by merge revisions): the
+    schema is current when every head is applied, however many heads there are.
+    """
+
+    applied: int
+    total: int
+    missing_heads: frozenset[str]
+    unknown: frozenset[str]  # applied revisions this code does not have (a newer release)
+
+    @property
+    def current(self) -> bool:
+        return not self.missing_heads and not self.unknown
+
+    def describe(self) -> str:
+        if self.unknown:
+            return (
+                f"the database has revision(s) {', '.join(sorted(self.unknown))} that this "
+                "version of mdmserver does not know: run the newer release"
+            )
+        if self.applied == 0:
+            return f"the database is empty (0 of {self.total} revisions applied)"
+        if self.missing_heads:
+            return (
+                f"the database schema is behind ({self.applied} of {self.total} revisions applied)"
+            )
+        return f"up to date ({self.applied} of {self.total} revisions applied)"
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    script = ScriptDirectory.from_config(_alembic_config())
+    known = {rev.revision for rev in script.walk_revisions()}
+    current = current_revisions(engine)
+    unknown = frozenset(current - known)
+    applied = {
+        rev.revision
+        for rev in script.iterate_revisions(tuple(current & known), "base")
+        if rev is not None
+    }
+    missing = frozenset(set(script.get_heads()) - applied)
+    return SchemaStatus(len(applied), len(known), missing, unknown)
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse to serve on a schema this code does not match, naming the command that fixes it."""
+    status = schema_status(engine)
+    if status.unknown:
+        raise SchemaNotCurrent(status.describe())
+    if status.missing_heads:
+        raise SchemaNotCurrent(f"{status.describe()}: run `mdmserver db upgrade`")

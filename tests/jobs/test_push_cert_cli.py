@@ -26,6 +26,9 @@ from mdmserver.web.runtime import runtime
 
 
 def _run(home: Path, *args: str, **env: str) -> Any:
+    """Run in the instance HOME (a config file is all the push commands need of it)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").touch()
     return CliRunner().invoke(main, list(args), env={"MDM_HOME": str(home), **env})
 
 
@@ -153,7 +156,8 @@ def test_csr_and_vendor_signed_request(tmp_path):
         str(tmp_path / "chain.pem"),
     )
     assert result.exit_code == 0, result.output
-    assert stat.S_IMODE(os.stat(out / "push-request.key").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "home" / "push-request.key").st_mode) == 0o600
+    assert not (out / "push-request.key").exists()
     csr = verify_vendor_request((out / "push-request.b64").read_bytes())
     assert csr.public_bytes(serialization.Encoding.PEM) == (out / "push-request.csr").read_bytes()
     plist = plistlib.loads(base64.b64decode((out / "push-request.b64").read_bytes()))

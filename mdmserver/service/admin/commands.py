@@ -33,7 +33,9 @@ from mdmserver.storage.inventory_queries import InventoryQueries, TargetRow
 SENDABLE = ("active", "pending")  # pending: authenticated, its TokenUpdate still to come
 MAX_EXPIRES_IN = 366 * 24 * 3600
 _NAMED = 5
-REQUEST_FIELDS = frozenset({"targets", "filter", "command", "priority", "expires_in"})
+REQUEST_FIELDS = frozenset(
+    {"targets", "filter", "command", "priority", "expires_in", "allow_unknown_keys"}
+)
 
 
 @dataclass
@@ -104,10 +106,20 @@ class Commands:
             expires_in = request.get("expires_in")
             if expires_in is not None:
                 expires_in = _integer(expires_in, "expires_in", 1, MAX_EXPIRES_IN)
+            allow_unknown = request.get("allow_unknown_keys", False)
+            if not isinstance(allow_unknown, bool):
+                raise BadRequest(
+                    f"allow_unknown_keys: must be true or false, got {allow_unknown!r}"
+                )
             rows, skipped = self._targets(request, progress)
             entry.targets = [row.device_id for row in rows]
             targets = [_target(row) for row in rows]
-            prepared = prepare(request["command"], targets, _StorageSecrets(self.storage))
+            prepared = prepare(
+                request["command"],
+                targets,
+                _StorageSecrets(self.storage),
+                allow_unknown_keys=allow_unknown,
+            )
             command = new_command(prepared.request_type, prepared.payload)
             try:
                 command.to_plist()

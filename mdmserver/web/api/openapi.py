@@ -199,6 +199,12 @@ _SCHEMAS: dict[str, Any] = {
             },
             "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
             "expires_in": {"type": "integer", "minimum": 1, "description": "seconds"},
+            "allow_unknown_keys": {
+                "type": "boolean",
+                "default": False,
+                "description": "Send keys Apple's schema does not know (refused with 422"
+                " otherwise: usually a misspelling).",
+            },
         },
     },
     "CommandCreated": {

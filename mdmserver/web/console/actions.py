@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import segno
 from flask import abort, current_app, redirect, render_template, request, url_for
 
 from mdmserver.commands.base import CommandRefused
 from mdmserver.compliance.policy import PolicyError, policy_from
+from mdmserver.enrollment.links import enrollment_url, qr_svg
 from mdmserver.service.admin.devices import parse_filter
 from mdmserver.service.admin.errors import AdminError, BadRequest, NotFound, Unprocessable
 from mdmserver.service.compliance import preview_policy
@@ -226,12 +226,11 @@ def enrollment_create() -> Any:
         return render_template(
             "enrollment.html", tokens=service.tokens.list(), created=None, error=exc.message
         ), exc.status
-    server_url = (runtime(current_app).config.server_url or request.host_url).rstrip("/")
-    url = f"{server_url}/mdm/enroll?token={new.token}"
+    url = enrollment_url(runtime(current_app).config.server_url or request.host_url, new.token)
     return render_template(
         "enrollment.html",
         tokens=service.tokens.list(),
-        created={"url": url, "qr": _qr_svg(url), "info": new.info},
+        created={"url": url, "qr": qr_svg(url), "info": new.info},
     )
 
 
@@ -252,11 +251,6 @@ def _optional_int(name: str, low: int, high: int) -> int | None:
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise BadRequest(f"{name}: a whole number from {low} to {high}")
     return int(raw)
-
-
-def _qr_svg(data: str) -> str:
-    """The enrollment URL as an inline SVG QR code, for a phone's camera."""
-    return str(segno.make(data, error="m").svg_inline(scale=4, dark="#111", light="#fff"))
 
 
 # Compliance policy -----------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""The WSGI application gunicorn serves (the Procfile's ``web:`` line, ``mdmserver serve``).
+
+A server that cannot serve — a bad setting, a database schema behind the code, a database
+that cannot be reached — says why in one line per problem and stops, instead of a worker
+traceback that gunicorn retries, or a server that answers every request with 500. The
+gunicorn master checks once before any worker starts (``mdmserver.gunicorn_conf``); a
+worker that still fails to build the app exits with gunicorn's "application failed to load".
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from flask import Flask
+from sqlalchemy.exc import DBAPIError
+
+from mdmserver.app import create_app
+from mdmserver.config import ConfigError, load_config
+from mdmserver.storage import migrate
+from mdmserver.storage.engine import make_engine
+
+APP_LOAD_ERROR = 4  # gunicorn's arbiter halts (instead of respawning) on this exit status
+
+
+def problems_of(exc: Exception) -> list[str]:
+    """What to tell the operator about a startup failure, one line each."""
+    if isinstance(exc, ConfigError):
+        return exc.problems
+    if isinstance(exc, DBAPIError):
+        detail = str(exc.orig or exc).strip().splitlines()[0]
+        return [f"the database cannot be reached ({detail}): check MDM_DATABASE_URL"]
+    return [str(exc)]
+
+
+def startup_problems() -> list[str]:
+    """Check the settings and the schema (migrating the embedded default, once)."""
+    try:
+        config = load_config()
+        engine = make_engine(config.resolved_database_url)
+        try:
+            if config.migrate_on_start:
+                migrate.upgrade(engine)
+            else:
+                migrate.require_current(engine)
+        finally:
+            engine.dispose()
+    except (ConfigError, migrate.SchemaNotCurrent, DBAPIError) as exc:
+        return problems_of(exc)
+    return []
+
+
+def say(problems: list[str]) -> None:
+    for problem in problems:
+        sys.stderr.write(f"mdmserver: {problem}\n")
+    sys.stderr.flush()
+
+
+def create() -> Flask:
+    try:
+        return create_app()
+    except (ConfigError, migrate.SchemaNotCurrent, DBAPIError) as exc:
+        say(problems_of(exc))
+    os._exit(APP_LOAD_ERROR)
