@@ -102,11 +102,23 @@ def test_init(tmp_path):
     assert_private(home, {"ca.pem", "ca.key", "signing.pem", "tls.pem", "config.toml"})
 
 
-def test_a_cli_command_on_a_fresh_home(tmp_path):
+def test_a_cli_command_on_a_new_instance(tmp_path):
+    """The database is created by the first command that needs it, here a CLI command."""
     home = tmp_path / "made-by-the-cli"
+    made = _mdmserver(home, "init", "--server-url", "https://mdm.example.test")
+    assert made.returncode == 0, made.stderr
+    assert not (home / "mdmserver.db").exists()
     done = _mdmserver(home, "enroll-token", "create", "--uses", "1")
     assert done.returncode == 0, done.stderr
-    assert_private(home, {"mdmserver.db"})
+    assert_private(home, {"mdmserver.db", "ca.key", "config.toml"})
+
+
+def test_a_cli_command_refuses_a_home_that_holds_no_instance(tmp_path):
+    home = tmp_path / "nothing-here"
+    done = _mdmserver(home, "enroll-token", "create", "--uses", "1")
+    assert done.returncode == 1
+    assert "no mdmserver instance" in done.stderr
+    assert not home.exists()
 
 
 def test_an_existing_loose_home_is_tightened(tmp_path):

@@ -94,7 +94,6 @@ def serve(
 ) -> None:
     """Run the MDM server (embedded default: SQLite in MDM_HOME, jobs in-process)."""
     config = load_config()
-    ensure_home(config.home)
     if not _is_existing_instance(config):
         if not init_if_missing:
             raise click.ClickException(missing_instance_message(config))
@@ -106,6 +105,7 @@ def serve(
             f"the device CA {config.resolved_ca_cert_file} is missing from this instance: "
             "restore it (`mdmserver restore`) or set MDM_CA_CERT_FILE to where it is"
         )
+    ensure_home(config.home)  # 0700 and its files 0600, an existing instance included
     if certfile is None:
         default_cert, default_key = config.home / "tls.pem", config.home / "tls.key"
         if default_cert.is_file() and default_key.is_file():
