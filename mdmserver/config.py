@@ -41,6 +41,9 @@ class Config:
     challenge_lifetime_minutes: int = 60
     identity_lifetime_days: int = 365
     identity_renewal_days: int = 30
+    # Over-the-air enrollment: Apple's device CA certificates (PEM), published by Apple. Unset,
+    # OTA enrollment answers 503; set, devices proving an Apple identity enroll bound to a UDID.
+    apple_device_ca_file: str = ""
     auto_migrate: bool | None = None
     # Networks that may read /metrics without an API key (comma-separated CIDRs; "" for none).
     metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")

@@ -48,6 +48,7 @@ class TrustRow:
     state: str | None
     reasons: list[str]
     evaluated_at: datetime | None
+    udid_attested: bool = False
 
 
 _TRUST_COLUMNS = (
@@ -57,6 +58,7 @@ _TRUST_COLUMNS = (
     compliance_state.c.state,
     compliance_state.c.reasons,
     compliance_state.c.evaluated_at,
+    devices.c.udid_attested,
 )
 _TRUST_FROM = devices.outerjoin(compliance_state, compliance_state.c.device_id == devices.c.id)
 
@@ -287,4 +289,5 @@ def _trust(row: Any) -> TrustRow:
         state=row.state,
         reasons=json.loads(row.reasons) if row.reasons else [],
         evaluated_at=_utc(row.evaluated_at),
+        udid_attested=bool(row.udid_attested),
     )

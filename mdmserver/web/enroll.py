@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from mdmserver.enrollment.profile import PROFILE_CONTENT_TYPE, ProfileSchemaError
+from mdmserver.web.enroll_ota import wants_ota
 from mdmserver.web.enrollment_runtime import enrollment_runtime
 
 bp = Blueprint("enroll", __name__)
@@ -25,7 +26,7 @@ def enroll() -> Response:
     if len(token) > MAX_TOKEN_LENGTH:
         return Response("unknown enrollment token\n", status=403, content_type="text/plain")
     try:
-        profile = profiles.for_token(token)
+        profile = profiles.for_token(token, ota=wants_ota(request.args.get("ota")))
     except ProfileSchemaError:
         return Response(
             "the enrollment profile could not be built\n", status=500, content_type="text/plain"

@@ -99,6 +99,12 @@ _SCHEMAS: dict[str, Any] = {
             "os_version": {"type": ["string", "null"]},
             "enrolled": {"type": "boolean"},
             "tags": {"type": "array", "items": STR},
+            "identity": {
+                "type": "string",
+                "enum": ["attested", "token"],
+                "description": "attested: the identity was issued over the air for the UDID "
+                "the device's Apple identity vouched for; token: the UDID is the device's claim",
+            },
             "last_seen_at": TIME,
         },
     },

@@ -37,6 +37,13 @@ SCHEMAS: dict[str, Any] = {
             "compliant": _BOOL,
             "reasons": {"type": "array", "items": STR, "description": "only when managed"},
             "evaluated_at": TIME,
+            "identity": {
+                "type": "string",
+                "enum": ["attested", "token"],
+                "description": "only when managed. attested: the device's identity was issued "
+                "over the air for the UDID its Apple identity vouched for; token: enrolled "
+                "with an enrollment token, the UDID is the device's own claim",
+            },
         },
     },
     "TrustAssertion": {
@@ -47,7 +54,8 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "assertion": {
                         "type": "string",
-                        "description": "ES256 JWT (sub, managed, compliant); only when managed",
+                        "description": "ES256 JWT (sub, managed, compliant, identity); "
+                        "only when managed",
                     },
                     "expires_in": {"type": "integer", "description": "seconds"},
                 },
