@@ -30,11 +30,23 @@ def enroll_token() -> None:
 @click.option("--uses", type=click.IntRange(min=1), default=None, help="Devices it may enroll.")
 @click.option("--expires", default=None, help="Lifetime such as 7d, 12h or 30m.")
 @click.option("--tag", "tags", multiple=True, help="Group the enrolled devices join (repeatable).")
-def create(uses: int | None, expires: str | None, tags: tuple[str, ...]) -> None:
+@click.option(
+    "--ota", is_flag=True, help="Its URL answers Apple's profile service (over-the-air enrollment)."
+)
+@click.option(
+    "--require-ota",
+    is_flag=True,
+    help="Only over the air: the plain profile is refused (URL needs &ota=1 unless --ota).",
+)
+def create(
+    uses: int | None, expires: str | None, tags: tuple[str, ...], ota: bool, require_ota: bool
+) -> None:
     """Create a token; it is printed once, as the last line."""
     try:
         lifetime = parse_duration(expires) if expires else None
-        new = _tokens().create(uses=uses, lifetime=lifetime, tags=tags)
+        new = _tokens().create(
+            uses=uses, lifetime=lifetime, tags=tags, ota=ota, require_ota=require_ota
+        )
     except (ValueError, TokenRequestError) as exc:
         raise click.ClickException(str(exc)) from None
     info = new.info
@@ -42,12 +54,20 @@ def create(uses: int | None, expires: str | None, tags: tuple[str, ...]) -> None
     click.echo(f"uses:    {info.max_uses if info.max_uses is not None else 'unlimited'}")
     click.echo(f"expires: {_when(info.expires_at)}")
     click.echo(f"tags:    {', '.join(info.tags) or '-'}")
-    click.echo("The token is shown only now; devices enroll at <server_url>/mdm/enroll?token=...")
+    click.echo(f"ota:     {_ota(info)}")
+    query = "token=..." + ("&ota=1" if info.require_ota and not info.ota else "")
+    click.echo(f"The token is shown only now; devices enroll at <server_url>/mdm/enroll?{query}")
     click.echo(new.token)
 
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def _ota(info: TokenInfo) -> str:
+    if info.require_ota:
+        return "required"
+    return "default" if info.ota else "on request (&ota=1)"
 
 
 def _state(info: TokenInfo) -> str:
@@ -57,7 +77,7 @@ def _state(info: TokenInfo) -> str:
 @enroll_token.command("list")
 def list_tokens() -> None:
     """List tokens (id and first characters only)."""
-    rows = [("ID", "TOKEN", "USES", "EXPIRES", "STATE", "TAGS")]
+    rows = [("ID", "TOKEN", "USES", "EXPIRES", "STATE", "OTA", "TAGS")]
     for info in _tokens().list():
         limit = str(info.max_uses) if info.max_uses is not None else "-"
         rows.append(
@@ -67,6 +87,7 @@ def list_tokens() -> None:
                 f"{info.uses}/{limit}",
                 _when(info.expires_at),
                 _state(info),
+                "required" if info.require_ota else "default" if info.ota else "-",
                 ",".join(info.tags) or "-",
             )
         )

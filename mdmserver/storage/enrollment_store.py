@@ -139,7 +139,7 @@ class EnrollmentStore:
                     expires_at=expires_at,
                     revoked=False,
                     created_at=now,
-                    ota=ota or require_ota,
+                    ota=ota,
                     require_ota=require_ota,
                 )
             )

@@ -151,17 +151,21 @@ class AppleDevicePki:
         certs = [self.root, *(self.intermediates if with_intermediates else ())]
         return b"".join(dump_cert_pem(c) for c in certs)
 
-    def device_identity(self, udid: str) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-        """A device certificate as Apple issues at activation: RSA-1024, SHA-1, a leaf."""
+    def device_identity(
+        self, udid: str, *, not_after: datetime | None = None
+    ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+        """A device certificate as Apple issues at activation: RSA-1024, SHA-1, a leaf (valid
+        for three years unless `not_after` says otherwise)."""
         key = _rsa(1024)
         now = datetime.now(UTC)
+        end = not_after or now + timedelta(days=3 * 365)
         cert = _sha1_certificate(
             x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, udid)]),
             self.device_ca.subject,
             key.public_key(),
             self.device_ca_key,
-            not_before=now - timedelta(days=1),
-            not_after=now + timedelta(days=3 * 365),
+            not_before=min(now, end) - timedelta(days=1),
+            not_after=end,
             is_ca=False,
         )
         return cert, key
