@@ -47,7 +47,7 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _sha1_certificate(
+def sha1_certificate(
     subject: x509.Name,
     issuer: x509.Name,
     public_key: rsa.RSAPublicKey,
@@ -112,7 +112,7 @@ class AppleDevicePki:
         root_key, ca_key, device_ca_key = _rsa(2048), _rsa(2048), _rsa(1024)
         root_name = _name("Simulated Apple Root CA")
         ca_name = _name("Simulated Apple iPhone Certification Authority")
-        root = _sha1_certificate(
+        root = sha1_certificate(
             root_name,
             root_name,
             root_key.public_key(),
@@ -121,7 +121,7 @@ class AppleDevicePki:
             not_after=datetime(2035, 2, 9, tzinfo=_UTC),
             is_ca=True,
         )
-        authority = _sha1_certificate(
+        authority = sha1_certificate(
             ca_name,
             root_name,
             ca_key.public_key(),
@@ -130,7 +130,7 @@ class AppleDevicePki:
             not_after=datetime(2014, 4, 12, tzinfo=_UTC),
             is_ca=True,
         )
-        device_ca = _sha1_certificate(
+        device_ca = sha1_certificate(
             _name("Simulated Apple iPhone Device CA"),
             ca_name,
             device_ca_key.public_key(),
@@ -159,7 +159,7 @@ class AppleDevicePki:
         key = _rsa(1024)
         now = datetime.now(UTC)
         end = not_after or now + timedelta(days=3 * 365)
-        cert = _sha1_certificate(
+        cert = sha1_certificate(
             x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, udid)]),
             self.device_ca.subject,
             key.public_key(),

@@ -14,10 +14,11 @@ from typing import Any
 import jwt
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mdmserver.crypto.ca import fingerprint_sha256
 from mdmserver.crypto.cms_sign import sign_attached, sign_detached
+from mdmserver.enrollment.onetime import secret_hash
 from mdmserver.storage.schema import devices, scep_challenges
 from mdmserver.testing.apple_device_pki import AppleDevicePki
 from mdmserver.testing.device import VirtualDevice
@@ -376,3 +377,54 @@ def _tampered(body: bytes) -> bytes:
 def _detached(signer: _RawSigner, challenge: str) -> bytes:
     cert, key = signer.device_identity(_udid())
     return sign_detached(_plist(device_attributes(_udid(), challenge)), cert, key, digest="sha1")
+
+
+def test_profile_service_challenge_is_bound_to_a_usable_token(
+    live_server, tokens, enrollment, apple_pki, unchanged
+):
+    revoked = tokens.create()
+    body = _signed(apple_pki, _udid(), _challenge(live_server, revoked.token))
+    assert tokens.revoke(revoked.info.id)
+    used_up = tokens.create(uses=1)
+    late = _signed(apple_pki, _udid(), _challenge(live_server, used_up.token))
+    first = post_attributes(
+        live_server, _signed(apple_pki, _udid(), _challenge(live_server, used_up.token))
+    )
+    scep_request(live_server, ca_cert_of(enrollment), scep_challenge(unwrap_profile(first.content)))
+    stale = tokens.create()
+    old = _challenge(live_server, stale.token)
+    with enrollment.store.engine.begin() as conn:
+        conn.execute(
+            update(scep_challenges)
+            .where(scep_challenges.c.id == secret_hash(old))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    with unchanged():
+        for signed, reason in (
+            (body, "revoked, expired or used up"),
+            (late, "revoked, expired or used up"),
+            (_signed(apple_pki, _udid(), old), "challenge expired"),
+        ):
+            reply = post_attributes(live_server, signed)
+            assert reply.status_code == 403 and reason in reply.text, reply.text
+
+
+def ca_cert_of(enrollment) -> Any:
+    return enrollment.scep.ca_cert
+
+
+def test_which_identities_prove_an_attested_udid():
+    from mdmserver.service.certauth import udid_attested
+    from mdmserver.storage.enrollment_store import IssuedCert
+
+    def issued(method: str, device_id: str | None = "A") -> IssuedCert:
+        now = datetime.now(UTC)
+        return IssuedCert("1", "f", "CN=x", now, now, False, None, device_id, method)
+
+    assert udid_attested(issued("ota"), "A") is True
+    assert udid_attested(issued("ota"), "B") is False  # (certauth refuses it anyway)
+    assert udid_attested(issued("enroll"), "A") is False
+    assert udid_attested(issued("enroll", None), "A") is False
+    assert udid_attested(None, "A") is False  # another CA's identity
+    assert udid_attested(issued("renew"), "A") is None  # a renewal keeps what the device had
+    assert udid_attested(issued("renewalreq"), "A") is None
