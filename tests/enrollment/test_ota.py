@@ -317,12 +317,7 @@ def test_malformed_attribute_posts(live_server, tokens, apple_pki, unchanged):
             reply = post_attributes(live_server, make(signer, challenge))
             assert (name, reply.status_code) == (name, status), reply.text
             assert reply.text.strip(), name
-
-
-def test_oversized_attribute_post(live_server, unchanged):
-    with unchanged():
-        reply = post_attributes(live_server, b"\x30" * (200 * 1024))
-        assert reply.status_code == 413
+        assert post_attributes(live_server, b"\x30" * (200 * 1024)).status_code == 413
 
 
 def test_without_apple_bundle_ota_is_unavailable(tmp_path, enroll_home, database_url, unchanged):
@@ -428,3 +423,32 @@ def test_which_identities_prove_an_attested_udid():
     assert udid_attested(None, "A") is False  # another CA's identity
     assert udid_attested(issued("renew"), "A") is None  # a renewal keeps what the device had
     assert udid_attested(issued("renewalreq"), "A") is None
+
+
+def test_enroll_token_create_ota_flags(tmp_path, database_url):
+    from click.testing import CliRunner
+
+    from mdmserver.cli import main
+    from mdmserver.storage.engine import make_engine
+    from mdmserver.storage.enrollment_store import EnrollmentStore
+
+    env = {"MDM_HOME": str(tmp_path / "inst"), "MDM_DATABASE_URL": database_url}
+    runner = CliRunner()
+    ota = runner.invoke(main, ["enroll-token", "create", "--ota"], env=env)
+    required = runner.invoke(main, ["enroll-token", "create", "--require-ota"], env=env)
+    assert ota.exit_code == required.exit_code == 0, ota.output + required.output
+    assert "/mdm/enroll?token=...&ota=1" in required.output
+    engine = make_engine(database_url)
+    try:
+        store = EnrollmentStore(engine)
+        flags = {
+            (t.ota, t.require_ota)
+            for t in (
+                store.token_by_hash(secret_hash(r.output.split()[-1])) for r in (ota, required)
+            )
+        }
+    finally:
+        engine.dispose()
+    assert flags == {(True, False), (False, True)}
+    listed = runner.invoke(main, ["enroll-token", "list"], env=env).output
+    assert "OTA" in listed and "default" in listed and "required" in listed
