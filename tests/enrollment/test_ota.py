@@ -219,6 +219,31 @@ def test_replayed_attributes_are_refused(live_server, tokens, apple_pki, unchang
         assert reply.status_code == 403 and "already used" in reply.text
 
 
+def test_concurrent_posts(live_server, tokens, enrollment, apple_pki):
+    """One UDID enrolling through several challenges at once (the first creates its device row)
+    all succeed; one body posted several times at once is accepted exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = tokens.create().token
+    udid = _udid()
+    distinct = [_signed(apple_pki, udid, _challenge(live_server, token)) for _ in range(3)]
+    same = _signed(apple_pki, _udid(), _challenge(live_server, token))
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(
+            pool.map(
+                lambda body: post_attributes(live_server, body).status_code,
+                [*distinct, same, same, same],
+            )
+        )
+    assert answers[:3] == [200, 200, 200]
+    assert sorted(answers[3:]) == [200, 403, 403]
+    with enrollment.store.engine.connect() as conn:
+        bound = conn.execute(
+            select(scep_challenges.c.id).where(scep_challenges.c.device_id == udid)
+        )
+        assert len(bound.all()) == 3
+
+
 def test_profile_service_challenge_is_not_a_scep_challenge(
     live_server, tokens, apple_pki, ca_cert, unchanged
 ):
