@@ -477,3 +477,17 @@ def test_enroll_token_create_ota_flags(tmp_path, database_url):
     assert flags == {(True, False), (False, True)}
     listed = runner.invoke(main, ["enroll-token", "list"], env=env).output
     assert "OTA" in listed and "default" in listed and "required" in listed
+
+
+def test_admin_api_creates_ota_tokens(live_server, app, unchanged):
+    key = _keys(app)["admin"]
+    url = f"{live_server}/api/v1/enrollment-tokens"
+    headers = {"Authorization": f"Bearer {key}"}
+    created = requests.post(url, json={"ota": True}, headers=headers, timeout=30)
+    assert created.status_code == 201, created.text
+    assert (created.json()["ota"], created.json()["require_ota"]) == (True, False)
+    assert profile_service(_phase1(live_server, created.json()["token"]).content)["Challenge"]
+    listed = requests.get(url, headers=headers, timeout=30).json()["tokens"]
+    assert [t["ota"] for t in listed] == [True]
+    refused = requests.post(url, json={"require_ota": "yes"}, headers=headers, timeout=30)
+    assert refused.status_code == 400 and "require_ota" in refused.text

@@ -99,5 +99,7 @@ def token(info: TokenInfo, now: datetime) -> dict[str, Any]:
         "revoked": info.revoked,
         "state": info.problem(now) or "active",
         "tags": list(info.tags),
+        "ota": info.ota,
+        "require_ota": info.require_ota,
         "created_at": when(info.created_at),
     }

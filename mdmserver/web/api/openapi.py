@@ -227,6 +227,8 @@ _SCHEMAS: dict[str, Any] = {
             "expires_at": TIME,
             "state": STR,
             "tags": {"type": "array", "items": STR},
+            "ota": {"type": "boolean", "description": "its URL answers Apple's profile service"},
+            "require_ota": {"type": "boolean", "description": "the plain profile is refused"},
         },
     },
 }
@@ -359,9 +361,11 @@ _PATHS: dict[str, Any] = {
                             "uses": {"type": "integer", "minimum": 1},
                             "expires_in": {"type": "integer", "minimum": 1},
                             "tags": {"type": "array", "items": STR},
+                            "ota": {"type": "boolean", "default": False},
+                            "require_ota": {"type": "boolean", "default": False},
                         },
                     },
-                    "Limits and tags",
+                    "Limits, tags and over-the-air enrollment",
                 ),
             },
             "responses": {
