@@ -65,4 +65,6 @@ class OverTheAir:
 
     @staticmethod
     def _refused(kind: str, reason: str) -> None:
-        log.info("ota_attributes_refused", extra={"fields": {"kind": kind, "reason": reason}})
+        """A refused signature or signer is worth a warning: a genuine device never sends one."""
+        level = log.info if kind == "bad_attributes" else log.warning
+        level("ota_attributes_refused", extra={"fields": {"kind": kind, "reason": reason}})

@@ -181,6 +181,21 @@ def test_ota_enrollment_end_to_end(live_server, app, tokens, enrollment, ca_cert
     assert claims["identity"] == "attested"
 
 
+def test_profile_service_verifies_with_openssl(live_server, tokens, enroll_home, tmp_path):
+    import subprocess
+
+    signed = tmp_path / "profile-service.mobileconfig"
+    signed.write_bytes(_phase1(live_server, tokens.create().token, ota="1").content)
+    out = subprocess.run(
+        ["openssl", "cms", "-verify", "-inform", "DER", "-in", str(signed),
+         "-CAfile", str(enroll_home / "ca.pem"), "-purpose", "any"],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr.decode()
+    assert b"<string>Profile Service</string>" in out.stdout
+
+
 def test_mac_sends_only_its_certificate(live_server, tokens, ca_cert, apple_pki):
     """macOS posts no chain: the configured bundle's intermediates complete it."""
     challenge = _challenge(live_server, tokens.create().token)
