@@ -39,14 +39,19 @@ class EnrollmentRefused(DeviceForbidden):
     """A token that cannot enroll: unknown, revoked, expired or used up (403, nothing issued)."""
 
 
+class TokenRequestError(ValueError):
+    """An administrator's token request is invalid (bad tag, bad use count)."""
+
+
 class OverTheAirUnavailable(DeviceRequestError):
     """Over-the-air enrollment was asked for, but no Apple device CA bundle is configured."""
 
     status = 503
 
 
-class TokenRequestError(ValueError):
-    """An administrator's token request is invalid (bad tag, bad use count)."""
+class ChallengeRefused(DeviceForbidden):
+    """A device's profile-service challenge is unknown, spent, expired, or its token can no
+    longer enroll (403, nothing stored)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +160,9 @@ class EnrollmentProfiles:
         if problem is not None:
             log.info("enroll_refused", extra={"fields": {"token_id": info.id, "reason": problem}})
             raise EnrollmentRefused(f"enrollment token is {problem}")
+        # Build first, store last: a profile that fails to build leaves no challenge behind.
         if over_the_air:
             return self._profile_service(info)
-        # Build first, store last: a profile that fails to build leaves no challenge behind.
         challenge = new_secret()
         profile = self._signed(challenge)
         self._remember(challenge, token_id=info.id)
@@ -182,7 +187,7 @@ class EnrollmentProfiles:
             log.info(
                 "ota_refused", extra={"fields": {"udid": device.udid, "reason": outcome.value}}
             )
-            raise EnrollmentRefused(f"profile-service challenge refused: {outcome.value}")
+            raise ChallengeRefused(f"profile-service challenge refused: {outcome.value}")
         log.info("ota_profile", extra={"fields": {"udid": device.udid}})
         return profile
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from mdmserver.enrollment.profile import PROFILE_CONTENT_TYPE, ProfileSchemaError
-from mdmserver.web.enroll_ota import wants_ota
 from mdmserver.web.enrollment_runtime import enrollment_runtime
 
 bp = Blueprint("enroll", __name__)
@@ -26,7 +25,7 @@ def enroll() -> Response:
     if len(token) > MAX_TOKEN_LENGTH:
         return Response("unknown enrollment token\n", status=403, content_type="text/plain")
     try:
-        profile = profiles.for_token(token, ota=wants_ota(request.args.get("ota")))
+        profile = profiles.for_token(token, ota=_ota_choice(request.args.get("ota")))
     except ProfileSchemaError:
         return Response(
             "the enrollment profile could not be built\n", status=500, content_type="text/plain"
@@ -39,3 +38,11 @@ def enroll() -> Response:
             "Cache-Control": "no-store",  # each download carries its own one-time challenge
         },
     )
+
+
+def _ota_choice(value: str | None) -> bool | None:
+    """``ota=1`` asks for Apple's profile service (over-the-air enrollment, phase 2 in
+    web/enroll_ota.py), ``ota=0`` for the plain profile; absent, the token's default."""
+    if value is None:
+        return None
+    return value.strip().lower() in {"1", "true", "yes"}

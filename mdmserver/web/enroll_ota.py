@@ -21,14 +21,6 @@ bp = Blueprint("enroll_ota", __name__)
 MAX_BODY_BYTES = MAX_ATTRIBUTES_BYTES + 48 * 1024
 
 
-def wants_ota(value: str | None) -> bool | None:
-    """The ``ota`` query parameter of /mdm/enroll: "1" asks for the profile service, "0" for
-    the plain profile, absent leaves the token's default."""
-    if value is None:
-        return None
-    return value.strip().lower() in {"1", "true", "yes"}
-
-
 @bp.post(PROFILE_SERVICE_PATH)
 def device_attributes() -> Response:
     ota = enrollment_runtime(current_app).need_ota()
