@@ -41,7 +41,7 @@ from mdmserver.storage.base import Storage
 from mdmserver.storage.engine import make_engine
 from mdmserver.storage.enrollment_store import EnrollmentStore
 from mdmserver.storage.sql import SQLStorage
-from mdmserver.web import enroll, mdm, metrics, scep
+from mdmserver.web import enroll, enroll_ota, mdm, metrics, scep
 from mdmserver.web.api import profiles as profiles_api  # noqa: F401 (nests /api/v1/profiles)
 from mdmserver.web.api import push as push_api  # noqa: F401 (nests /api/v1 push routes)
 from mdmserver.web.api import register_api
@@ -105,6 +105,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.wsgi_app = mdm.DeviceEndpoints(partial(runtime, app), app.wsgi_app)  # type: ignore[method-assign]
     app.register_blueprint(scep.bp)
     app.register_blueprint(enroll.bp)
+    app.register_blueprint(enroll_ota.bp)  # over-the-air enrollment, phase 2 (issue #12)
     app.register_blueprint(metrics.bp)
     register_api(app)
     install_console(app, config.home)  # the web console at / (issue #16)

@@ -222,6 +222,17 @@ class Config:
     identity_renewal_days: int = field(
         default=30, metadata=doc("renew identities expiring within this many days")
     )
+    # Over-the-air enrollment: Apple's device CA certificates (PEM), published by Apple. Unset,
+    # OTA enrollment answers 503; set, devices proving an Apple identity enroll bound to a UDID.
+    apple_device_ca_file: str = field(
+        default="",
+        metadata=doc(
+            "Apple's device CA certificates (PEM, published by Apple): turns on over-the-air "
+            "enrollment",
+            check=_existing_file,
+            form="existing PEM file",
+        ),
+    )
     auto_migrate: bool | None = field(
         default=None, metadata=doc("apply migrations at start", "on for SQLite")
     )

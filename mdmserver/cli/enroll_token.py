@@ -38,12 +38,29 @@ def enroll_token() -> None:
 @click.option("--expires", default=None, help="Lifetime such as 7d, 12h or 30m.")
 @click.option("--tag", "tags", multiple=True, help="Group the enrolled devices join (repeatable).")
 @click.option("--qr", is_flag=True, help="Also show the enrollment URL as a QR code (phones).")
-def create(uses: int | None, expires: str | None, tags: tuple[str, ...], qr: bool) -> None:
+@click.option(
+    "--ota", is_flag=True, help="Its URL answers Apple's profile service (over-the-air enrollment)."
+)
+@click.option(
+    "--require-ota",
+    is_flag=True,
+    help="Only over the air: the plain profile is refused (URL needs &ota=1 unless --ota).",
+)
+def create(
+    uses: int | None,
+    expires: str | None,
+    tags: tuple[str, ...],
+    qr: bool,
+    ota: bool,
+    require_ota: bool,
+) -> None:
     """Create a token; it is printed once, as the last line, after its enrollment URL."""
     config = load_config()
     try:
         lifetime = parse_duration(expires) if expires else None
-        new = _tokens().create(uses=uses, lifetime=lifetime, tags=tags)
+        new = _tokens().create(
+            uses=uses, lifetime=lifetime, tags=tags, ota=ota, require_ota=require_ota
+        )
     except (ValueError, TokenRequestError) as exc:
         raise click.ClickException(str(exc)) from None
     info = new.info
@@ -51,8 +68,11 @@ def create(uses: int | None, expires: str | None, tags: tuple[str, ...], qr: boo
     click.echo(f"uses:    {info.max_uses if info.max_uses is not None else 'unlimited'}")
     click.echo(f"expires: {_when(info.expires_at)}")
     click.echo(f"tags:    {', '.join(info.tags) or '-'}")
+    click.echo(f"ota:     {_ota(info)}")
     if config.server_url:
         url = enrollment_url(config.server_url, new.token)
+        if info.require_ota and not info.ota:
+            url += "&ota=1"
         click.echo(f"url:     {url}")
         if qr:
             _qr(url)
@@ -70,6 +90,12 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
+def _ota(info: TokenInfo) -> str:
+    if info.require_ota:
+        return "required"
+    return "default" if info.ota else "on request (&ota=1)"
+
+
 def _state(info: TokenInfo) -> str:
     return info.problem(datetime.now(UTC)) or "active"
 
@@ -77,7 +103,7 @@ def _state(info: TokenInfo) -> str:
 @enroll_token.command("list")
 def list_tokens() -> None:
     """List tokens (id and first characters only)."""
-    rows = [("ID", "TOKEN", "USES", "EXPIRES", "STATE", "TAGS")]
+    rows = [("ID", "TOKEN", "USES", "EXPIRES", "STATE", "OTA", "TAGS")]
     for info in _tokens().list():
         limit = str(info.max_uses) if info.max_uses is not None else "-"
         rows.append(
@@ -87,6 +113,7 @@ def list_tokens() -> None:
                 f"{info.uses}/{limit}",
                 _when(info.expires_at),
                 _state(info),
+                "required" if info.require_ota else "default" if info.ota else "-",
                 ",".join(info.tags) or "-",
             )
         )

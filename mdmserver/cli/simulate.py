@@ -5,6 +5,11 @@ CA, the gateway's certificate and a push certificate; the server must use that g
 (``MDM_APNS_HOST``/``MDM_APNS_PORT``/``MDM_APNS_CA_FILE``) and have imported its push.pem.
 A folder without a push certificate is set up (for the topic of the server's enrollment
 profile) and the steps are printed.
+
+With ``--ota`` the devices enroll over the air (Apple's profile service), each with an identity
+from a simulated Apple device CA kept in ``--apple-device-ca-dir``; the server must trust its
+``apple-device-ca.pem`` (``MDM_APPLE_DEVICE_CA_FILE``). A new folder is set up and the step
+printed, as for the APNs stand-in.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ from mdmserver.config import load_config
 )
 @click.option("--apns-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--apns-port", default=2197, show_default=True, type=int)
+@click.option("--ota", is_flag=True, help="Enroll over the air with a simulated Apple identity.")
+@click.option(
+    "--apple-device-ca-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The simulated Apple device CA (default: MDM_HOME/simulated-apple-device-ca).",
+)
 @click.option("--duration", default=0.0, type=float, help="Seconds to run (0: until Ctrl-C).")
 @click.option("--poll-every", default=0.0, type=float, help="Also wake every device this often.")
 def simulate(
@@ -48,6 +60,8 @@ def simulate(
     ca_file: str | None,
     apns_dir: Path | None,
     apns_port: int,
+    ota: bool,
+    apple_device_ca_dir: Path | None,
     duration: float,
     poll_every: float,
 ) -> None:
@@ -65,6 +79,17 @@ def simulate(
     verify: str | bool = ca_file or (
         str(config.resolved_ca_cert_file) if config.resolved_ca_cert_file.is_file() else True
     )
+    apple = None
+    if ota:
+        from mdmserver.testing.apple_device_pki import BUNDLE_FILE, AppleDevicePki
+
+        folder = apple_device_ca_dir or config.home / "simulated-apple-device-ca"
+        apple, created = AppleDevicePki.load_or_create(folder)
+        if created:
+            click.echo(f"created a simulated Apple device CA in {folder}")
+            click.echo("make the server trust it, restart it, then run this command again:")
+            click.echo(f"  export MDM_APPLE_DEVICE_CA_FILE={(folder / BUNDLE_FILE).resolve()}")
+            return
     gateway = None
     if apns_dir is not None:
         if not (apns_dir / "push.pem").is_file():
@@ -80,7 +105,7 @@ def simulate(
         threads=threads,
         seed=seed,
     )
-    fleet = Fleet(base_url, options, verify=verify, apns=gateway)
+    fleet = Fleet(base_url, options, verify=verify, apns=gateway, apple=apple)
     try:
         with click.progressbar(length=devices, label="enrolling", file=None) as bar:
             report = fleet.enroll_all(token, progress=bar.update)

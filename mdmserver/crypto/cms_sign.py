@@ -59,6 +59,35 @@ def sign_detached(
 
     `digest` is sha1, sha256, sha384 or sha512; with `signed_attributes` the signature covers
     contentType, signingTime and messageDigest, otherwise the content itself."""
+    return _signed_data(content, cert, key, signed_attributes=signed_attributes, digest=digest)
+
+
+def sign_attached(
+    content: bytes,
+    cert: x509.Certificate,
+    key: PrivateKey,
+    *,
+    digest: str = "sha256",
+    chain: Sequence[x509.Certificate] = (),
+) -> bytes:
+    """A DER SignedData holding `content`, with signed attributes, embedding `cert` and
+    `chain`: what a device posts to a profile service (its attributes, signed with SHA-1 by
+    its Apple-issued identity), which cryptography's PKCS7 builder cannot produce."""
+    return _signed_data(
+        content, cert, key, signed_attributes=True, digest=digest, attach=True, chain=chain
+    )
+
+
+def _signed_data(
+    content: bytes,
+    cert: x509.Certificate,
+    key: PrivateKey,
+    *,
+    signed_attributes: bool,
+    digest: str,
+    attach: bool = False,
+    chain: Sequence[x509.Certificate] = (),
+) -> bytes:
     name = digest.lower().replace("-", "")
     if name not in _ALGORITHMS:
         raise ValueError(f"unsupported digest {digest!r}; use one of {', '.join(_ALGORITHMS)}")
@@ -96,11 +125,15 @@ def sign_detached(
         signature_alg,
         der.encode(der.OCTET_STRING, signature),
     )
+    encapsulated = _seq(_ID_DATA, der.encode(0xA0, der.encode(der.OCTET_STRING, content)))
+    certificates = [cert, *(extra for extra in chain if extra != cert)]
     signed_data = _seq(
         der.encode_integer(1),
         der.encode_set_of([digest_alg]),
-        _seq(_ID_DATA),
-        der.encode(0xA0, cert.public_bytes(serialization.Encoding.DER)),
+        encapsulated if attach else _seq(_ID_DATA),
+        der.encode(
+            0xA0, b"".join(c.public_bytes(serialization.Encoding.DER) for c in certificates)
+        ),
         der.encode_set_of([signer_info]),
     )
     return _seq(_ID_SIGNED_DATA, der.encode(0xA0, signed_data))

@@ -1,8 +1,10 @@
-"""Verify the `Mdm-Signature` header: a detached CMS SignedData over the exact request body.
+"""Verify the `Mdm-Signature` header: a detached CMS SignedData over the exact request body;
+and attached SignedData (a device's profile-service attributes) with `verify_attached`.
 
-This runs on every device request, so the parsed signature is cached by its bytes (an Idle poll
-repeats byte for byte) and the signer certificate by its encoding (a device keeps its identity).
-Only parsing is cached: the body hash and the public-key check run on every call.
+The `Mdm-Signature` check runs on every device request, so the parsed signature is cached by
+its bytes (an Idle poll repeats byte for byte) and the signer certificate by its encoding (a
+device keeps its identity). Only parsing is cached: the body hash and the public-key check run
+on every call.
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ class _Parsed:
     signature: bytes
     verify: Verifier
     content: bytes | None  # encapsulated content, when the signature is not detached
+    embedded: tuple[bytes, ...]  # every embedded certificate, as encoded (signer included)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachedContent:
+    """What an attached SignedData proved: its content was signed by `signer`'s key."""
+
+    content: bytes
+    signer: x509.Certificate
+    certificates: tuple[x509.Certificate, ...]  # the other embedded certificates (a chain)
 
 
 def verify_mdm_signature(header_value: str, body: bytes) -> x509.Certificate:
@@ -110,6 +122,30 @@ def verify_detached(signature: bytes, content: bytes) -> x509.Certificate:
             f"the signature over {what} does not verify with the signer certificate's key"
         ) from None
     return parsed.certificate
+
+
+def verify_attached(signature: bytes) -> AttachedContent:
+    """Check a DER or BER CMS SignedData that carries its content; return the content, the
+    signer and the other embedded certificates, which a caller may use as a chain.
+
+    Like `verify_detached`, it says nothing about whether the signer is trusted."""
+    signature = bytes(signature)
+    if not signature:
+        raise SignatureError("the signature is empty")
+    if len(signature) > MAX_SIGNATURE_BYTES:
+        raise SignatureError(
+            f"the signature is {len(signature)} bytes; at most {MAX_SIGNATURE_BYTES} are accepted"
+        )
+    parsed = _parse_any(signature)
+    if parsed.content is None:
+        raise SignatureError("the SignedData carries no content (it is detached)")
+    signer = verify_detached(signature, parsed.content)
+    others = []
+    for encoded in parsed.embedded:
+        cert = _cached(_load_signer, encoded)[0]
+        if cert != signer:
+            others.append(cert)
+    return AttachedContent(parsed.content, signer, tuple(others))
 
 
 def cache_info() -> dict[str, object]:
@@ -174,6 +210,12 @@ def _parse(data: bytes) -> _Parsed:
     return _parse_signer_info(data, signers[0], certificates, content)
 
 
+def _embedded(data: bytes, certificates: list[der.Tlv]) -> list[der.Tlv]:
+    """The certificates in the SignedData's [0] set (other certificate formats are skipped)."""
+    embedded = der.children(data, certificates[0]) if certificates else []
+    return [c for c in embedded if c.tag == der.SEQUENCE]
+
+
 def _encapsulated_content(data: bytes, encap: der.Tlv) -> bytes | None:
     if encap.tag != der.SEQUENCE:
         raise SignatureError("encapContentInfo is not a SEQUENCE")
@@ -220,6 +262,7 @@ def _parse_signer_info(
         signature=der.octets(data, signature_value, "signature"),
         verify=make_verifier(data, signature_alg, digest, public_key),
         content=content,
+        embedded=tuple(data[c.start : c.next] for c in _embedded(data, certificates)),
     )
 
 
@@ -262,8 +305,7 @@ def _signed_attributes(data: bytes, attrs: der.Tlv, digest: Digest) -> tuple[byt
 def _find_signer(
     data: bytes, sid: der.Tlv, certificates: list[der.Tlv]
 ) -> tuple[x509.Certificate, PublicKey]:
-    embedded = der.children(data, certificates[0]) if certificates else []
-    candidates = [c for c in embedded if c.tag == der.SEQUENCE]
+    candidates = _embedded(data, certificates)
     if not candidates:
         raise SignatureError("the signature embeds no certificate")
     if sid.tag == der.SEQUENCE:

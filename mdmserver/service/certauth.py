@@ -27,7 +27,7 @@ from mdmserver.service.base import MDMService, Reply
 from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import DeviceForbidden
 from mdmserver.storage.base import Storage
-from mdmserver.storage.enrollment_store import IssuedCert
+from mdmserver.storage.enrollment_store import OTA, IssuedCert
 
 log = get_logger("certauth")
 
@@ -38,6 +38,7 @@ class IssuedIdentities(Protocol):
     def issued(self, fingerprint: str) -> IssuedCert | None: ...
     def claim(self, device_id: str, fingerprint: str) -> None: ...
     def is_newest(self, device_id: str, fingerprint: str) -> bool: ...
+    def set_udid_attested(self, device_id: str, attested: bool) -> None: ...
 
 
 class CertAuth:
@@ -81,6 +82,9 @@ class CertAuth:
         )
         if issued is not None and self.identities is not None:
             self.identities.claim(device_id, request.fingerprint)
+        attested = udid_attested(issued, device_id)
+        if attested is not None and self.identities is not None:
+            self.identities.set_udid_attested(device_id, attested)
         return reply
 
     def _require_binding(
@@ -129,3 +133,17 @@ class CertAuth:
             },
         )
         raise DeviceForbidden(f"identity certificate refused: {reason}")
+
+
+RENEWAL_METHODS = ("renew", "renewalreq")
+
+
+def udid_attested(issued: IssuedCert | None, device_id: str) -> bool | None:
+    """Whether an identity Authenticating for `device_id` proves its UDID was attested: issued
+    over the air for this very device (True); a renewal issued for it keeps what the device had
+    (None: unchanged); any other identity, ours through a token or another CA's, does not."""
+    if issued is None or issued.device_id != device_id:
+        return False
+    if issued.method == OTA:
+        return True
+    return None if issued.method in RENEWAL_METHODS else False

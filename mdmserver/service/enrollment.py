@@ -20,9 +20,15 @@ from mdmserver.enrollment.profile import (
     build_profile,
     signed_profile,
 )
+from mdmserver.enrollment.profile_service import DeviceAttributes, build_profile_service
 from mdmserver.logs import get_logger
-from mdmserver.service.errors import DeviceForbidden
-from mdmserver.storage.enrollment_store import EnrollmentStore, TokenInfo
+from mdmserver.service.errors import DeviceForbidden, DeviceRequestError
+from mdmserver.storage.enrollment_store import (
+    PROFILE_SERVICE,
+    EnrollmentStore,
+    SpendOutcome,
+    TokenInfo,
+)
 
 log = get_logger("enrollment")
 
@@ -52,6 +58,17 @@ class TokenRequestError(ValueError):
     """An administrator's token request is invalid (bad tag, bad use count)."""
 
 
+class OverTheAirUnavailable(DeviceRequestError):
+    """Over-the-air enrollment was asked for, but no Apple device CA bundle is configured."""
+
+    status = 503
+
+
+class ChallengeRefused(DeviceForbidden):
+    """A device's profile-service challenge is unknown, spent, expired, or its token can no
+    longer enroll (403, nothing stored)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewToken:
     token: str  # shown once, never stored
@@ -70,7 +87,12 @@ class EnrollmentTokens:
         uses: int | None = None,
         lifetime: timedelta | None = None,
         tags: Sequence[str] = (),
+        ota: bool = False,
+        require_ota: bool = False,
     ) -> NewToken:
+        """A new token; `ota` makes its URL answer Apple's profile service by default,
+        `require_ota` refuses it the plain profile (``&ota=1`` must be asked for, unless
+        `ota` is set too)."""
         if uses is not None and uses < 1:
             raise TokenRequestError("--uses must be at least 1")
         for tag in tags:
@@ -87,10 +109,20 @@ class EnrollmentTokens:
             max_uses=uses,
             expires_at=expires_at,
             tags=[t.strip() for t in tags],
+            ota=ota,
+            require_ota=require_ota,
         )
         log.info(
             "enroll_token_created",
-            extra={"fields": {"token_id": info.id, "max_uses": uses, "tags": list(info.tags)}},
+            extra={
+                "fields": {
+                    "token_id": info.id,
+                    "max_uses": uses,
+                    "tags": list(info.tags),
+                    "ota": ota,
+                    "require_ota": require_ota,
+                }
+            },
         )
         return NewToken(token, info)
 
@@ -104,7 +136,9 @@ class EnrollmentTokens:
 
 
 class EnrollmentProfiles:
-    """Signed enrollment profiles, each carrying a fresh one-time SCEP challenge."""
+    """Signed enrollment profiles, each carrying a fresh one-time SCEP challenge; and, with
+    `over_the_air`, Apple's profile service in front of them (phase 1, and the profile for a
+    device whose attributes were verified: mdmserver.service.ota)."""
 
     def __init__(
         self,
@@ -113,25 +147,82 @@ class EnrollmentProfiles:
         settings: EnrollmentSettings,
         *,
         challenge_lifetime: timedelta,
+        over_the_air: bool = False,
     ) -> None:
         self.store = store
         self.keys = keys
         self.settings = settings
         self.challenge_lifetime = challenge_lifetime
+        self.over_the_air = over_the_air
 
-    def for_token(self, token: str) -> bytes:
-        """The profile for an enrollment token, or EnrollmentRefused with nothing written."""
+    def for_token(self, token: str, *, ota: bool | None = None) -> bytes:
+        """The profile for an enrollment token, or EnrollmentRefused with nothing written.
+
+        `ota` asks for Apple's profile service (True) or the plain profile (False); None
+        takes the token's default. A token that requires OTA is refused the plain profile
+        exactly as an unknown token is, so the answer tells nothing about the token."""
         info = self.store.token_by_hash(secret_hash(token)) if token else None
+        over_the_air = info is not None and (info.ota if ota is None else ota)
+        if info is not None and info.require_ota and not over_the_air:
+            log.info(
+                "enroll_refused",
+                extra={"fields": {"token_id": info.id, "reason": "requires over-the-air"}},
+            )
+            info = None
         if info is None:
             raise refuse_token("unknown")
         problem = info.problem(datetime.now(UTC))
         if problem is not None:
             raise refuse_token(problem, info.id)
         # Build first, store last: a profile that fails to build leaves no challenge behind.
+        if over_the_air:
+            return self._profile_service(info)
         challenge = new_secret()
         profile = self._signed(challenge)
         self._remember(challenge, token_id=info.id)
         log.info("enroll_profile", extra={"fields": {"token_id": info.id}})
+        return profile
+
+    def for_attested_device(
+        self, profile_service_challenge: str, device: DeviceAttributes
+    ) -> bytes:
+        """The enrollment profile for a device whose signed attributes were verified: its
+        SCEP challenge is bound to the UDID (and to the token the profile-service challenge
+        was issued for), and the profile-service challenge is spent, in one transaction."""
+        challenge = new_secret()
+        profile = self._signed(challenge)
+        outcome = self.store.spend_profile_service(
+            secret_hash(profile_service_challenge),
+            device,
+            secret_hash(challenge),
+            datetime.now(UTC) + self.challenge_lifetime,
+        )
+        if outcome != SpendOutcome.ISSUED:
+            log.info(
+                "ota_refused", extra={"fields": {"udid": device.udid, "reason": outcome.value}}
+            )
+            raise ChallengeRefused(f"profile-service challenge refused: {outcome.value}")
+        log.info("ota_profile", extra={"fields": {"udid": device.udid}})
+        return profile
+
+    def _profile_service(self, info: TokenInfo) -> bytes:
+        if not self.over_the_air:
+            raise OverTheAirUnavailable(
+                "over-the-air enrollment is not available: no Apple device CA bundle is "
+                "configured (apple_device_ca_file)"
+            )
+        challenge = new_secret()
+        payload = build_profile_service(self.settings, challenge)
+        profile = signed_profile(
+            payload, self.keys.signing_cert, self.keys.signing_key, [self.keys.ca_cert]
+        )
+        self.store.create_challenge(
+            secret_hash(challenge),
+            purpose=PROFILE_SERVICE,
+            expires_at=datetime.now(UTC) + self.challenge_lifetime,
+            token_id=info.id,
+        )
+        log.info("enroll_profile_service", extra={"fields": {"token_id": info.id}})
         return profile
 
     def for_renewal(self, device_id: str, valid_until: datetime) -> bytes:

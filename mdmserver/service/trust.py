@@ -28,6 +28,9 @@ class TrustAnswer:
     device_id: str | None = None
     reasons: list[str] = field(default_factory=list)
     evaluated_at: datetime | None = None
+    # "attested": the identity was issued over the air for the UDID Apple's device identity
+    # vouched for (issue #12); "token": enrolled with a token, the UDID is the device's claim.
+    identity: str = "token"
 
     def to_dict(self) -> dict[str, Any]:
         if not self.managed:
@@ -40,6 +43,7 @@ class TrustAnswer:
             "compliant": self.compliant,
             "reasons": self.reasons,
             "evaluated_at": _iso(self.evaluated_at),
+            "identity": self.identity,
         }
 
 
@@ -82,7 +86,8 @@ class TrustService:
             if silent > timedelta(hours=limit):
                 compliant = False
                 reasons.append(f"last check-in {silent.total_seconds() / 3600:.0f} h ago")
-        return TrustAnswer(True, compliant, row.device_id, reasons, row.evaluated_at)
+        identity = "attested" if row.udid_attested else "token"
+        return TrustAnswer(True, compliant, row.device_id, reasons, row.evaluated_at, identity)
 
 
 def _iso(moment: datetime | None) -> str | None:

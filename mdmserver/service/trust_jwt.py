@@ -51,6 +51,7 @@ class TrustSigner:
             "sub": answer.device_id,
             "managed": answer.managed,
             "compliant": answer.compliant,
+            "identity": answer.identity,
             "iat": issued,
             "exp": issued + self.ttl,
         }

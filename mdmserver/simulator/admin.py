@@ -48,5 +48,9 @@ class AdminClient:
         """GET /commands/<uuid>: {"counts": {status: n}, "targets": [...]}."""
         return dict(self._call("GET", f"/commands/{command_uuid}", 200))
 
+    def devices(self, limit: int = 500) -> list[dict[str, Any]]:
+        """GET /devices: the first page of devices, as the API shows them."""
+        return list(self._call("GET", "/devices", 200, params={"limit": limit})["devices"])
+
     def close(self) -> None:
         self.session.close()

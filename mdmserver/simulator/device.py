@@ -1,10 +1,12 @@
 """One simulated device: enrolls as a real one does, then runs poll sessions when woken.
 
-Enrollment: GET the profile with a token, read the MDM and SCEP payloads from the signed
-profile, get the CA certificate, request an identity over SCEP with the one-time challenge, then
-Authenticate and TokenUpdate signed with that identity. A session: Idle, then answer each command
-until the server sends an empty body. EraseDevice wipes the device: it drops its key, identity
-and enrollment, so whatever it sends afterwards is unsigned and unknown to the server.
+Enrollment: GET the profile with a token (over the air: GET Apple's profile service, then POST
+the device attributes signed by the device's Apple identity, whose answer is the profile), read
+the MDM and SCEP payloads from the signed profile, get the CA certificate, request an identity
+over SCEP with the one-time challenge, then Authenticate and TokenUpdate signed with it. A
+session: Idle, then answer each command until the server sends an empty body. EraseDevice
+wipes the device: it drops its key, identity and enrollment, so whatever it sends afterwards is
+unsigned and unknown to the server.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import plistlib
 import random
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -22,6 +25,7 @@ from mdmserver.simulator.answers import Behaviour, answer
 from mdmserver.simulator.catalog import DeviceSpec
 from mdmserver.simulator.stats import Stats
 from mdmserver.simulator.transport import Transport
+from mdmserver.testing.apple_device_pki import AppleDevicePki
 from mdmserver.testing.device import CONNECT_TYPE, VirtualDevice
 from mdmserver.testing.enrollment import payload, unwrap_profile
 from mdmserver.testing.scep_client import (
@@ -74,12 +78,24 @@ class SimDevice:
     # Enrollment ------------------------------------------------------------------------------
 
     def enroll(
-        self, transport: Transport, token: str, key: rsa.RSAPrivateKey | None = None
+        self,
+        transport: Transport,
+        token: str,
+        key: rsa.RSAPrivateKey | None = None,
+        *,
+        apple: AppleDevicePki | None = None,
     ) -> None:
-        """Token → signed profile → SCEP identity → Authenticate → TokenUpdate."""
-        reply = transport.request("enroll_profile", "GET", "/mdm/enroll", params={"token": token})
+        """Token → signed profile → SCEP identity → Authenticate → TokenUpdate; with `apple`,
+        the profile comes over the air, for this device's attested UDID."""
+        if apple is None:
+            reply = transport.request(
+                "enroll_profile", "GET", "/mdm/enroll", params={"token": token}
+            )
+            signed = reply.content
+        else:
+            signed = self._over_the_air(transport, token, apple)
         try:
-            profile = unwrap_profile(reply.content)
+            profile = unwrap_profile(signed)
             mdm = payload(profile, "com.apple.mdm")
             scep = payload(profile, "com.apple.security.scep")["PayloadContent"]
         except (AssertionError, ValueError, KeyError) as exc:
@@ -106,6 +122,39 @@ class SimDevice:
             ("token_update", self.identity.token_update()),
         ):
             transport.put(kind, "/mdm/checkin", request.body, request.headers)
+
+    def _over_the_air(self, transport: Transport, token: str, apple: AppleDevicePki) -> bytes:
+        """Apple's profile service: its challenge, then the attributes signed by an identity
+        the (simulated) Apple device CA issued; iPhones send their chain, Macs do not."""
+        reply = transport.request(
+            "enroll_profile", "GET", "/mdm/enroll", params={"token": token, "ota": "1"}
+        )
+        try:
+            service = unwrap_profile(reply.content)["PayloadContent"]
+            url, challenge = service["URL"], service["Challenge"]
+        except (AssertionError, ValueError, KeyError, TypeError) as exc:
+            raise EnrollmentFailed(f"unreadable profile service payload: {exc}") from exc
+        attributes = {
+            "UDID": self.spec.udid,
+            "SERIAL": self.spec.serial_number,
+            "PRODUCT": self.spec.product_name,
+            "VERSION": self.spec.build_version,
+            "DEVICE_NAME": self.spec.device_name,
+            "CHALLENGE": challenge,
+        }
+        body = apple.sign_attributes(
+            attributes,
+            apple.device_identity(self.spec.udid),
+            send_chain=self.spec.platform != "macOS",
+        )
+        answer = transport.request(
+            "enroll_attributes",
+            "POST",
+            urlsplit(url).path,  # the URL names the public host; the simulator dials base_url
+            data=body,
+            headers={"Content-Type": "application/pkcs7-signature"},
+        )
+        return answer.content
 
     def _scep(
         self, transport: Transport, url: str, challenge: str, key: rsa.RSAPrivateKey

@@ -25,6 +25,7 @@ from mdmserver.simulator.catalog import make_specs
 from mdmserver.simulator.device import SimDevice
 from mdmserver.simulator.stats import Stats
 from mdmserver.simulator.transport import Transport, TransportError
+from mdmserver.testing.apple_device_pki import AppleDevicePki
 from mdmserver.testing.fake_apns import FakeAPNs, PushRecord
 
 log = get_logger("simulator")
@@ -63,8 +64,12 @@ class Fleet:
         *,
         verify: str | bool = True,
         apns: FakeAPNs | None = None,
+        apple: AppleDevicePki | None = None,
     ) -> None:
+        """With `apple` (a simulated Apple device CA the server trusts through
+        apple_device_ca_file), devices enroll over the air."""
         self.options = options
+        self.apple = apple
         self.stats = Stats()
         self.transport = Transport(server_url, verify=verify, stats=self.stats)
         self.apns = apns
@@ -107,7 +112,7 @@ class Fleet:
         return report
 
     def _enroll_one(self, device: SimDevice, token: str, key: rsa.RSAPrivateKey | None) -> None:
-        device.enroll(self.transport, token, key)
+        device.enroll(self.transport, token, key, apple=self.apple)
         self.stats.event("enrolled")
         if self.apns is not None and device.push_token_hex:
             self.apns.on_push(

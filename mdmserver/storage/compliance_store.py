@@ -49,6 +49,7 @@ class TrustRow:
     state: str | None
     reasons: list[str]
     evaluated_at: datetime | None
+    udid_attested: bool = False
 
 
 _TRUST_COLUMNS = (
@@ -58,6 +59,7 @@ _TRUST_COLUMNS = (
     compliance_state.c.state,
     compliance_state.c.reasons,
     compliance_state.c.evaluated_at,
+    devices.c.udid_attested,
 )
 _TRUST_FROM = devices.outerjoin(compliance_state, compliance_state.c.device_id == devices.c.id)
 
@@ -289,4 +291,5 @@ def _trust(row: Any) -> TrustRow:
         state=row.state,
         reasons=json.loads(row.reasons) if row.reasons else [],
         evaluated_at=_utc(row.evaluated_at),
+        udid_attested=bool(row.udid_attested),
     )

@@ -15,10 +15,13 @@ from typing import Any
 
 from sqlalchemy import and_, delete, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import IntegrityError
 
+from mdmserver.enrollment.profile_service import DeviceAttributes
 from mdmserver.storage.schema import (
     cert_bindings,
     device_tags,
+    devices,
     enroll_token_tags,
     enroll_tokens,
     enrollments,
@@ -48,6 +51,8 @@ class TokenInfo:
     revoked: bool
     created_at: datetime
     tags: tuple[str, ...]
+    ota: bool = False  # answers Apple's profile service unless the plain profile is asked for
+    require_ota: bool = False  # only over the air: the plain profile is refused
 
     def problem(self, now: datetime) -> str | None:
         """Why this token cannot enroll a device now, or None."""
@@ -75,12 +80,26 @@ class IssuedCert:
     method: str
 
 
+# Challenge purposes beyond "enroll" and "renew" (over-the-air enrollment).
+OTA = "ota"  # a SCEP challenge bound to a UDID Apple attested
+PROFILE_SERVICE = "profile_service"  # what a device signs into its attributes; never SCEP's
+
+
 class SpendOutcome(StrEnum):
     ISSUED = "issued"
     UNKNOWN_CHALLENGE = "unknown challenge"
     USED_CHALLENGE = "challenge already used"
     EXPIRED_CHALLENGE = "challenge expired"
     TOKEN_UNUSABLE = "enrollment token revoked, expired or used up"
+
+
+def _usable_token(now: datetime) -> list[Any]:
+    """The conditions under which a token may still enroll a device."""
+    return [
+        enroll_tokens.c.revoked.is_(False),
+        or_(enroll_tokens.c.expires_at.is_(None), enroll_tokens.c.expires_at > now),
+        or_(enroll_tokens.c.max_uses.is_(None), enroll_tokens.c.uses < enroll_tokens.c.max_uses),
+    ]
 
 
 class _Abort(Exception):
@@ -105,6 +124,8 @@ class EnrollmentStore:
         max_uses: int | None,
         expires_at: datetime | None,
         tags: Sequence[str],
+        ota: bool = False,
+        require_ota: bool = False,
     ) -> TokenInfo:
         now = utcnow()
         with self.engine.begin() as conn:
@@ -118,6 +139,8 @@ class EnrollmentStore:
                     expires_at=expires_at,
                     revoked=False,
                     created_at=now,
+                    ota=ota,
+                    require_ota=require_ota,
                 )
             )
             unique_tags = list(dict.fromkeys(tags))
@@ -185,7 +208,7 @@ class EnrollmentStore:
                 row = conn.execute(
                     select(scep_challenges).where(scep_challenges.c.id == challenge_hash)
                 ).first()
-                if row is None:
+                if row is None or row.purpose == PROFILE_SERVICE:
                     raise _Abort(SpendOutcome.UNKNOWN_CHALLENGE)
                 spent = conn.execute(
                     update(scep_challenges)
@@ -214,23 +237,115 @@ class EnrollmentStore:
             return abort.outcome
         return SpendOutcome.ISSUED
 
+    def spend_profile_service(
+        self,
+        challenge_hash: str,
+        device: DeviceAttributes,
+        scep_challenge_hash: str,
+        scep_expires_at: datetime,
+    ) -> SpendOutcome:
+        """Spend a profile-service challenge for the device Apple attested, all or nothing:
+        mark it used, make sure the device row exists (the SCEP challenge and the identity
+        name it), and store a SCEP challenge bound to that UDID and the same token.
+
+        The token must still be usable, but no use is counted here: that happens when the
+        identity is issued, as for the plain profile. ISSUED means the SCEP challenge is stored.
+        """
+        try:
+            return self._spend_profile_service(
+                challenge_hash, device, scep_challenge_hash, scep_expires_at
+            )
+        except IntegrityError:
+            # Another enrollment of this UDID created the device row meanwhile: once more.
+            return self._spend_profile_service(
+                challenge_hash, device, scep_challenge_hash, scep_expires_at
+            )
+
+    def _spend_profile_service(
+        self,
+        challenge_hash: str,
+        device: DeviceAttributes,
+        scep_challenge_hash: str,
+        scep_expires_at: datetime,
+    ) -> SpendOutcome:
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    select(scep_challenges).where(scep_challenges.c.id == challenge_hash)
+                ).first()
+                if row is None or row.purpose != PROFILE_SERVICE:
+                    raise _Abort(SpendOutcome.UNKNOWN_CHALLENGE)
+                spent = conn.execute(
+                    update(scep_challenges)
+                    .where(
+                        scep_challenges.c.id == challenge_hash,
+                        scep_challenges.c.used_at.is_(None),
+                        scep_challenges.c.expires_at > now,
+                    )
+                    .values(used_at=now)
+                ).rowcount
+                if not spent:
+                    raise _Abort(
+                        SpendOutcome.USED_CHALLENGE
+                        if row.used_at is not None
+                        else SpendOutcome.EXPIRED_CHALLENGE
+                    )
+                usable = conn.execute(
+                    select(enroll_tokens.c.id).where(
+                        enroll_tokens.c.id == row.token_id, *_usable_token(now)
+                    )
+                ).first()
+                if usable is None:
+                    raise _Abort(SpendOutcome.TOKEN_UNUSABLE)
+                known = conn.execute(select(devices.c.id).where(devices.c.id == device.udid))
+                if known.first() is None:
+                    conn.execute(
+                        insert(devices).values(
+                            id=device.udid,
+                            serial_number=device.serial_number,
+                            product_name=device.product_name,
+                            build_version=device.build_version,
+                            device_name=device.device_name,
+                            imei=device.imei,
+                            meid=device.meid,
+                            enrolled=False,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                conn.execute(
+                    insert(scep_challenges).values(
+                        id=scep_challenge_hash,
+                        purpose=OTA,
+                        token_id=row.token_id,
+                        device_id=device.udid,
+                        created_at=now,
+                        expires_at=scep_expires_at,
+                    )
+                )
+        except _Abort as abort:
+            return abort.outcome
+        return SpendOutcome.ISSUED
+
     @staticmethod
     def _use_token(conn: Connection, token_id: str, now: datetime) -> bool:
         return bool(
             conn.execute(
                 update(enroll_tokens)
-                .where(
-                    enroll_tokens.c.id == token_id,
-                    enroll_tokens.c.revoked.is_(False),
-                    or_(enroll_tokens.c.expires_at.is_(None), enroll_tokens.c.expires_at > now),
-                    or_(
-                        enroll_tokens.c.max_uses.is_(None),
-                        enroll_tokens.c.uses < enroll_tokens.c.max_uses,
-                    ),
-                )
+                .where(enroll_tokens.c.id == token_id, *_usable_token(now))
                 .values(uses=enroll_tokens.c.uses + 1)
             ).rowcount
         )
+
+    def set_udid_attested(self, device_id: str, attested: bool) -> None:
+        """Record whether the device's identity was issued for its Apple-attested UDID."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(devices)
+                .where(devices.c.id == device_id, devices.c.udid_attested.is_not(attested))
+                .values(udid_attested=attested)
+            )
 
     # Issued certificates --------------------------------------------------------------------
 
@@ -422,6 +537,8 @@ class EnrollmentStore:
             revoked=row.revoked,
             created_at=_utc(row.created_at),  # type: ignore[arg-type]
             tags=tuple(tags),
+            ota=bool(row.ota),
+            require_ota=bool(row.require_ota),
         )
 
     @staticmethod

@@ -163,6 +163,7 @@ class DeviceRow:
     created_at: datetime | None
     last_seen_at: datetime | None
     tags: tuple[str, ...] = ()
+    udid_attested: bool = False  # identity issued for a UDID Apple attested (OTA enrollment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,7 @@ _DEVICE_COLUMNS = (
     devices.c.user_enrollment,
     devices.c.created_at,
     devices.c.last_seen_at,
+    devices.c.udid_attested,
 )
 
 
@@ -416,6 +418,7 @@ class InventoryQueries:
             user_enrollment=bool(row.user_enrollment),
             created_at=_utc(row.created_at),
             last_seen_at=_utc(row.last_seen_at),
+            udid_attested=bool(row.udid_attested),
         )
 
     @staticmethod

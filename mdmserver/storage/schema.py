@@ -38,6 +38,13 @@ devices = Table(
     Column("id", String(128), primary_key=True, comment="UDID, or EnrollmentID (User Enrollment)"),
     Column("serial_number", String(64), index=True),
     Column("user_enrollment", Boolean, nullable=False, server_default=text("false")),
+    Column(
+        "udid_attested",
+        Boolean,
+        nullable=False,
+        server_default=text("false"),
+        comment="the identity was issued for this UDID, attested by Apple (migration 0009_ota)",
+    ),
     Column("model", String(64)),
     Column("model_name", String(128)),
     Column("product_name", String(64)),
@@ -154,6 +161,10 @@ enroll_tokens = Table(
     Column("revoked", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp),
+    # Over-the-air enrollment (migration 0009_ota): the token answers Apple's profile service
+    # by default (ota), or only ever (require_ota: the plain profile is refused).
+    Column("ota", Boolean, nullable=False, server_default=text("false")),
+    Column("require_ota", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("token_hash", name="uq_enroll_tokens_hash"),
 )
 
@@ -168,6 +179,8 @@ scep_challenges = Table(
     "scep_challenges",
     metadata,
     Column("id", String(64), primary_key=True, comment="SHA-256 of the challenge, hex"),
+    # Also "ota" (a SCEP challenge bound to an attested UDID) and "profile_service" (the
+    # challenge of Apple's profile service, never accepted by SCEP); migration 0009_ota.
     Column("purpose", String(16), nullable=False, comment="enroll or renew"),
     Column("token_id", String(32), ForeignKey("enroll_tokens.id")),
     Column("device_id", String(128), ForeignKey("devices.id"), index=True),

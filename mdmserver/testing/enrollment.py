@@ -43,6 +43,38 @@ def scep_challenge(profile: dict[str, Any]) -> str:
     return payload(profile, "com.apple.security.scep")["PayloadContent"]["Challenge"]
 
 
+def profile_service(signed: bytes) -> dict[str, Any]:
+    """The PayloadContent of a signed phase-1 profile (Apple's profile service)."""
+    profile = unwrap_profile(signed)
+    assert profile["PayloadType"] == "Profile Service", profile["PayloadType"]
+    return profile["PayloadContent"]
+
+
+def device_attributes(
+    udid: str, challenge: str, *, serial: str = "C02TEST00001", **extra: str
+) -> dict[str, str]:
+    """The attributes plist a device posts to a profile service (before it is signed)."""
+    return {
+        "UDID": udid,
+        "SERIAL": serial,
+        "PRODUCT": "iPhone15,2",
+        "VERSION": "21E219",
+        "DEVICE_NAME": "iPhone " + serial[-4:],
+        "IMEI": "35 123456 789012 3",
+        "CHALLENGE": challenge,
+        **extra,
+    }
+
+
+def post_attributes(base_url: str, body: bytes) -> requests.Response:
+    return requests.post(
+        f"{base_url}/mdm/enroll/ota",
+        data=body,
+        headers={"Content-Type": "application/pkcs7-signature"},
+        timeout=30,
+    )
+
+
 def post_pki(base_url: str, body: bytes) -> requests.Response:
     return requests.post(
         f"{base_url}/scep",

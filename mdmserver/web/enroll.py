@@ -28,7 +28,7 @@ def enroll() -> Response:
     if len(token) > MAX_TOKEN_LENGTH:
         raise refuse_token("too long")
     try:
-        profile = profiles.for_token(token)
+        profile = profiles.for_token(token, ota=_ota_choice(request.args.get("ota")))
     except ProfileSchemaError:
         return Response(
             "the enrollment profile could not be built\n", status=500, content_type="text/plain"
@@ -41,3 +41,11 @@ def enroll() -> Response:
             "Cache-Control": "no-store",  # each download carries its own one-time challenge
         },
     )
+
+
+def _ota_choice(value: str | None) -> bool | None:
+    """``ota=1`` asks for Apple's profile service (over-the-air enrollment, phase 2 in
+    web/enroll_ota.py), ``ota=0`` for the plain profile; absent, the token's default."""
+    if value is None:
+        return None
+    return value.strip().lower() in {"1", "true", "yes"}

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Flask
 
 from mdmserver.config import Config
+from mdmserver.crypto.apple_chain import AppleDeviceCAs
 from mdmserver.enrollment.instance import load_instance_keys
 from mdmserver.enrollment.profile import EnrollmentSettings
 from mdmserver.logs import get_logger
 from mdmserver.service.enrollment import EnrollmentProfiles
 from mdmserver.service.errors import DeviceRequestError
+from mdmserver.service.ota import OverTheAir
 from mdmserver.service.scep_server import ScepService
 from mdmserver.storage.enrollment_store import EnrollmentStore
 
@@ -34,11 +37,18 @@ class EnrollmentRuntime:
     profiles: EnrollmentProfiles | None
     scep: ScepService | None
     missing: str = ""
+    ota: OverTheAir | None = None
 
     def need_profiles(self) -> EnrollmentProfiles:
         if self.profiles is None:
             raise EnrollmentUnavailable(f"enrollment is not available: {self.missing}")
         return self.profiles
+
+    def need_ota(self) -> OverTheAir:
+        if self.ota is None:
+            why = self.missing or "no Apple device CA bundle is configured (apple_device_ca_file)"
+            raise EnrollmentUnavailable(f"over-the-air enrollment is not available: {why}")
+        return self.ota
 
     def need_scep(self) -> ScepService:
         if self.scep is None:
@@ -56,13 +66,27 @@ def build_enrollment(config: Config, store: EnrollmentStore) -> EnrollmentRuntim
     settings = EnrollmentSettings(
         server_url=config.server_url.rstrip("/"), topic=config.push_topics[0], ca_cert=keys.ca_cert
     )
+    apple_cas = load_apple_device_cas(config)
     profiles = EnrollmentProfiles(
         store,
         keys,
         settings,
         challenge_lifetime=timedelta(minutes=config.challenge_lifetime_minutes),
+        over_the_air=apple_cas is not None,
     )
-    return EnrollmentRuntime(store, profiles, scep)
+    ota = OverTheAir(profiles, apple_cas) if apple_cas is not None else None
+    return EnrollmentRuntime(store, profiles, scep, ota=ota)
+
+
+def load_apple_device_cas(config: Config) -> AppleDeviceCAs | None:
+    """The Apple device CA bundle, when configured; a configured file that is missing or holds
+    no certificate stops the start, rather than silently turning OTA enrollment off."""
+    if not config.apple_device_ca_file:
+        return None
+    path = Path(config.apple_device_ca_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"apple_device_ca_file {path} does not exist")
+    return AppleDeviceCAs.from_pem(path.read_bytes())
 
 
 def _unavailable(

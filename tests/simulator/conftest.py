@@ -55,8 +55,18 @@ class SimServer:
 
 
 @pytest.fixture
+def sim_overrides() -> dict[str, Any]:
+    """Extra server settings; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
 def sim_server(
-    tmp_path: Path, database_url: str, apple: FakeApple, gateway: FakeAPNs
+    tmp_path: Path,
+    database_url: str,
+    apple: FakeApple,
+    gateway: FakeAPNs,
+    sim_overrides: dict[str, Any],
 ) -> Iterator[SimServer]:
     from mdmserver.app import create_app
     from mdmserver.config import load_config
@@ -74,6 +84,7 @@ def sim_server(
             "apns_port": gateway.port,
             "apns_ca_file": str(apple.ca_file),
             "log_level": "WARNING",
+            **sim_overrides,
         },
     )
     app = create_app(config)

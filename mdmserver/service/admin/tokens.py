@@ -25,11 +25,15 @@ class AuditedTokens:
         lifetime: timedelta | None,
         tags: tuple[str, ...],
         actor: str,
+        ota: bool = False,
+        require_ota: bool = False,
     ) -> NewToken:
         with self.audit.record(actor, "enrollment_token.create") as entry:
-            entry.detail.update(uses=uses, tags=",".join(tags))
+            entry.detail.update(uses=uses, tags=",".join(tags), ota=ota, require_ota=require_ota)
             try:
-                new = self.tokens.create(uses=uses, lifetime=lifetime, tags=tags)
+                new = self.tokens.create(
+                    uses=uses, lifetime=lifetime, tags=tags, ota=ota, require_ota=require_ota
+                )
             except (TokenRequestError, ValueError) as exc:
                 raise BadRequest(str(exc)) from None
             entry.targets = [new.info.id]

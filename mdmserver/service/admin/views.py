@@ -14,6 +14,12 @@ def when(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+def identity_kind(udid_attested: bool) -> str:
+    """How the device's identity is tied to its UDID: "attested" (issued over the air for the
+    UDID Apple's device identity vouched for) or "token" (the device's own claim)."""
+    return "attested" if udid_attested else "token"
+
+
 def device(row: DeviceRow) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -28,6 +34,7 @@ def device(row: DeviceRow) -> dict[str, Any]:
         "enrolled": row.enrolled,
         "user_enrollment": row.user_enrollment,
         "tags": list(row.tags),
+        "identity": identity_kind(row.udid_attested),
         "created_at": when(row.created_at),
         "last_seen_at": when(row.last_seen_at),
     }
@@ -92,6 +99,8 @@ def token(info: TokenInfo, now: datetime) -> dict[str, Any]:
         "revoked": info.revoked,
         "state": info.problem(now) or "active",
         "tags": list(info.tags),
+        "ota": info.ota,
+        "require_ota": info.require_ota,
         "created_at": when(info.created_at),
     }
 

@@ -15,7 +15,7 @@ from mdmserver.service.admin.errors import BadRequest
 from mdmserver.web.api import actor, admin, audited, json_body
 
 bp = Blueprint("enrollment_tokens", __name__)
-_FIELDS = frozenset({"uses", "expires_in", "tags"})
+_FIELDS = frozenset({"uses", "expires_in", "tags", "ota", "require_ota"})
 
 
 @bp.get("/enrollment-tokens")
@@ -32,17 +32,24 @@ def create_token() -> tuple[Response, int]:
         raise BadRequest("the body must be a JSON object")
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
-        raise BadRequest(f"{unknown[0]}: unknown field; use uses, expires_in, tags")
+        raise BadRequest(
+            f"{unknown[0]}: unknown field; use uses, expires_in, tags, ota, require_ota"
+        )
     uses = _positive(body.get("uses"), "uses")
     expires_in = _positive(body.get("expires_in"), "expires_in")
     tags = body.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise BadRequest("tags: must be a list of strings")
+    flags = {name: body.get(name, False) for name in ("ota", "require_ota")}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise BadRequest(f"{name}: must be true or false, got {value!r}")
     new = admin().tokens.create(
         uses=uses,
         lifetime=timedelta(seconds=expires_in) if expires_in else None,
         tags=tuple(tags),
         actor=actor(),
+        **flags,
     )
     return jsonify({**out.token(new.info, datetime.now(UTC)), "token": new.token}), 201
 

@@ -111,6 +111,12 @@ _SCHEMAS: dict[str, Any] = {
             "os_version": {"type": ["string", "null"]},
             "enrolled": {"type": "boolean"},
             "tags": {"type": "array", "items": STR},
+            "identity": {
+                "type": "string",
+                "enum": ["attested", "token"],
+                "description": "attested: the identity was issued over the air for the UDID "
+                "the device's Apple identity vouched for; token: the UDID is the device's claim",
+            },
             "last_seen_at": TIME,
         },
     },
@@ -258,6 +264,8 @@ _SCHEMAS: dict[str, Any] = {
             "expires_at": TIME,
             "state": STR,
             "tags": {"type": "array", "items": STR},
+            "ota": {"type": "boolean", "description": "its URL answers Apple's profile service"},
+            "require_ota": {"type": "boolean", "description": "the plain profile is refused"},
         },
     },
 }
@@ -400,9 +408,11 @@ _PATHS: dict[str, Any] = {
                             "uses": {"type": "integer", "minimum": 1},
                             "expires_in": {"type": "integer", "minimum": 1},
                             "tags": {"type": "array", "items": STR},
+                            "ota": {"type": "boolean", "default": False},
+                            "require_ota": {"type": "boolean", "default": False},
                         },
                     },
-                    "Limits and tags",
+                    "Limits, tags and over-the-air enrollment",
                 ),
             },
             "responses": {

@@ -41,6 +41,13 @@ SCHEMAS: dict[str, Any] = {
                 "description": "why not compliant; unmanaged: only for an ambiguous serial",
             },
             "evaluated_at": TIME,
+            "identity": {
+                "type": "string",
+                "enum": ["attested", "token"],
+                "description": "only when managed. attested: the device's identity was issued "
+                "over the air for the UDID its Apple identity vouched for; token: enrolled "
+                "with an enrollment token, the UDID is the device's own claim",
+            },
         },
     },
     "TrustAssertion": {
@@ -51,7 +58,8 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "assertion": {
                         "type": "string",
-                        "description": "ES256 JWT (sub, managed, compliant); only when managed",
+                        "description": "ES256 JWT (sub, managed, compliant, identity); "
+                        "only when managed",
                     },
                     "expires_in": {"type": "integer", "description": "seconds"},
                 },
