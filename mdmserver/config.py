@@ -41,6 +41,10 @@ class Config:
     challenge_lifetime_minutes: int = 60
     identity_lifetime_days: int = 365
     identity_renewal_days: int = 30
+    # "strict": a new identity cannot take over an active enrollment bound to another one
+    # (unless it was checked out, erased, its identity expired or revoked, or an admin allowed
+    # it); "open" lets any identity re-enroll any device (logged as a warning at start).
+    reenroll: str = "strict"
     auto_migrate: bool | None = None
     # Networks that may read /metrics without an API key (comma-separated CIDRs; "" for none).
     metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
@@ -178,4 +182,6 @@ def load_config(
             raise ConfigError(f"metrics_allow: {network!r} is not an address or network") from None
     if coerced.get("user_authenticate", "decline") not in {"decline", "allow"}:
         raise ConfigError("user_authenticate must be 'decline' or 'allow'")
+    if coerced.get("reenroll", "strict") not in {"strict", "open"}:
+        raise ConfigError("reenroll must be 'strict' or 'open'")
     return Config(**coerced, extra=extra)

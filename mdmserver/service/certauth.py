@@ -9,7 +9,11 @@ device's stolen identity cannot be replayed to take over or impersonate a differ
 With the server's own CA (``identities``), certificates it issued are also checked here: a
 revoked one is refused (revoking also drops its binding, so the hot path needs no extra
 lookup), one issued for a device speaks only for that device, and a renewed identity issued for
-a device is bound to it on first use in place of the old one.
+a device is bound to it on first use in place of the old one, which is then revoked as
+superseded (refused everywhere, listed in the CRL).
+
+An Authenticate with a new identity for a device enrolled with another one must also pass the
+re-enrollment rule (:mod:`mdmserver.service.reenroll`) before anything is stored.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from mdmserver.protocol.results import CommandResult
 from mdmserver.service.base import MDMService, Reply
 from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import DeviceForbidden
+from mdmserver.service.reenroll import ReenrollRule
 from mdmserver.storage.base import Storage
 from mdmserver.storage.enrollment_store import IssuedCert
 
@@ -36,15 +41,21 @@ class IssuedIdentities(Protocol):
     def issued(self, fingerprint: str) -> IssuedCert | None: ...
     def claim(self, device_id: str, fingerprint: str) -> None: ...
     def is_newest(self, device_id: str, fingerprint: str) -> bool: ...
+    def supersede(self, device_id: str, fingerprint: str) -> list[str]: ...
 
 
 class CertAuth:
     def __init__(
-        self, inner: MDMService, storage: Storage, identities: IssuedIdentities | None = None
+        self,
+        inner: MDMService,
+        storage: Storage,
+        identities: IssuedIdentities | None = None,
+        reenroll: ReenrollRule | None = None,
     ) -> None:
         self.inner = inner
         self.storage = storage
         self.identities = identities
+        self.reenroll = reenroll
 
     def checkin(self, request: DeviceRequest, message: CheckinMessage) -> Reply:
         if isinstance(message, Authenticate):
@@ -65,13 +76,23 @@ class CertAuth:
                 self._refuse(request, message.identity, "certificate is revoked")
             if issued.device_id is not None and issued.device_id != device_id:
                 self._refuse(request, message.identity, "certificate was issued to another device")
-        reply = self.inner.checkin(request, message)
+        admission = None
+        if self.reenroll is not None:
+            admission = self.reenroll.admit(device_id, request.fingerprint, issued)
+        try:
+            reply = self.inner.checkin(request, message)
+        except Exception:
+            if admission is not None and self.reenroll is not None:
+                self.reenroll.give_back(device_id, admission)
+            raise
         # A fresh Authenticate is a (re-)enrollment: the new identity replaces the old one.
         self.storage.bind_certificate(
             device_id, request.fingerprint, request.not_after, replace=True
         )
-        if issued is not None and self.identities is not None:
-            self.identities.claim(device_id, request.fingerprint)
+        if self.identities is not None:
+            if issued is not None:
+                self.identities.claim(device_id, request.fingerprint)
+            self.identities.supersede(device_id, request.fingerprint)
         return reply
 
     def _require_binding(
@@ -97,6 +118,7 @@ class CertAuth:
             self.storage.bind_certificate(
                 identity.device_id, request.fingerprint, request.not_after, replace=True
             )
+            self.identities.supersede(identity.device_id, request.fingerprint)
             log.info(
                 "identity_renewed",
                 extra={"fields": {"device_id": identity.device_id, "cert": request.fingerprint}},

@@ -54,6 +54,8 @@ devices = Table(
     Column("authenticated_at", Timestamp),
     Column("checked_out_at", Timestamp),
     Column("last_seen_at", Timestamp),
+    # An admin's one-time permission for a new identity to take over an active enrollment.
+    Column("reenroll_allowed_until", Timestamp),
 )
 
 enrollments = Table(
