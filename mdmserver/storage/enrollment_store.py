@@ -89,19 +89,23 @@ class CurrentBinding:
     bound_at: datetime
     status: str | None  # the device channel's enrollment status (None: no enrollment row)
     token_updated_at: datetime | None
+    authenticated_at: datetime | None  # the device's latest Authenticate
     revoked: bool  # the bound identity is one we issued, and it is revoked
     erase_acknowledged: bool  # an EraseDevice was acknowledged since it was bound
     allowed_until: datetime | None  # an admin's one-time allowance
 
     def enrolled_with_it(self) -> bool:
-        """The enrollment is active with this identity: active, or pending again after a
-        TokenUpdate made with it (a replayed Authenticate must not open the door)."""
+        """The enrollment is active with this identity: active, or pending again because the
+        bound identity itself sent Authenticate again after enrolling (a replayed Authenticate
+        must not open the door). A device whose first Authenticate was never followed by a
+        TokenUpdate may still start over with a new identity: its enrollment never began."""
         if self.status == "active":
             return True
         return (
             self.status == "pending"
             and self.token_updated_at is not None
-            and self.token_updated_at >= self.bound_at
+            and self.authenticated_at is not None
+            and self.authenticated_at > self.bound_at
         )
 
 
@@ -449,9 +453,11 @@ class EnrollmentStore:
                 )
                 .limit(1)
             ).first()
-            allowed_until = conn.execute(
-                select(devices.c.reenroll_allowed_until).where(devices.c.id == device_id)
-            ).scalar()
+            device = conn.execute(
+                select(devices.c.reenroll_allowed_until, devices.c.authenticated_at).where(
+                    devices.c.id == device_id
+                )
+            ).first()
         return CurrentBinding(
             device_id=device_id,
             fingerprint=bound.fingerprint,
@@ -459,9 +465,10 @@ class EnrollmentStore:
             bound_at=bound_at,
             status=channel.status if channel else None,
             token_updated_at=_utc(channel.token_updated_at) if channel else None,
+            authenticated_at=_utc(device.authenticated_at) if device else None,
             revoked=bool(revoked),
             erase_acknowledged=erased is not None,
-            allowed_until=_utc(allowed_until),
+            allowed_until=_utc(device.reenroll_allowed_until) if device else None,
         )
 
     def allow_reenroll(self, device_id: str, until: datetime) -> bool:

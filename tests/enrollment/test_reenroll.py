@@ -145,9 +145,12 @@ def test_the_token_and_its_tags_do_not_matter(app, live_server, enroll, tokens, 
     _refused_and_nothing_changed(app, live_server, keys, victim, [attacker.authenticate()])
 
 
-def test_replayed_authenticate_keeps_a_queued_erase(app, live_server, tokens, ca_cert, keys):
+def test_replayed_authenticate_keeps_a_queued_erase(
+    app, live_server, tokens, ca_cert, keys, fresh_identity
+):
     """The device's own signed Authenticate, sent again by someone who captured it: the
-    EraseDevice queued since stays queued and reaches the device."""
+    EraseDevice queued since stays queued and reaches the device, and the enrollment (pending
+    again) is no easier to take over."""
     from mdmserver.testing.device import VirtualDevice
     from mdmserver.testing.enrollment import scep_identity
     from mdmserver.testing.pki import TEST_TOPIC
@@ -168,6 +171,9 @@ def test_replayed_authenticate_keeps_a_queued_erase(app, live_server, tokens, ca
     assert reply.status_code == 200, reply.text
     assert [item.command_uuid for item in storage.queue(device.udid)] == [erase.command_uuid]
     assert storage.command_targets(other.command_uuid)[0].status == QueueStatus.CANCELLED
+    assert storage.device_for_certificate(fingerprint_sha256(cert)) == device.udid
+    attacker = _attacker(device, fresh_identity)
+    assert send(live_server, attacker.authenticate()).status_code == 403
     assert storage.device_for_certificate(fingerprint_sha256(cert)) == device.udid
     # The real device carries on (its next TokenUpdate) and receives the wipe first.
     assert send(live_server, device.token_update()).status_code == 200
