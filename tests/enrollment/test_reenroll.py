@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from mdmserver.crypto.ca import fingerprint_sha256
@@ -42,6 +43,10 @@ def _refused_and_nothing_changed(app, live_server, keys, victim, requests_sent):
     for request in requests_sent:
         reply = send(live_server, request)
         assert reply.status_code == 403, reply.text
+        if b"<string>Authenticate</string>" in request.body:
+            assert "enrolled with another identity" in reply.text, reply.text
+        else:
+            assert "not bound to this device" in reply.text, reply.text
     assert snapshot(engine) == before, "a refused re-enrollment changed the database"
     assert keys.trust(f"devices/{victim.udid}") == trust_before
     storage = runtime(app).storage
@@ -358,3 +363,13 @@ def test_open_setting_lets_any_identity_in(app_config, ca_cert, reenroll_log):
             _reenroll(url, device, lambda: (cert, key))
     finally:
         runtime(open_app).close()
+
+
+def test_reenroll_setting_is_strict_or_open(tmp_path):
+    from mdmserver.config import ConfigError, load_config
+
+    home = {"home": tmp_path}
+    assert load_config(environ={}, overrides=home).reenroll == "strict"
+    assert load_config(environ={"MDM_REENROLL": "open"}, overrides=home).reenroll == "open"
+    with pytest.raises(ConfigError, match="reenroll"):
+        load_config(environ={"MDM_REENROLL": "loose"}, overrides=home)
