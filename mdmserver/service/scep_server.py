@@ -24,11 +24,13 @@ from mdmserver.logs import get_logger
 from mdmserver.scep.caps import ca_caps_response, ca_cert_response
 from mdmserver.scep.errors import FailInfo, ScepRejected
 from mdmserver.scep.message import (
+    CrlRequest,
     MessageType,
     PkiRequest,
+    build_cert_rep_crl,
     build_cert_rep_failure,
     build_cert_rep_success,
-    parse_pki_message,
+    read_pki_message,
 )
 from mdmserver.storage.enrollment_store import EnrollmentStore, IssuedCert, SpendOutcome
 
@@ -62,7 +64,9 @@ class ScepService:
 
         A message too broken to answer raises ScepError (the web layer's HTTP 400)."""
         try:
-            request = parse_pki_message(data, self.ca_cert, self.ca_key)
+            request = read_pki_message(data, self.ca_cert, self.ca_key)
+            if isinstance(request, CrlRequest):
+                return self._crl_rep(request)
             certificate = self._decide(request)
         except ScepRejected as exc:
             log.info(
@@ -126,6 +130,14 @@ class ScepService:
         )
         self._log_issued(request, certificate, "renewal", device_id)
         return certificate
+
+    def _crl_rep(self, request: CrlRequest) -> bytes:
+        """SCEP GetCRL: the same CRL as /scep/crl, for the one CA this server runs."""
+        if request.issuer_der != self.ca_cert.subject.public_bytes():
+            raise ScepRejected(
+                "GetCRL names an issuer other than this CA", FailInfo.badCertId, request.transaction
+            )
+        return build_cert_rep_crl(request, self.crl_der(), self.ca_cert, self.ca_key)
 
     def crl_der(self) -> bytes:
         """The CA's current CRL (DER): every unexpired identity we revoked."""

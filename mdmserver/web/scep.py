@@ -2,7 +2,8 @@
 
 GetCACaps and GetCACert by GET; PKIOperation by POST (DER body) or GET (base64 ``message``).
 Answers are CertReps; only a message too broken to answer gets a plain-text 400.
-``GET /scep/crl`` publishes the device CA's CRL (DER, signed by the CA).
+``GET /scep/crl`` publishes the device CA's CRL (DER, signed by the CA); a GetCRL
+PKIOperation gets the same CRL in its CertRep.
 """
 
 from __future__ import annotations

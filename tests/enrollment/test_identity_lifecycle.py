@@ -176,3 +176,29 @@ def test_cli_revoke_and_allow_reenroll(app, app_config, live_server, tokens, ca_
     assert runtime(app).admin.store.audit_entries(limit=1)[0].actor.startswith("cli:")
     missing = cli("devices", "revoke", "NOPE", "--yes")
     assert missing.exit_code != 0 and "NOPE" in missing.output
+
+
+def test_scep_get_crl_answers_the_same_crl(app, live_server, enroll, ca_cert, keys, pki):
+    from mdmserver.crypto.ca import generate_key
+    from mdmserver.testing.enrollment import post_pki
+    from mdmserver.testing.scep_client import (
+        build_get_crl,
+        crl_of_cert_rep,
+        parse_cert_rep,
+        self_signed_for_scep,
+    )
+
+    device = enroll()
+    assert keys.post(f"/devices/{device.udid}/revoke").status_code == 200
+    key = generate_key("rsa")
+    asker = self_signed_for_scep(key, "relying party")  # the CRL is public: anyone may ask
+    reply = post_pki(live_server, build_get_crl(device.certificate, asker, key, ca_cert))
+    assert reply.status_code == 200, reply.text
+    crl = crl_of_cert_rep(reply.content, ca_cert, key)
+    assert crl.is_signature_valid(ca_cert.public_key())
+    assert crl.get_revoked_certificate_by_serial_number(device.certificate.serial_number)
+
+    foreign, _ = pki.identity("issued by another CA")
+    reply = post_pki(live_server, build_get_crl(foreign, asker, key, ca_cert))
+    refused = parse_cert_rep(reply.content, ca_cert, key)
+    assert refused.status == PkiStatus.FAILURE and refused.fail_info == FailInfo.badCertId
