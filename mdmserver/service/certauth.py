@@ -42,6 +42,7 @@ class IssuedIdentities(Protocol):
     def claim(self, device_id: str, fingerprint: str) -> None: ...
     def is_newest(self, device_id: str, fingerprint: str) -> bool: ...
     def supersede(self, device_id: str, fingerprint: str) -> list[str]: ...
+    def is_revoked_elsewhere(self, fingerprint: str) -> bool: ...
 
 
 class CertAuth:
@@ -76,6 +77,8 @@ class CertAuth:
                 self._refuse(request, message.identity, "certificate is revoked")
             if issued.device_id is not None and issued.device_id != device_id:
                 self._refuse(request, message.identity, "certificate was issued to another device")
+        elif self._revoked_elsewhere(request):
+            self._refuse(request, message.identity, "certificate is revoked")
         admission = None
         if self.reenroll is not None:
             admission = self.reenroll.admit(device_id, request.fingerprint, issued)
@@ -106,7 +109,9 @@ class CertAuth:
             return request
         # Rare path: a renewed identity's first request, or a refusal worth explaining.
         issued = self._issued(request)
-        if issued is not None and issued.revoked:
+        if (issued is not None and issued.revoked) or (
+            issued is None and self._revoked_elsewhere(request)
+        ):
             self._refuse(request, identity, "certificate is revoked")
         if (
             issued is not None
@@ -128,6 +133,10 @@ class CertAuth:
 
     def _issued(self, request: DeviceRequest) -> IssuedCert | None:
         return self.identities.issued(request.fingerprint) if self.identities else None
+
+    def _revoked_elsewhere(self, request: DeviceRequest) -> bool:
+        """An identity from another CA that an admin revoked."""
+        return bool(self.identities and self.identities.is_revoked_elsewhere(request.fingerprint))
 
     @staticmethod
     def _refuse(request: DeviceRequest, identity: EnrollmentIdentity, reason: str) -> NoReturn:

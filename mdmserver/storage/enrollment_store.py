@@ -26,6 +26,7 @@ from mdmserver.storage.schema import (
     enroll_tokens,
     enrollments,
     issued_certs,
+    revoked_identities,
     scep_challenges,
 )
 
@@ -386,6 +387,18 @@ class EnrollmentStore:
                     .where(issued_certs.c.serial.in_(serials))
                     .values(revoked=True, revoked_at=now)
                 )
+            ours = select(issued_certs.c.fingerprint)
+            known = select(revoked_identities.c.fingerprint)
+            foreign = conn.execute(
+                select(cert_bindings.c.fingerprint).where(
+                    cert_bindings.c.device_id == device_id,
+                    cert_bindings.c.fingerprint.not_in(ours),
+                    cert_bindings.c.fingerprint.not_in(known),
+                )
+            ).scalars()
+            rows = [{"fingerprint": f, "device_id": device_id, "revoked_at": now} for f in foreign]
+            if rows:
+                conn.execute(insert(revoked_identities), rows)
             conn.execute(delete(cert_bindings).where(cert_bindings.c.device_id == device_id))
             conn.execute(
                 update(enrollments)
@@ -398,6 +411,18 @@ class EnrollmentStore:
                 .values(enrolled=False, checked_out_at=now, updated_at=now)
             )
         return serials
+
+    def is_revoked_elsewhere(self, fingerprint: str) -> bool:
+        """Whether an admin revoked this identity from another CA (see revoke_device)."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    select(revoked_identities.c.fingerprint).where(
+                        revoked_identities.c.fingerprint == fingerprint
+                    )
+                ).first()
+                is not None
+            )
 
     def revoked(self) -> list[RevokedCert]:
         """Every revoked identity we issued that has not expired (what the CRL lists)."""

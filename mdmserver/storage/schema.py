@@ -194,6 +194,16 @@ issued_certs = Table(
     UniqueConstraint("fingerprint", name="uq_issued_certs_fingerprint"),
 )
 
+# Identities from other CAs (an organisation's) that an admin revoked: we cannot list them in
+# our CRL, but they are refused like the ones we issued.
+revoked_identities = Table(
+    "revoked_identities",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True, comment="SHA-256 of the DER, hex"),
+    Column("device_id", String(128), nullable=False, index=True),
+    Column("revoked_at", Timestamp, nullable=False),
+)
+
 device_tags = Table(
     "device_tags",
     metadata,

@@ -202,3 +202,32 @@ def test_scep_get_crl_answers_the_same_crl(app, live_server, enroll, ca_cert, ke
     reply = post_pki(live_server, build_get_crl(foreign, asker, key, ca_cert))
     refused = parse_cert_rep(reply.content, ca_cert, key)
     assert refused.status == PkiStatus.FAILURE and refused.fail_info == FailInfo.badCertId
+
+
+def test_revoked_identity_from_another_ca_stays_refused(app_config, pki):
+    """An organisation's CA (MDM_DEVICE_CA_FILES): its identities are not in our CRL, but a
+    revoked one cannot enroll the device again."""
+    from mdmserver.app import create_app
+    from mdmserver.testing.http import serve
+
+    other_ca_app = create_app(replace(app_config, device_ca_files=(str(pki.ca_file),)))
+    rt = runtime(other_ca_app)
+    try:
+        with serve(other_ca_app) as url:
+            device = pki.device()
+            for request in (device.authenticate(), device.token_update()):
+                assert send(url, request).status_code == 200
+            revocation = rt.admin.identities.revoke(device.udid, actor="test")
+            assert revocation.revoked_serials == []
+            before = snapshot(rt.engine)
+            for request in (device.authenticate(), device.token_update(), device.idle()):
+                reply = send(url, request)
+                assert reply.status_code == 403 and "revoked" in reply.text, reply.text
+            assert snapshot(rt.engine) == before
+            # A new identity from that CA may enroll the device again.
+            cert, key = pki.identity("enrolled again")
+            again = replace(device, certificate=cert, key=key)
+            for request in (again.authenticate(), again.token_update()):
+                assert send(url, request).status_code == 200
+    finally:
+        rt.close()
