@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, exists, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -137,14 +137,14 @@ REENROLLED = "enrolled again: waiting for fresh inventory"
 def _cancel_pending(conn: Connection, channel_ids: Any) -> None:
     """Cancel what waits for these enrollments, except the security commands (a lock or a
     wipe survives a CheckOut or a new enrollment, and is delivered once the device is back)."""
-    security = select(commands.c.uuid).where(commands.c.request_type.in_(SECURITY_COMMANDS))
+    # Correlated on the commands primary key: only this device's pending rows are looked at.
+    security = exists().where(
+        commands.c.uuid == command_queue.c.command_uuid,
+        commands.c.request_type.in_(SECURITY_COMMANDS),
+    )
     conn.execute(
         update(command_queue)
-        .where(
-            command_queue.c.enrollment_id.in_(channel_ids),
-            _PENDING_ANY_SESSION,
-            command_queue.c.command_uuid.not_in(security),
-        )
+        .where(command_queue.c.enrollment_id.in_(channel_ids), _PENDING_ANY_SESSION, ~security)
         .values(status=QueueStatus.CANCELLED.value)
     )
 
