@@ -35,6 +35,7 @@ from mdmserver.service.core import CoreService
 from mdmserver.service.hooks import Hooks
 from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
 from mdmserver.service.next_command import queued_command
+from mdmserver.service.reenroll import ReenrollRule
 from mdmserver.service.webhooks import Emit, WebhookEvents
 from mdmserver.storage import migrate
 from mdmserver.storage.base import Storage
@@ -66,6 +67,15 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app = Flask("mdmserver", instance_path=str(config.home.resolve()))
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
 
+    if config.reenroll == "open":
+        log.warning(
+            "reenroll_open",
+            extra={
+                "fields": {
+                    "detail": "reenroll = open: any identity can take over an enrolled device"
+                }
+            },
+        )
     engine = make_engine(config.resolved_database_url)
     if config.migrate_on_start:
         migrate.upgrade(engine)
@@ -132,7 +142,10 @@ def build_service(
         CommandLoop(storage, [queued_command(storage)], hooks),
     )
     inner: MDMService = core if webhooks is None else WebhookEvents(core, webhooks)
-    return CertAuth(inner, storage, identities)
+    reenroll = None
+    if identities is not None:
+        reenroll = ReenrollRule(identities, strict=config.reenroll == "strict")
+    return CertAuth(inner, storage, identities, reenroll)
 
 
 def load_trust(config: Config) -> TrustStore | None:

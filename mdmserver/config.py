@@ -233,6 +233,16 @@ class Config:
             form="existing PEM file",
         ),
     )
+    # "strict": a new identity cannot take over an active enrollment bound to another one
+    # (unless it was checked out, erased, its identity expired or revoked, or an admin allowed
+    # it); "open" lets any identity re-enroll any device (logged as a warning at start).
+    reenroll: str = field(
+        default="strict",
+        metadata=doc(
+            "`open` lets any new identity take over an enrolled device (unsafe)",
+            choices=("strict", "open"),
+        ),
+    )
     auto_migrate: bool | None = field(
         default=None, metadata=doc("apply migrations at start", "on for SQLite")
     )

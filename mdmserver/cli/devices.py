@@ -1,4 +1,5 @@
-"""``mdmserver devices list|show``: the inventory, as a table or as JSON."""
+"""``mdmserver devices list|show``: the inventory, as a table or as JSON; ``devices
+allow-reenroll`` and ``devices revoke``: a device's identity."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from typing import Any
 
 import click
 
-from mdmserver.cli._admin import admin_service, emit_json, json_option, table
+from mdmserver.cli._admin import admin_service, cli_actor, emit_json, json_option, table
 from mdmserver.service.admin import views as out
 from mdmserver.service.admin.devices import MAX_LIMIT, encode_cursor, parse_filter
+from mdmserver.service.admin.errors import BadRequest
+from mdmserver.service.admin.identities import parse_window
 
 
 def filter_options(func: Any) -> Any:
@@ -107,3 +110,43 @@ def show(device: str, as_json: bool) -> None:
     ]
     click.echo("")
     table(("ENROLLMENT", "CHANNEL", "STATUS", "PUSH TOKEN", "STALE", "LAST SEEN"), rows)
+
+
+@devices.command("allow-reenroll")
+@click.argument("device")
+@click.option(
+    "--for", "window", default="24h", show_default=True, help="How long: 24h, 30m, 2d (max 30d)."
+)
+@json_option
+def allow_reenroll(device: str, window: str, as_json: bool) -> None:
+    """Let one new identity take over DEVICE's enrollment (UDID or serial), once."""
+    try:
+        duration = parse_window(window)
+    except BadRequest as exc:
+        raise click.BadParameter(exc.message, param_hint="--for") from None
+    with admin_service() as admin:
+        allowance = admin.identities.allow_reenroll(device, duration, actor=cli_actor())
+    until = out.when(allowance.allowed_until)
+    if as_json:
+        emit_json({"device_id": allowance.device_id, "allowed_until": until})
+        return
+    click.echo(f"{allowance.device_id}: one re-enrollment allowed until {until}")
+
+
+@devices.command()
+@click.argument("device")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def revoke(device: str, yes: bool, as_json: bool) -> None:
+    """Revoke DEVICE's identities and end its enrollment (it must enroll again)."""
+    if not yes:
+        click.confirm(f"Revoke every identity of {device} and end its enrollment?", abort=True)
+    with admin_service() as admin:
+        revocation = admin.identities.revoke(device, actor=cli_actor())
+    if as_json:
+        emit_json(
+            {"device_id": revocation.device_id, "revoked_serials": revocation.revoked_serials}
+        )
+        return
+    serials = ", ".join(revocation.revoked_serials) or "none issued by this CA"
+    click.echo(f"{revocation.device_id}: enrollment ended; revoked serials: {serials}")

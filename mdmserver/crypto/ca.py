@@ -150,6 +150,28 @@ def issue_certificate(
     return builder.sign(ca_key, _signing_hash(ca_key))
 
 
+def build_crl(
+    ca_cert: x509.Certificate,
+    ca_key: PrivateKey,
+    revoked: Sequence[tuple[int, datetime]],
+    *,
+    now: datetime,
+    lifetime: timedelta,
+) -> x509.CertificateRevocationList:
+    """A CRL signed by the CA listing (serial, revocation time) entries."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now)
+        .next_update(now + lifetime)
+        .add_extension(_authority_key_id(ca_cert), critical=False)
+    )
+    for serial, revoked_at in revoked:
+        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(revoked_at)
+        builder = builder.add_revoked_certificate(entry.build())
+    return builder.sign(ca_key, _signing_hash(ca_key))  # type: ignore[arg-type]
+
+
 def _authority_key_id(ca_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
     """Point at the issuer's own SKI when it has one, so chain builders match the same bytes."""
     try:

@@ -9,7 +9,21 @@ from typing import Any
 
 from mdmserver.protocol.plist import dumps
 
-__all__ = ["Command", "new_command"]
+__all__ = ["SECURITY_COMMANDS", "Command", "new_command"]
+
+# Commands that protect a lost or stolen device. A new enrollment of the device (or its
+# CheckOut) cancels what was queued for the old one, except these: removing the MDM profile or
+# enrolling again must not be a way to escape a wipe or a lock.
+SECURITY_COMMANDS = frozenset(
+    {
+        "DeviceLock",
+        "EraseDevice",
+        "EnableLostMode",
+        "DisableLostMode",
+        "PlayLostModeSound",
+        "DeviceLocation",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Protocol
 
-from asn1crypto import core
+from asn1crypto import cms, core
 from asn1crypto import csr as asn1_csr
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -37,6 +37,7 @@ from mdmserver.scep.signed import (
     SignedParts,
     attribute,
     degenerate_certs_only,
+    degenerate_crl,
     octets_attr,
     read_signed,
     sign,
@@ -108,6 +109,23 @@ class PkiRequest:
     sender_nonce: bytes
     csr: x509.CertificateSigningRequest
     challenge: str | None
+    signer_cert: x509.Certificate
+    digest_algorithm: str
+    content_encryption: str
+
+    @property
+    def transaction(self) -> Transaction:
+        return Transaction(self.transaction_id, self.sender_nonce, self.digest_algorithm)
+
+
+@dataclass(frozen=True)
+class CrlRequest:
+    """A verified, decrypted GetCRL: the CRL of the CA that issued `serial` under `issuer`."""
+
+    transaction_id: str
+    sender_nonce: bytes
+    issuer_der: bytes  # the DER Name, to compare with the CA's subject
+    serial: int
     signer_cert: x509.Certificate
     digest_algorithm: str
     content_encryption: str
@@ -208,11 +226,60 @@ def _challenge(csr_der: bytes) -> str | None:
     return value
 
 
+def read_pki_message(
+    data: bytes, ca_cert: x509.Certificate, ca_key: rsa.RSAPrivateKey
+) -> PkiRequest | CrlRequest:
+    """Verify and decrypt a PKIOperation: a PKCSReq or RenewalReq, or a GetCRL."""
+    header, content = _read(data)
+    if header.message_type == MessageType.GetCRL:
+        return _get_crl(header, content, ca_cert, ca_key)
+    return _pki_request(header, content, ca_cert, ca_key)
+
+
 def parse_pki_message(
     data: bytes, ca_cert: x509.Certificate, ca_key: rsa.RSAPrivateKey
 ) -> PkiRequest:
     """Verify, decrypt and check a PKCSReq or RenewalReq addressed to this CA."""
     header, content = _read(data)
+    return _pki_request(header, content, ca_cert, ca_key)
+
+
+def _get_crl(
+    header: MessageHeader,
+    content: bytes | None,
+    ca_cert: x509.Certificate,
+    ca_key: rsa.RSAPrivateKey,
+) -> CrlRequest:
+    transaction = header.transaction
+    if content is None:
+        raise ScepRejected("the request has no content", FailInfo.badRequest, transaction)
+    with _reading(transaction):
+        plain, cipher = open_envelope(content, ca_cert, ca_key)
+    try:
+        wanted = cms.IssuerAndSerialNumber.load(plain)
+        issuer_der, serial = wanted["issuer"].dump(), wanted["serial_number"].native
+    except _PARSE_ERRORS:
+        # Same words as a failed decryption: the CA key must not become a padding oracle.
+        raise ScepRejected(
+            "the enveloped content could not be decrypted", FailInfo.badMessageCheck, transaction
+        ) from None
+    return CrlRequest(
+        transaction_id=header.transaction_id,
+        sender_nonce=header.sender_nonce,
+        issuer_der=issuer_der,
+        serial=serial,
+        signer_cert=header.signer_cert,
+        digest_algorithm=header.digest_algorithm,
+        content_encryption=cipher,
+    )
+
+
+def _pki_request(
+    header: MessageHeader,
+    content: bytes | None,
+    ca_cert: x509.Certificate,
+    ca_key: rsa.RSAPrivateKey,
+) -> PkiRequest:
     transaction = header.transaction
     if header.message_type == MessageType.CertPoll:
         # Requests are decided at once, never left PENDING, so there is nothing to poll for.
@@ -283,6 +350,21 @@ def build_cert_rep_success(
     """
     bundle = degenerate_certs_only([issued])
     enveloped = make_envelope(bundle, req.signer_cert, encryption or req.content_encryption)
+    return sign(
+        enveloped,
+        ca_cert,
+        ca_key,
+        _reply_attributes(req, PkiStatus.SUCCESS),
+        digest=req.digest_algorithm,
+    )
+
+
+def build_cert_rep_crl(
+    req: CrlRequest, crl_der: bytes, ca_cert: x509.Certificate, ca_key: rsa.RSAPrivateKey
+) -> bytes:
+    """A SUCCESS CertRep answering a GetCRL: the CRL in a degenerate SignedData, enveloped to
+    the requester like an issued certificate."""
+    enveloped = make_envelope(degenerate_crl(crl_der), req.signer_cert, req.content_encryption)
     return sign(
         enveloped,
         ca_cert,

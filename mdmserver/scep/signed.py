@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asn1crypto import cms, core
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -246,6 +247,21 @@ def sign(
             "encap_content_info": encap,
             "certificates": certs,
             "signer_infos": [signer_info],
+        }
+    )
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+
+
+def degenerate_crl(crl_der: bytes) -> bytes:
+    """A signer-less SignedData carrying one CRL: a GetCRL answer's content (RFC 8894 3.3.4)."""
+    crl = cms.RevocationInfoChoice(name="crl", value=asn1_crl.CertificateList.load(crl_der))
+    signed = cms.SignedData(
+        {
+            "version": "v1",
+            "digest_algorithms": [],
+            "encap_content_info": {"content_type": "data"},
+            "crls": [crl],
+            "signer_infos": [],
         }
     )
     return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()

@@ -11,7 +11,11 @@ our SCEP server did not record as a device identity is never bound (the same CA 
 server's TLS and profile-signing certificates), a revoked one is refused (revoking also drops
 its binding, so the hot path needs no extra lookup), one issued for a device speaks only for
 that device, and a renewed identity issued for a device is bound to it on first use in place of
-the old one.
+the old one, which is then revoked as
+superseded (refused everywhere, listed in the CRL).
+
+An Authenticate with a new identity for a device enrolled with another one must also pass the
+re-enrollment rule (:mod:`mdmserver.service.reenroll`) before anything is stored.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from mdmserver.protocol.results import CommandResult
 from mdmserver.service.base import MDMService, Reply
 from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import DeviceForbidden
+from mdmserver.service.reenroll import ReenrollRule
 from mdmserver.storage.base import Storage
 from mdmserver.storage.enrollment_store import OTA, IssuedCert
 
@@ -39,15 +44,22 @@ class IssuedIdentities(Protocol):
     def claim(self, device_id: str, fingerprint: str) -> None: ...
     def is_newest(self, device_id: str, fingerprint: str) -> bool: ...
     def set_udid_attested(self, device_id: str, attested: bool) -> None: ...
+    def supersede(self, device_id: str, fingerprint: str) -> list[str]: ...
+    def is_revoked_elsewhere(self, fingerprint: str) -> bool: ...
 
 
 class CertAuth:
     def __init__(
-        self, inner: MDMService, storage: Storage, identities: IssuedIdentities | None = None
+        self,
+        inner: MDMService,
+        storage: Storage,
+        identities: IssuedIdentities | None = None,
+        reenroll: ReenrollRule | None = None,
     ) -> None:
         self.inner = inner
         self.storage = storage
         self.identities = identities
+        self.reenroll = reenroll
 
     def checkin(self, request: DeviceRequest, message: CheckinMessage) -> Reply:
         if isinstance(message, Authenticate):
@@ -75,16 +87,28 @@ class CertAuth:
                 self._refuse(request, message.identity, "certificate is revoked")
             if issued.device_id is not None and issued.device_id != device_id:
                 self._refuse(request, message.identity, "certificate was issued to another device")
-        reply = self.inner.checkin(request, message)
+        elif self._revoked_elsewhere(request):
+            self._refuse(request, message.identity, "certificate is revoked")
+        admission = None
+        if self.reenroll is not None:
+            admission = self.reenroll.admit(device_id, request.fingerprint, issued)
+        try:
+            reply = self.inner.checkin(request, message)
+        except Exception:
+            if admission is not None and self.reenroll is not None:
+                self.reenroll.give_back(device_id, admission)
+            raise
         # A fresh Authenticate is a (re-)enrollment: the new identity replaces the old one.
         self.storage.bind_certificate(
             device_id, request.fingerprint, request.not_after, replace=True
         )
-        if issued is not None and self.identities is not None:
-            self.identities.claim(device_id, request.fingerprint)
-        attested = udid_attested(issued, device_id)
-        if attested is not None and self.identities is not None:
-            self.identities.set_udid_attested(device_id, attested)
+        if self.identities is not None:
+            if issued is not None:
+                self.identities.claim(device_id, request.fingerprint)
+            self.identities.supersede(device_id, request.fingerprint)
+            attested = udid_attested(issued, device_id)
+            if attested is not None:
+                self.identities.set_udid_attested(device_id, attested)
         return reply
 
     def _require_binding(
@@ -98,7 +122,9 @@ class CertAuth:
             return request
         # Rare path: a renewed identity's first request, or a refusal worth explaining.
         issued = self._issued(request)
-        if issued is not None and issued.revoked:
+        if (issued is not None and issued.revoked) or (
+            issued is None and self._revoked_elsewhere(request)
+        ):
             self._refuse(request, identity, "certificate is revoked")
         if (
             issued is not None
@@ -110,6 +136,7 @@ class CertAuth:
             self.storage.bind_certificate(
                 identity.device_id, request.fingerprint, request.not_after, replace=True
             )
+            self.identities.supersede(identity.device_id, request.fingerprint)
             log.info(
                 "identity_renewed",
                 extra={"fields": {"device_id": identity.device_id, "cert": request.fingerprint}},
@@ -119,6 +146,10 @@ class CertAuth:
 
     def _issued(self, request: DeviceRequest) -> IssuedCert | None:
         return self.identities.issued(request.fingerprint) if self.identities else None
+
+    def _revoked_elsewhere(self, request: DeviceRequest) -> bool:
+        """An identity from another CA that an admin revoked."""
+        return bool(self.identities and self.identities.is_revoked_elsewhere(request.fingerprint))
 
     @staticmethod
     def _refuse(request: DeviceRequest, identity: EnrollmentIdentity, reason: str) -> NoReturn:

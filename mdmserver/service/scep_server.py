@@ -1,8 +1,10 @@
 """SCEP issuing policy: who gets a device identity from our CA.
 
 A PKCSReq must carry a one-time challenge (from an enrollment profile or a renewal); a
-RenewalReq must be signed by an unrevoked, unexpired certificate our CA issued. Anything else
-is a FAILURE CertRep and nothing is recorded. The message handling itself is mdmserver.scep.
+RenewalReq must be signed by an unrevoked, unexpired certificate our CA issued that is the
+identity currently bound to an active enrollment (an identity that never enrolled, or one that
+was superseded, mints nothing). Anything else is a FAILURE CertRep and nothing is recorded. The
+message handling itself is mdmserver.scep. The CRL lists the identities we revoked.
 """
 
 from __future__ import annotations
@@ -12,26 +14,31 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from mdmserver.crypto.ca import fingerprint_sha256, issue_certificate
+from mdmserver.crypto.ca import build_crl, fingerprint_sha256, issue_certificate
 from mdmserver.enrollment.instance import InstanceKeys
 from mdmserver.enrollment.onetime import secret_hash
 from mdmserver.logs import get_logger
 from mdmserver.scep.caps import ca_caps_response, ca_cert_response
 from mdmserver.scep.errors import FailInfo, ScepRejected
 from mdmserver.scep.message import (
+    CrlRequest,
     MessageType,
     PkiRequest,
+    build_cert_rep_crl,
     build_cert_rep_failure,
     build_cert_rep_success,
-    parse_pki_message,
+    read_pki_message,
 )
 from mdmserver.storage.enrollment_store import EnrollmentStore, IssuedCert, SpendOutcome
 
 log = get_logger("scep")
 
 CERT_REP_CONTENT_TYPE = "application/x-pki-message"
+CRL_CONTENT_TYPE = "application/pkix-crl"
+CRL_LIFETIME = timedelta(days=1)  # nextUpdate: a relying party fetches it again within a day
 MAX_SUBJECT_LENGTH = 1024
 _RSA_BITS = (2048, 8192)
 _EC_BITS = (256, 384, 521)
@@ -57,7 +64,9 @@ class ScepService:
 
         A message too broken to answer raises ScepError (the web layer's HTTP 400)."""
         try:
-            request = parse_pki_message(data, self.ca_cert, self.ca_key)
+            request = read_pki_message(data, self.ca_cert, self.ca_key)
+            if isinstance(request, CrlRequest):
+                return self._crl_rep(request)
             certificate = self._decide(request)
         except ScepRejected as exc:
             log.info(
@@ -107,13 +116,36 @@ class ScepService:
             raise _reject(request, "RenewalReq signer certificate is revoked", FailInfo.badCertId)
         if min(previous.not_after, signer.not_valid_after_utc) <= now:
             raise _reject(request, "RenewalReq signer certificate expired", FailInfo.badCertId)
+        device_id = self.store.active_device_for(previous.fingerprint)
+        if device_id is None or previous.device_id not in (None, device_id):
+            raise _reject(
+                request,
+                "RenewalReq signer is not the identity of an active enrollment",
+                FailInfo.badCertId,
+            )
         certificate = self._sign(request)
         record = _record(certificate, method="renewalreq")
         self.store.record_certificate(
-            replace(record, token_id=previous.token_id, device_id=previous.device_id)
+            replace(record, token_id=previous.token_id, device_id=device_id)
         )
-        self._log_issued(request, certificate, "renewal", previous.device_id)
+        self._log_issued(request, certificate, "renewal", device_id)
         return certificate
+
+    def _crl_rep(self, request: CrlRequest) -> bytes:
+        """SCEP GetCRL: the same CRL as /scep/crl, for the one CA this server runs."""
+        if request.issuer_der != self.ca_cert.subject.public_bytes():
+            raise ScepRejected(
+                "GetCRL names an issuer other than this CA", FailInfo.badCertId, request.transaction
+            )
+        return build_cert_rep_crl(request, self.crl_der(), self.ca_cert, self.ca_key)
+
+    def crl_der(self) -> bytes:
+        """The CA's current CRL (DER): every unexpired identity we revoked."""
+        revoked = [(int(entry.serial, 16), entry.revoked_at) for entry in self.store.revoked()]
+        crl = build_crl(
+            self.ca_cert, self.ca_key, revoked, now=datetime.now(UTC), lifetime=CRL_LIFETIME
+        )
+        return crl.public_bytes(serialization.Encoding.DER)
 
     def _check_csr(self, request: PkiRequest) -> None:
         key = request.csr.public_key()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, desc, insert, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from mdmserver.storage.base import pick_by_serial
 from mdmserver.storage.schema import (
@@ -281,6 +281,38 @@ class ComplianceStore:
         )
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def reset_state(conn: Connection, device_id: str, reason: str, now: datetime) -> None:
+    """Put a judged device back to "unknown" (inside the caller's transaction), with the
+    reason, until fresh inventory is judged: used when the device enrolls again."""
+    row = conn.execute(
+        select(compliance_state.c.state).where(compliance_state.c.device_id == device_id)
+    ).first()
+    if row is None:
+        return  # never judged: the trust answer already says "not evaluated yet"
+    values: dict[str, Any] = {
+        "state": "unknown",
+        "reasons": json.dumps([reason]),
+        "results": "[]",
+        "evaluated_at": now,
+        "noncompliant_since": None,
+    }
+    if row.state != "unknown":
+        values["changed_at"] = now
+    conn.execute(
+        update(compliance_state).where(compliance_state.c.device_id == device_id).values(**values)
+    )
+    if row.state != "unknown":
+        conn.execute(
+            insert(compliance_history).values(
+                device_id=device_id,
+                at=now,
+                previous_state=row.state,
+                state="unknown",
+                reasons=json.dumps([reason]),
+            )
+        )
 
 
 def _trust(row: Any) -> TrustRow:

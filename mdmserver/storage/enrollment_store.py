@@ -20,12 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from mdmserver.enrollment.profile_service import DeviceAttributes
 from mdmserver.storage.schema import (
     cert_bindings,
+    command_queue,
+    commands,
     device_tags,
     devices,
     enroll_token_tags,
     enroll_tokens,
     enrollments,
     issued_certs,
+    revoked_identities,
     scep_challenges,
 )
 
@@ -83,6 +86,43 @@ class IssuedCert:
 # Challenge purposes beyond "enroll" and "renew" (over-the-air enrollment).
 OTA = "ota"  # a SCEP challenge bound to a UDID Apple attested
 PROFILE_SERVICE = "profile_service"  # what a device signs into its attributes; never SCEP's
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentBinding:
+    """The identity an enrollment is bound to, and every fact the re-enrollment rule weighs
+    (read in one transaction): may a *different* identity take this enrollment over?"""
+
+    device_id: str
+    fingerprint: str
+    not_after: datetime | None
+    bound_at: datetime
+    status: str | None  # the device channel's enrollment status (None: no enrollment row)
+    token_updated_at: datetime | None
+    authenticated_at: datetime | None  # the device's latest Authenticate
+    revoked: bool  # the bound identity is one we issued, and it is revoked
+    erase_acknowledged: bool  # an EraseDevice was acknowledged since it was bound
+    allowed_until: datetime | None  # an admin's one-time allowance
+
+    def enrolled_with_it(self) -> bool:
+        """The enrollment is active with this identity: active, or pending again because the
+        bound identity itself sent Authenticate again after enrolling (a replayed Authenticate
+        must not open the door). A device whose first Authenticate was never followed by a
+        TokenUpdate may still start over with a new identity: its enrollment never began."""
+        if self.status == "active":
+            return True
+        return (
+            self.status == "pending"
+            and self.token_updated_at is not None
+            and self.authenticated_at is not None
+            and self.authenticated_at > self.bound_at
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedCert:
+    serial: str
+    revoked_at: datetime
 
 
 class SpendOutcome(StrEnum):
@@ -408,6 +448,206 @@ class EnrollmentStore:
                 delete(cert_bindings).where(cert_bindings.c.fingerprint == row.fingerprint)
             )
         return self.issued(row.fingerprint)
+
+    def supersede(self, device_id: str, fingerprint: str) -> list[str]:
+        """`fingerprint` is now the device's identity: revoke every identity we issued for
+        the device before it, so an old one is refused everywhere
+        (Authenticate, renewal, the trust API) and is listed in the CRL. Returns their serials."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                select(issued_certs.c.issued_at).where(issued_certs.c.fingerprint == fingerprint)
+            ).scalar()
+            older = [
+                issued_certs.c.device_id == device_id,
+                issued_certs.c.fingerprint != fingerprint,
+                issued_certs.c.revoked.is_(False),
+            ]
+            if current is not None:
+                older.append(issued_certs.c.issued_at <= current)
+            serials = list(conn.execute(select(issued_certs.c.serial).where(*older)).scalars())
+            if serials:
+                conn.execute(
+                    update(issued_certs)
+                    .where(issued_certs.c.serial.in_(serials))
+                    .values(revoked=True, revoked_at=now)
+                )
+                conn.execute(
+                    delete(cert_bindings).where(
+                        cert_bindings.c.device_id == device_id,
+                        cert_bindings.c.fingerprint != fingerprint,
+                    )
+                )
+        return serials
+
+    def revoke_device(self, device_id: str) -> list[str]:
+        """An admin's revocation: every identity of the device (issued for it, or bound to it)
+        is revoked, its bindings dropped, its enrollments ended, all in one transaction.
+        Returns the serials revoked now (identities from other CAs have none here)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            bound = select(cert_bindings.c.fingerprint).where(
+                cert_bindings.c.device_id == device_id
+            )
+            mine = or_(issued_certs.c.device_id == device_id, issued_certs.c.fingerprint.in_(bound))
+            serials = list(
+                conn.execute(
+                    select(issued_certs.c.serial).where(mine, issued_certs.c.revoked.is_(False))
+                ).scalars()
+            )
+            if serials:
+                conn.execute(
+                    update(issued_certs)
+                    .where(issued_certs.c.serial.in_(serials))
+                    .values(revoked=True, revoked_at=now)
+                )
+            ours = select(issued_certs.c.fingerprint)
+            known = select(revoked_identities.c.fingerprint)
+            foreign = conn.execute(
+                select(cert_bindings.c.fingerprint).where(
+                    cert_bindings.c.device_id == device_id,
+                    cert_bindings.c.fingerprint.not_in(ours),
+                    cert_bindings.c.fingerprint.not_in(known),
+                )
+            ).scalars()
+            rows = [{"fingerprint": f, "device_id": device_id, "revoked_at": now} for f in foreign]
+            if rows:
+                conn.execute(insert(revoked_identities), rows)
+            conn.execute(delete(cert_bindings).where(cert_bindings.c.device_id == device_id))
+            conn.execute(
+                update(enrollments)
+                .where(enrollments.c.device_id == device_id)
+                .values(status="checked_out", updated_at=now)
+            )
+            conn.execute(
+                update(devices)
+                .where(devices.c.id == device_id)
+                .values(enrolled=False, checked_out_at=now, updated_at=now)
+            )
+        return serials
+
+    def is_revoked_elsewhere(self, fingerprint: str) -> bool:
+        """Whether an admin revoked this identity from another CA (see revoke_device)."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    select(revoked_identities.c.fingerprint).where(
+                        revoked_identities.c.fingerprint == fingerprint
+                    )
+                ).first()
+                is not None
+            )
+
+    def revoked(self) -> list[RevokedCert]:
+        """Every revoked identity we issued that has not expired (what the CRL lists)."""
+        query = (
+            select(
+                issued_certs.c.serial,
+                issued_certs.c.revoked_at,
+                issued_certs.c.issued_at,
+            )
+            .where(issued_certs.c.revoked.is_(True), issued_certs.c.not_after > utcnow())
+            .order_by(issued_certs.c.serial)
+        )
+        with self.engine.begin() as conn:
+            return [
+                RevokedCert(row.serial, _utc(row.revoked_at or row.issued_at))  # type: ignore[arg-type]
+                for row in conn.execute(query)
+            ]
+
+    # Re-enrollment --------------------------------------------------------------------------
+
+    def current_binding(self, device_id: str) -> CurrentBinding | None:
+        """The identity bound to the device now (the newest binding), with the facts the
+        re-enrollment rule needs; None when no identity is bound."""
+        with self.engine.begin() as conn:
+            bound = conn.execute(
+                select(cert_bindings)
+                .where(cert_bindings.c.device_id == device_id)
+                .order_by(cert_bindings.c.bound_at.desc())
+                .limit(1)
+            ).first()
+            if bound is None:
+                return None
+            bound_at: datetime = _utc(bound.bound_at)  # type: ignore[assignment]
+            channel = conn.execute(
+                select(enrollments.c.status, enrollments.c.token_updated_at).where(
+                    enrollments.c.id == device_id
+                )
+            ).first()
+            revoked = conn.execute(
+                select(issued_certs.c.revoked).where(
+                    issued_certs.c.fingerprint == bound.fingerprint
+                )
+            ).scalar()
+            channels = select(enrollments.c.id).where(enrollments.c.device_id == device_id)
+            erased = conn.execute(
+                select(command_queue.c.id)
+                .select_from(command_queue.join(commands))
+                .where(
+                    command_queue.c.enrollment_id.in_(channels),
+                    commands.c.request_type == "EraseDevice",
+                    command_queue.c.status == "acknowledged",
+                    command_queue.c.answered_at >= bound.bound_at,
+                )
+                .limit(1)
+            ).first()
+            device = conn.execute(
+                select(devices.c.reenroll_allowed_until, devices.c.authenticated_at).where(
+                    devices.c.id == device_id
+                )
+            ).first()
+        return CurrentBinding(
+            device_id=device_id,
+            fingerprint=bound.fingerprint,
+            not_after=_utc(bound.not_after),
+            bound_at=bound_at,
+            status=channel.status if channel else None,
+            token_updated_at=_utc(channel.token_updated_at) if channel else None,
+            authenticated_at=_utc(device.authenticated_at) if device else None,
+            revoked=bool(revoked),
+            erase_acknowledged=erased is not None,
+            allowed_until=_utc(device.reenroll_allowed_until) if device else None,
+        )
+
+    def allow_reenroll(self, device_id: str, until: datetime) -> bool:
+        """Let one new identity take over the device's enrollment until `until`."""
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(devices)
+                    .where(devices.c.id == device_id)
+                    .values(reenroll_allowed_until=until)
+                ).rowcount
+            )
+
+    def use_allowance(self, device_id: str) -> datetime | None:
+        """Consume the device's unexpired allowance; its end, or None when there was none.
+        One conditional UPDATE: of two concurrent re-enrollments only one gets it."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            until = conn.execute(
+                select(devices.c.reenroll_allowed_until).where(devices.c.id == device_id)
+            ).scalar()
+            if until is None or _utc(until) <= now:  # type: ignore[operator]
+                return None
+            taken = conn.execute(
+                update(devices)
+                .where(devices.c.id == device_id, devices.c.reenroll_allowed_until > now)
+                .values(reenroll_allowed_until=None)
+            ).rowcount
+        return _utc(until) if taken else None
+
+    def active_device_for(self, fingerprint: str) -> str | None:
+        """The device whose active enrollment this identity is bound to, or None."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                select(cert_bindings.c.device_id)
+                .select_from(
+                    cert_bindings.join(enrollments, enrollments.c.id == cert_bindings.c.device_id)
+                )
+                .where(cert_bindings.c.fingerprint == fingerprint, enrollments.c.status == "active")
+            ).scalar()
 
     def claim(self, device_id: str, fingerprint: str) -> None:
         """A device authenticated with this certificate: note whose it is, apply token tags."""

@@ -326,3 +326,13 @@ def _history_row(device_id: str, change: Change, now: datetime) -> dict[str, Any
         "old_value": json.dumps(old, default=str) if old is not None else None,
         "new_value": json.dumps(new, default=str) if new is not None else None,
     }
+
+
+def forget_facts(conn: Connection, device_id: str) -> None:
+    """Blank the device's facts (inside the caller's transaction), keeping their history and
+    when inventory was last asked for. A new enrollment of the device starts from nothing: what
+    the previous identity reported no longer speaks for whoever enrolls now."""
+    blank = {name: None for name in FIELDS if name in inventory.c}
+    conn.execute(
+        update(inventory).where(inventory.c.device_id == device_id).values(**blank, updated_at=None)
+    )

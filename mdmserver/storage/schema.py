@@ -61,6 +61,8 @@ devices = Table(
     Column("authenticated_at", Timestamp),
     Column("checked_out_at", Timestamp),
     Column("last_seen_at", Timestamp),
+    # An admin's one-time permission for a new identity to take over an active enrollment.
+    Column("reenroll_allowed_until", Timestamp),
 )
 
 enrollments = Table(
@@ -203,6 +205,16 @@ issued_certs = Table(
     Column("device_id", String(128), ForeignKey("devices.id"), index=True),
     Column("method", String(16), nullable=False, comment="enroll, renew (challenge) or renewalreq"),
     UniqueConstraint("fingerprint", name="uq_issued_certs_fingerprint"),
+)
+
+# Identities from other CAs (an organisation's) that an admin revoked: we cannot list them in
+# our CRL, but they are refused like the ones we issued.
+revoked_identities = Table(
+    "revoked_identities",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True, comment="SHA-256 of the DER, hex"),
+    Column("device_id", String(128), nullable=False, index=True),
+    Column("revoked_at", Timestamp, nullable=False),
 )
 
 device_tags = Table(

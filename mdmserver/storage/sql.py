@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, exists, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from mdmserver.protocol.commands import Command
+from mdmserver.protocol.commands import SECURITY_COMMANDS, Command
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity
 from mdmserver.storage.base import (
     Access,
@@ -29,6 +29,8 @@ from mdmserver.storage.base import (
     TokenRecord,
     UnknownEnrollment,
 )
+from mdmserver.storage.compliance_store import reset_state
+from mdmserver.storage.inventory_store import forget_facts
 from mdmserver.storage.rawsql import RawSQL
 from mdmserver.storage.schema import (
     cert_bindings,
@@ -129,6 +131,24 @@ _FAN_OUT = text(
 _FAN_OUT_THRESHOLD = 500  # below this the plain insert is just as quick
 
 
+REENROLLED = "enrolled again: waiting for fresh inventory"
+
+
+def _cancel_pending(conn: Connection, channel_ids: Any) -> None:
+    """Cancel what waits for these enrollments, except the security commands (a lock or a
+    wipe survives a CheckOut or a new enrollment, and is delivered once the device is back)."""
+    # Correlated on the commands primary key: only this device's pending rows are looked at.
+    security = exists().where(
+        commands.c.uuid == command_queue.c.command_uuid,
+        commands.c.request_type.in_(SECURITY_COMMANDS),
+    )
+    conn.execute(
+        update(command_queue)
+        .where(command_queue.c.enrollment_id.in_(channel_ids), _PENDING_ANY_SESSION, ~security)
+        .values(status=QueueStatus.CANCELLED.value)
+    )
+
+
 class SQLStorage:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -166,15 +186,16 @@ class SQLStorage:
             ).rowcount
             if not updated:
                 conn.execute(insert(devices).values(id=device.device_id, created_at=now, **fields))
-            # A new enrollment of the same device: what was queued for the old one is void.
+            # A new enrollment of the same device: what was queued for the old one is void
+            # (profiles encrypted to the old identity among it), except the security commands.
             channel_ids = select(enrollments.c.id).where(
                 enrollments.c.device_id == device.device_id
             )
-            conn.execute(
-                update(command_queue)
-                .where(command_queue.c.enrollment_id.in_(channel_ids), _PENDING_ANY_SESSION)
-                .values(status=QueueStatus.CANCELLED.value)
-            )
+            _cancel_pending(conn, channel_ids)
+            # Nothing the previous enrollment reported vouches for this one: compliance (and
+            # the trust answer) is unknown until fresh inventory arrives.
+            forget_facts(conn, device.device_id)
+            reset_state(conn, device.device_id, REENROLLED, now)
             conn.execute(
                 update(enrollments)
                 .where(enrollments.c.device_id == device.device_id)
@@ -277,11 +298,7 @@ class SQLStorage:
                     .where(devices.c.id == identity.device_id)
                     .values(enrolled=False, checked_out_at=now, updated_at=now)
                 )
-            conn.execute(
-                update(command_queue)
-                .where(command_queue.c.enrollment_id.in_(channel_ids), _PENDING_ANY_SESSION)
-                .values(status=QueueStatus.CANCELLED.value)
-            )
+            _cancel_pending(conn, channel_ids)
             conn.execute(
                 update(enrollments)
                 .where(enrollments.c.id.in_(channel_ids))

@@ -124,3 +124,14 @@ def scep_request(
             response.content, ca_cert, signer_key, transaction_id=transaction_id, sender_nonce=nonce
         )
     return ScepAttempt(key, response, result)
+
+
+def scep_identity(
+    base_url: str, ca_cert: x509.Certificate, token: str
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """A device identity obtained as a token holder would: download the enrollment profile
+    with `token`, then run its one-time SCEP challenge. Fails the test if either is refused."""
+    reply = requests.get(f"{base_url}/mdm/enroll", params={"token": token}, timeout=30)
+    assert reply.status_code == 200, reply.text
+    attempt = scep_request(base_url, ca_cert, scep_challenge(unwrap_profile(reply.content)))
+    return attempt.certificate, attempt.key

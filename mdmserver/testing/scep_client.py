@@ -29,6 +29,7 @@ from mdmserver.scep.signed import (
     OID_SENDER_NONCE,
     OID_TRANSACTION_ID,
     attribute,
+    issuer_and_serial,
     octets_attr,
     read_signed,
     sign,
@@ -129,6 +130,40 @@ def build_pkcs_req(
     ]
     body = sign(enveloped, signer_cert, signer_key, attrs, digest=digest)
     return body, transaction_id, nonce
+
+
+def build_get_crl(
+    issued: x509.Certificate,
+    signer_cert: x509.Certificate,
+    signer_key: rsa.RSAPrivateKey,
+    ca_cert: x509.Certificate,
+) -> bytes:
+    """A GetCRL PKIOperation asking for the CRL that covers `issued` (RFC 8894 3.3.4)."""
+    enveloped = envelope(issuer_and_serial(issued).dump(), ca_cert, "aes128")
+    attrs = [
+        attribute(OID_MESSAGE_TYPE, core.PrintableString(str(int(MessageType.GetCRL)))),
+        attribute(OID_TRANSACTION_ID, core.PrintableString(os.urandom(8).hex().upper())),
+        attribute(OID_SENDER_NONCE, core.OctetString(os.urandom(16))),
+    ]
+    return sign(enveloped, signer_cert, signer_key, attrs, digest="sha256")
+
+
+def crl_of_cert_rep(
+    data: bytes, ca_cert: x509.Certificate, requester_key: rsa.RSAPrivateKey
+) -> x509.CertificateRevocationList:
+    """The CRL a SUCCESS CertRep answering a GetCRL carries (signed by the CA, checked)."""
+    parts = read_signed(data)
+    if verify_signed(parts) != ca_cert:
+        raise ScepError("the CertRep is not signed by the CA", FailInfo.badMessageCheck)
+    if string_attr(parts.attributes, OID_PKI_STATUS) != str(int(PkiStatus.SUCCESS)):
+        raise ScepError("the GetCRL was refused", FailInfo.badRequest)
+    if parts.content is None:
+        raise ScepError("a SUCCESS CertRep without content", FailInfo.badRequest)
+    bundle, _ = open_envelope(parts.content, None, requester_key)
+    crls = cms.ContentInfo.load(bundle)["content"]["crls"]
+    if crls is None or len(crls) != 1:
+        raise ScepError("expected one CRL in the CertRep", FailInfo.badRequest)
+    return x509.load_der_x509_crl(crls[0].chosen.dump())
 
 
 def _issued_certificate(bundle: bytes) -> x509.Certificate:

@@ -2,6 +2,8 @@
 
 GetCACaps and GetCACert by GET; PKIOperation by POST (DER body) or GET (base64 ``message``).
 Answers are CertReps; only a message too broken to answer gets a plain-text 400.
+``GET /scep/crl`` publishes the device CA's CRL (DER, signed by the CA); a GetCRL
+PKIOperation gets the same CRL in its CertRep.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from flask import Blueprint, Response, current_app, request
 from mdmserver.logs import get_logger
 from mdmserver.scep.errors import ScepError
 from mdmserver.scep.message import MAX_MESSAGE_BYTES
-from mdmserver.service.scep_server import CERT_REP_CONTENT_TYPE
+from mdmserver.service.scep_server import CERT_REP_CONTENT_TYPE, CRL_CONTENT_TYPE
 from mdmserver.web.enrollment_runtime import enrollment_runtime
 
 bp = Blueprint("scep", __name__)
@@ -61,3 +63,11 @@ def scep() -> Response:
         log.info("scep_unreadable", extra={"fields": {"reason": str(exc)}})
         return _text(400, f"unreadable PKIOperation: {exc}")
     return Response(answer, content_type=CERT_REP_CONTENT_TYPE)
+
+
+@bp.get("/scep/crl")
+def crl() -> Response:
+    body = enrollment_runtime(current_app).need_scep().crl_der()
+    response = Response(body, content_type=CRL_CONTENT_TYPE)
+    response.headers["Cache-Control"] = "no-store"  # a revocation shows at once
+    return response

@@ -58,9 +58,10 @@ def test_renewal_request_issues_for_the_same_device(live_server, enrolled, enrol
 
     renewed = replace(enrolled, certificate=new_cert, key=attempt.key)
     assert send(live_server, renewed.idle()).status_code == 200
-    # The renewed identity replaced the old one.
+    # The renewed identity replaced the old one, which is now revoked as superseded.
     reply = send(live_server, enrolled.idle())
-    assert reply.status_code == 403 and "not bound" in reply.text
+    assert reply.status_code == 403 and "revoked" in reply.text
+    assert enrollment.store.issued(fingerprint_sha256(enrolled.certificate)).revoked
 
 
 def test_renewed_identity_speaks_only_for_its_device(live_server, enrolled, tokens, ca_cert):

@@ -16,6 +16,7 @@ from mdmserver.service.admin.audit import Audit
 from mdmserver.service.admin.commands import Commands
 from mdmserver.service.admin.console_users import ConsoleUsers
 from mdmserver.service.admin.devices import Devices
+from mdmserver.service.admin.identities import DeviceIdentities
 from mdmserver.service.admin.queue import Queues
 from mdmserver.service.admin.tokens import AuditedTokens
 from mdmserver.service.enrollment import EnrollmentTokens
@@ -33,6 +34,7 @@ class Admin:
     audit: Audit
     api_keys: ApiKeys
     devices: Devices
+    identities: DeviceIdentities
     commands: Commands
     queues: Queues
     tokens: AuditedTokens
@@ -48,12 +50,14 @@ def build_admin(
     store = AdminStore(engine)
     audit = Audit(store)
     inventory = InventoryQueries(engine)
-    tokens = EnrollmentTokens(enrollment_store or EnrollmentStore(engine))
+    enrollment_store = enrollment_store or EnrollmentStore(engine)
+    tokens = EnrollmentTokens(enrollment_store)
     return Admin(
         store=store,
         audit=audit,
         api_keys=ApiKeys(store, audit),
         devices=Devices(inventory, InventoryStore(engine)),
+        identities=DeviceIdentities(inventory, enrollment_store, audit),
         commands=Commands(storage, inventory, audit, wake),
         queues=Queues(storage, inventory, audit),
         tokens=AuditedTokens(tokens, audit),

@@ -1,5 +1,6 @@
 """``GET /api/v1/devices`` (filters, keyset pages), ``GET /api/v1/devices/<id>`` and its
-``/inventory``."""
+``/inventory``; a device's identity: ``POST /api/v1/devices/<id>/allow-reenroll`` and
+``POST /api/v1/devices/<id>/revoke``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from flask import Blueprint, Response, jsonify, request
 from mdmserver.service.admin import views as out
 from mdmserver.service.admin.devices import FILTER_FIELDS, encode_cursor, parse_filter, parse_limit
 from mdmserver.service.admin.errors import BadRequest
-from mdmserver.web.api import admin
+from mdmserver.service.admin.identities import parse_window
+from mdmserver.web.api import actor, admin, audited, json_body
 
 bp = Blueprint("devices", __name__)
 _PAGING = ("limit", "cursor")
@@ -39,3 +41,29 @@ def show_device(ident: str) -> Response:
 @bp.get("/devices/<ident>/inventory")
 def device_inventory(ident: str) -> Response:
     return jsonify(out.inventory(*admin().devices.inventory_of(ident)))
+
+
+@bp.post("/devices/<ident>/allow-reenroll")
+@audited("device.allow_reenroll")
+def allow_reenroll(ident: str) -> Response:
+    """Optional body ``{"for": "24h"}``: how long the one-time allowance lasts."""
+    window = None
+    if request.get_data(cache=True).strip():
+        data = json_body()
+        if not isinstance(data, dict):
+            raise BadRequest('expected a JSON object such as {"for": "24h"}')
+        unknown = sorted(set(data) - {"for"})
+        if unknown:
+            raise BadRequest(f"{unknown[0]}: unknown field; use 'for'")
+        window = data.get("for")
+        if window is not None and not isinstance(window, str):
+            raise BadRequest("for: must be a duration such as 24h, 30m or 2d")
+    allowance = admin().identities.allow_reenroll(ident, parse_window(window), actor=actor())
+    return jsonify(device_id=allowance.device_id, allowed_until=out.when(allowance.allowed_until))
+
+
+@bp.post("/devices/<ident>/revoke")
+@audited("device.revoke")
+def revoke_device(ident: str) -> Response:
+    revocation = admin().identities.revoke(ident, actor=actor())
+    return jsonify(device_id=revocation.device_id, revoked_serials=revocation.revoked_serials)

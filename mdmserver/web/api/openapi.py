@@ -327,6 +327,70 @@ _PATHS: dict[str, Any] = {
             "responses": {"200": json_response(ref("Inventory"), "The inventory"), **errors(404)},
         }
     },
+    "/api/v1/devices/{ident}/allow-reenroll": {
+        "post": {
+            "summary": "Let one new identity take over the device's active enrollment, once,"
+            " within a window (the re-enrollment rule otherwise refuses it)",
+            "parameters": [_DEVICE_ID],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "for": {
+                                    "type": "string",
+                                    "description": "window such as 24h, 30m or 2d"
+                                    " (default 24h, at most 30d)",
+                                }
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": json_response(
+                    {
+                        "type": "object",
+                        "required": ["device_id", "allowed_until"],
+                        "properties": {
+                            "device_id": STR,
+                            "allowed_until": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                    "The allowance, until it is used or expires",
+                ),
+                **errors(400, 404),
+            },
+        }
+    },
+    "/api/v1/devices/{ident}/revoke": {
+        "post": {
+            "summary": "Revoke every identity of the device and end its enrollment: the trust"
+            " answer is managed: false at once, and the serials are in GET /scep/crl",
+            "parameters": [_DEVICE_ID],
+            "responses": {
+                "200": json_response(
+                    {
+                        "type": "object",
+                        "required": ["device_id", "revoked_serials"],
+                        "properties": {
+                            "device_id": STR,
+                            "revoked_serials": {
+                                "type": "array",
+                                "items": STR,
+                                "description": "hex serials of the identities our CA issued",
+                            },
+                        },
+                    },
+                    "What was revoked",
+                ),
+                **errors(404),
+            },
+        }
+    },
     "/api/v1/devices/{ident}/queue": {
         "get": {
             "summary": "Commands waiting for the device (all=true: with answered ones)",
