@@ -35,6 +35,16 @@ class Config:
     # Set only behind a TLS-terminating proxy that forwards the client certificate.
     client_cert_header: str = ""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # The HTTP server (issue #13): a client gets this long for its TLS handshake and request
+    # headers, and for its body; an idle kept-alive connection is closed after keepalive
+    # seconds. Request line + headers up to max_header_bytes (SCEP GETs and Mdm-Signature
+    # headers run to 12 KB+); at most max_connections_per_address open connections per client
+    # address (per /64 for IPv6), across the worker processes.
+    http_header_timeout_seconds: int = 10
+    http_body_timeout_seconds: int = 60
+    http_keepalive_seconds: int = 30
+    http_max_header_bytes: int = 64 * 1024
+    http_max_connections_per_address: int = 256
     # "decline" answers UserAuthenticate with 410, Apple's documented way to say "no user auth".
     user_authenticate: str = "decline"
     # Enrollment: one-time SCEP challenges, device identity lifetime and its renewal window.
@@ -103,6 +113,11 @@ class Config:
 _TUPLE_FIELDS = {"push_topics", "device_ca_files", "webhook_urls"}
 _INT_FIELDS = {
     "max_body_bytes",
+    "http_header_timeout_seconds",
+    "http_body_timeout_seconds",
+    "http_keepalive_seconds",
+    "http_max_header_bytes",
+    "http_max_connections_per_address",
     "challenge_lifetime_minutes",
     "identity_lifetime_days",
     "identity_renewal_days",

@@ -1,15 +1,24 @@
-"""``mdmserver serve``: run the server under gunicorn (the production WSGI server)."""
+"""``mdmserver serve``: run the server (mdmserver/server: asyncio in front of WSGI threads).
+
+The embedded default serves HTTPS with the instance's own TLS certificate; behind a
+TLS-terminating proxy (the Procfile's web line) ``--no-tls`` serves plain HTTP.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
-from gunicorn.app.base import BaseApplication
 
-from mdmserver.config import load_config
+from mdmserver.config import Config, load_config
+from mdmserver.server.http import Limits
+from mdmserver.server.workers import ServeError, ServerOptions, bind, run, tls_context
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 
 def _first_run_init(home: Path, host: str, port: int) -> None:
@@ -23,19 +32,20 @@ def _first_run_init(home: Path, host: str, port: int) -> None:
     click.echo("  (run `mdmserver init --server-url https://<public name>` to choose)", err=True)
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
+def _create_app() -> WSGIApplication:
+    from mdmserver.app import create_app
 
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
+    return create_app()
 
-    def load(self) -> Any:
-        from mdmserver.app import create_app
 
-        return create_app()
+def limits(config: Config) -> Limits:
+    return Limits(
+        header_timeout=config.http_header_timeout_seconds,
+        body_timeout=config.http_body_timeout_seconds,
+        keepalive_timeout=config.http_keepalive_seconds,
+        max_header_bytes=config.http_max_header_bytes,
+        max_body_bytes=config.max_body_bytes,
+    )
 
 
 @click.command()
@@ -45,6 +55,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
 @click.option("--certfile", default=None, help="TLS certificate (PEM); devices require HTTPS.")
 @click.option("--keyfile", default=None, help="TLS private key (PEM).")
+@click.option(
+    "--tls/--no-tls",
+    default=True,
+    show_default=True,
+    help="--no-tls: plain HTTP, only behind a TLS-terminating proxy.",
+)
 @click.option(
     "--init/--no-init",
     "init_if_missing",
@@ -59,38 +75,46 @@ def serve(
     threads: int,
     certfile: str | None,
     keyfile: str | None,
+    tls: bool,
     init_if_missing: bool,
 ) -> None:
     """Run the MDM server (embedded default: SQLite in MDM_HOME, jobs in-process)."""
+    if (certfile is None) != (keyfile is None):
+        raise click.ClickException("--certfile and --keyfile go together: give both or neither")
+    if not tls and certfile:
+        raise click.ClickException("--no-tls serves plain HTTP: drop --certfile and --keyfile")
+    if workers < 1 or threads < 1:
+        raise click.ClickException("--workers and --threads must be at least 1")
     config = load_config()
+    try:
+        sock = bind(host, port)  # first: a busy port fails before anything else happens
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from None
     config.home.mkdir(parents=True, exist_ok=True)
     if init_if_missing and not config.resolved_ca_cert_file.exists():
         _first_run_init(config.home, host, port)
         config = load_config()
-    if certfile is None:
+    if tls and certfile is None:
         default_cert, default_key = config.home / "tls.pem", config.home / "tls.key"
         if default_cert.is_file() and default_key.is_file():
             certfile, keyfile = str(default_cert), str(default_key)
+    try:
+        context = tls_context(certfile, keyfile) if certfile and keyfile else None
+    except ServeError as exc:
+        sock.close()
+        raise click.ClickException(str(exc)) from None
     if config.migrate_on_start:
         # Migrate once here, so worker processes do not race each other at start.
         from mdmserver.storage import migrate
         from mdmserver.storage.engine import make_engine
 
         migrate.upgrade(make_engine(config.resolved_database_url))
-    scheme = "https" if certfile else "http"
+    scheme = "https" if context else "http"
     click.echo(f"mdmserver listening on {scheme}://{host}:{port} (data in {config.home})", err=True)
-    options: dict[str, Any] = {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        # Threaded workers keep connections alive: devices poll over TLS, and a handshake per
-        # request would cost more than the request.
-        "worker_class": "gthread",
-        "threads": threads,
-        "keepalive": 30,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": os.environ.get("MDM_LOG_LEVEL", "info").lower(),
-    }
-    if certfile:
-        options.update(certfile=certfile, keyfile=keyfile)
-    _Gunicorn(options).run()
+    options = ServerOptions(
+        workers=workers,
+        threads=threads,
+        limits=limits(config),
+        max_connections_per_address=config.http_max_connections_per_address,
+    )
+    sys.exit(run(_create_app, options, sock, context))
