@@ -45,6 +45,17 @@ class Config:
     http_keepalive_seconds: int = 30
     http_max_header_bytes: int = 64 * 1024
     http_max_connections_per_address: int = 256
+    # Rate limits (issue #13): hits per client address, token or challenge in each window of
+    # rate_limit_window_seconds, shared by all worker processes (the database, or Redis when
+    # redis_url is set). Over a limit: 429 with Retry-After. On by default, far above a real
+    # fleet's enrollment day.
+    rate_limits: bool = True
+    rate_limit_window_seconds: int = 60
+    rate_limit_enroll_per_address: int = 300
+    rate_limit_enroll_per_token: int = 600
+    rate_limit_scep_per_address: int = 300
+    rate_limit_scep_per_challenge: int = 10
+    rate_limit_auth_failures_per_address: int = 20
     # "decline" answers UserAuthenticate with 410, Apple's documented way to say "no user auth".
     user_authenticate: str = "decline"
     # Enrollment: one-time SCEP challenges, device identity lifetime and its renewal window.
@@ -118,6 +129,12 @@ _INT_FIELDS = {
     "http_keepalive_seconds",
     "http_max_header_bytes",
     "http_max_connections_per_address",
+    "rate_limit_window_seconds",
+    "rate_limit_enroll_per_address",
+    "rate_limit_enroll_per_token",
+    "rate_limit_scep_per_address",
+    "rate_limit_scep_per_challenge",
+    "rate_limit_auth_failures_per_address",
     "challenge_lifetime_minutes",
     "identity_lifetime_days",
     "identity_renewal_days",
@@ -129,7 +146,7 @@ _INT_FIELDS = {
     "inventory_interval_hours",
     "trust_assertion_ttl_seconds",
 }
-_BOOL_FIELDS = {"auto_migrate", "log_json", "apns_sandbox", "inventory_on_enroll"}
+_BOOL_FIELDS = {"auto_migrate", "log_json", "apns_sandbox", "inventory_on_enroll", "rate_limits"}
 
 
 def _coerce(name: str, value: Any) -> Any:

@@ -1,7 +1,9 @@
 """``GET /mdm/enroll?token=...``: the signed enrollment profile (public contract).
 
-A refused token is a plain 403 and nothing is created; a profile that fails Apple's schema is
-our bug, so it is a 500 (logged by the service) rather than a broken profile on a device.
+A refused token is a plain 403 and nothing is created; too many requests from one address or
+for one token are a 429 with Retry-After (service/rate_limits.py). A profile that fails
+Apple's schema is our bug, so it is a 500 (logged by the service) rather than a broken profile
+on a device.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from mdmserver.enrollment.profile import PROFILE_CONTENT_TYPE, ProfileSchemaError
+from mdmserver.web.client_address import client_address
 from mdmserver.web.enrollment_runtime import enrollment_runtime
+from mdmserver.web.runtime import runtime
 
 bp = Blueprint("enroll", __name__)
 
@@ -19,11 +23,16 @@ MAX_TOKEN_LENGTH = 256
 @bp.get("/mdm/enroll")
 def enroll() -> Response:
     profiles = enrollment_runtime(current_app).need_profiles()
+    limiter = runtime(current_app).rate_limiter
+    if limiter is not None:  # each profile costs a signature and a challenge row
+        limiter.hit(limiter.limits.enroll_address, client_address(request.environ))
     token = request.args.get("token", "")
     if not token:
         return Response("missing token parameter\n", status=400, content_type="text/plain")
     if len(token) > MAX_TOKEN_LENGTH:
         return Response("unknown enrollment token\n", status=403, content_type="text/plain")
+    if limiter is not None:
+        limiter.hit(limiter.limits.enroll_token, token)
     try:
         profile = profiles.for_token(token)
     except ProfileSchemaError:

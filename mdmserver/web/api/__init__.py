@@ -26,6 +26,8 @@ from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
 from mdmserver.service.admin.errors import AdminError, BadRequest
+from mdmserver.service.rate_limits import RateLimited
+from mdmserver.web.client_address import client_address
 from mdmserver.web.errors import TOO_LARGE
 from mdmserver.web.runtime import runtime
 
@@ -91,12 +93,19 @@ def json_body() -> Any:
 def _authenticate() -> Response | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
+    # An address that guessed wrong too often is refused before its key is even looked at,
+    # so a right guess among the refused ones cannot be told apart.
+    limiter, address = runtime(current_app).rate_limiter, client_address(request.environ)
+    if limiter is not None:
+        limiter.check(limiter.limits.auth_failures_address, address)
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return _unauthorized("missing API key: send Authorization: Bearer <key>")
     info = admin().api_keys.authenticate(key.strip())
     if info is None:
+        if limiter is not None:
+            limiter.hit(limiter.limits.auth_failures_address, address)
         return _unauthorized("invalid or revoked API key")
     if info.scope != ADMIN_SCOPE:
         log.info("api_forbidden", extra={"fields": {"key": info.name, "scope": info.scope}})
@@ -115,6 +124,13 @@ def _unauthorized(message: str) -> Response:
 @bp.errorhandler(AdminError)
 def _admin_error(exc: AdminError) -> Response:
     return error(exc.status, exc.message)
+
+
+@bp.errorhandler(RateLimited)
+def _rate_limited(exc: RateLimited) -> Response:
+    response = error(429, exc.message)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @bp.errorhandler(CommandRefused)
