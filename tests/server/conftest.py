@@ -3,17 +3,28 @@ the Procfile's ``web:`` line (plain HTTP behind a proxy), as child processes of 
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mdmserver.app import create_app
+from mdmserver.config import load_config
 from mdmserver.enrollment.instance import init_instance
+from mdmserver.service.admin import build_admin
+from mdmserver.service.enrollment import EnrollmentTokens
 from mdmserver.simulator.harness import free_port, server_env, spawn, stop, wait_ready
+from mdmserver.storage.engine import make_engine
+from mdmserver.storage.enrollment_store import EnrollmentStore
+from mdmserver.storage.sql import SQLStorage
+from mdmserver.testing.http import serve
 from mdmserver.testing.pki import TEST_TOPIC
+from mdmserver.web.runtime import runtime
 
 REPO = Path(__file__).resolve().parent.parent.parent
 KINDS = ("serve", "procfile")
@@ -99,3 +110,57 @@ def start_server(
     yield start
     for served in started:
         stop(served.process)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """create_app takes over the package logger; give it back for later tests."""
+    logger = logging.getLogger("mdmserver")
+    saved = (logger.level, logger.propagate, list(logger.handlers))
+    yield
+    logger.setLevel(saved[0])
+    logger.propagate = saved[1]
+    logger.handlers[:] = saved[2]
+
+
+@pytest.fixture
+def serve_app(database_url: str, instance_home: Path) -> Iterator[Callable[..., str]]:
+    """``serve_app(**settings)``: one more app instance on the same instance and database,
+    in this process over real HTTP (another "worker": it shares nothing in memory)."""
+    apps: list[Any] = []
+    with ExitStack() as servers:
+
+        def start(**settings: Any) -> str:
+            config = load_config(
+                environ={},
+                overrides={
+                    "home": instance_home,
+                    "database_url": database_url,
+                    "auto_migrate": True,
+                    "log_level": "WARNING",
+                    **settings,
+                },
+            )
+            app = create_app(config)
+            apps.append(app)
+            return servers.enter_context(serve(app))
+
+        yield start
+    for app in apps:
+        runtime(app).close()
+
+
+def enrollment_token(database_url: str) -> str:
+    engine = make_engine(database_url)
+    try:
+        return EnrollmentTokens(EnrollmentStore(engine)).create().token
+    finally:
+        engine.dispose()
+
+
+def admin_api_key(database_url: str) -> str:
+    engine = make_engine(database_url)
+    try:
+        return build_admin(engine, SQLStorage(engine)).api_keys.create("tests", actor="cli:t").key
+    finally:
+        engine.dispose()
