@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mdmserver.config import Config, load_config
+from mdmserver.logs import configure_logging
 from mdmserver.server.http import Limits
 from mdmserver.server.workers import ServeError, ServerOptions, bind, run, tls_context
 
@@ -109,6 +110,7 @@ def serve(
         from mdmserver.storage.engine import make_engine
 
         migrate.upgrade(make_engine(config.resolved_database_url))
+    configure_logging(config.log_level, config.log_json)  # the supervisor's own lines
     scheme = "https" if context else "http"
     click.echo(f"mdmserver listening on {scheme}://{host}:{port} (data in {config.home})", err=True)
     options = ServerOptions(

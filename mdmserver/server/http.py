@@ -228,9 +228,7 @@ class Connection(asyncio.Protocol):
         self._arm(self.limits.body_timeout, self._abort)
 
     def resume_writing(self) -> None:
-        if self.state == "busy":
-            self._disarm()
-        elif self.state == "idle":
+        if self.state == "idle":
             self._arm(self.limits.keepalive_timeout, self._abort)
 
     # -- reading ---------------------------------------------------------------------------
@@ -305,13 +303,17 @@ class Connection(asyncio.Protocol):
     def _answered(self, future: asyncio.Future[tuple[bytes, bool]]) -> None:
         if self.closed or self.transport is None:
             return
+        if future.cancelled():  # the worker is stopping
+            self._abort()
+            return
         answer, keep_alive = future.result()
         keep_alive = keep_alive and not self.worker.closing
         self._write(answer)
         self.request = None
         if not keep_alive:
-            self.transport.close()
-            self._forget()
+            self.state = "closing"
+            self.transport.close()  # after the answer is out; a client that never reads it
+            self._arm(self.limits.body_timeout, self._abort)  # is cut off like a slow sender
             return
         self.state = "idle"
         self._arm(self.limits.keepalive_timeout, self._abort)
@@ -330,7 +332,7 @@ class Connection(asyncio.Protocol):
             "SCRIPT_NAME": "",
             "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
             "QUERY_STRING": query.decode("latin-1"),
-            "SERVER_NAME": _header(request.headers, "host").rpartition(":")[0] or "localhost",
+            "SERVER_NAME": _host_name(_header(request.headers, "host")),
             "SERVER_PORT": str(self.worker.server_port),
             "SERVER_PROTOCOL": request.version,
             "REMOTE_ADDR": self.address,
@@ -554,6 +556,12 @@ def http_date() -> str:
     if _date_cache[0] != now:
         _date_cache = (now, formatdate(now, usegmt=True))
     return _date_cache[1]
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port ("[::1]:8443" is "[::1]")."""
+    colon = host.rfind(":")
+    return (host[:colon] if colon > host.rfind("]") else host) or "localhost"
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str:
