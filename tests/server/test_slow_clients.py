@@ -17,7 +17,7 @@ from tests.server.conftest import KINDS, Served
 pytestmark = pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
 
 STALLED_PER_KIND = 64
-TIMEOUT = 2  # the header and body timeouts these tests configure
+TIMEOUT = 3  # the header and body timeouts these tests configure
 SLACK = 3.0  # a loaded 2-core machine: the server's clock and ours are not the same instant
 CLIENT_TLS = ssl.create_default_context()
 CLIENT_TLS.check_hostname = False
@@ -108,12 +108,11 @@ def test_stalled_connections_neither_block_others_nor_stay(start_server, kind):
         http_body_timeout_seconds=TIMEOUT,
     )
     stalled = [
-        stall(served, how) for how in ("hello", "headers", "body") for _ in range(STALLED_PER_KIND)
+        stall(served, how) for how in ("headers", "body", "hello") for _ in range(STALLED_PER_KIND)
     ]
     try:
-        # All 192 are open at once (the last was opened within the timeout of the first).
-        assert stalled[-1].opened - stalled[0].opened < TIMEOUT, "opening took too long"
         timings = normal_requests(served)
+        answered = time.monotonic()
         assert max(timings) < 5, timings
         wait_closed(stalled, TIMEOUT + SLACK + 5)
     finally:
@@ -125,6 +124,9 @@ def test_stalled_connections_neither_block_others_nor_stay(start_server, kind):
         assert not still_open, f"{len(still_open)} {how}-stalled connections were left open"
         slowest = max(c.closed - c.opened for c in group if c.closed is not None)
         assert slowest <= TIMEOUT + SLACK, f"{how}: closed after {slowest:.1f}s"
+    # The normal requests were answered while all 192 were open.
+    first_closed = min(c.closed for c in stalled if c.closed is not None)
+    assert answered < first_closed, "stalled connections closed before the test was done"
     # Those that sent a request line were told why, in HTTP.
     for connection in stalled:
         if connection.kind == "headers":
