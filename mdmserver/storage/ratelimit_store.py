@@ -48,9 +48,7 @@ class SQLCounters:
         with self.engine.begin() as conn:
             hits = int(conn.execute(counted).scalar_one())
             if hits == 1:  # a new window for this key: forget windows that are over
-                conn.execute(
-                    delete(rate_limits).where(rate_limits.c.window_start < window_start - window)
-                )
+                conn.execute(delete(rate_limits).where(rate_limits.c.window_start < window_start))
         return hits
 
     def peek(self, bucket: str, key_hash: str, window_start: int) -> int:
