@@ -127,6 +127,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.raw: asyncio.Transport | None = None  # the TCP transport under TLS
         self.buffer = bytearray()
+        self.scanned = 0  # how much of the buffer was searched for the end of the head
         self.state = "handshake"
         self.timer: asyncio.TimerHandle | None = None
         self.address = ""
@@ -253,13 +254,16 @@ class Connection(asyncio.Protocol):
         self._dispatch()
 
     def _read_head(self) -> bool:
-        end = self.buffer.find(b"\r\n\r\n")
+        # Search only what is new (a head sent a byte at a time must not cost O(n²)).
+        end = self.buffer.find(b"\r\n\r\n", max(0, self.scanned - 3))
         if end < 0 or end + 4 > self.limits.max_header_bytes:
             if len(self.buffer) > self.limits.max_header_bytes or end >= 0:
                 raise Refused(
                     431, "the request line and headers are larger than this server accepts"
                 )
+            self.scanned = len(self.buffer)
             return False
+        self.scanned = 0
         head = bytes(self.buffer[:end])
         del self.buffer[: end + 4]
         request = parse_head(head.lstrip(b"\r\n"))
