@@ -26,7 +26,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote_to_bytes
 
 from mdmserver.logs import get_logger
@@ -141,7 +141,7 @@ class Connection(asyncio.Protocol):
     # -- connection lifecycle --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # a stream server's (uvloop's or not)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.address, self.peer_port = str(peer[0]), int(peer[1])
         if not self.worker.addresses.acquire(self.address):
