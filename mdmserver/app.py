@@ -35,6 +35,7 @@ from mdmserver.service.core import CoreService
 from mdmserver.service.hooks import Hooks
 from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
 from mdmserver.service.next_command import queued_command
+from mdmserver.service.rate_limits import build_rate_limiter
 from mdmserver.service.reenroll import ReenrollRule
 from mdmserver.service.webhooks import Emit, WebhookEvents
 from mdmserver.storage import migrate
@@ -85,6 +86,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     hooks = Hooks()
     enrollment_store = EnrollmentStore(engine)
     jobs = build_jobs(config, engine)
+    rate_limiter = build_rate_limiter(config, engine)
     webhooks = jobs.emitter.emit if jobs.emitter is not None else None
     app.extensions[EXTENSION] = Runtime(
         config=config,
@@ -101,6 +103,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         admin=build_admin(engine, storage, enrollment_store, wake=jobs.pusher.request_push),
         pusher=jobs.pusher,
         jobs=jobs,
+        rate_limiter=rate_limiter,
     )
     register_database_metrics(app.extensions[EXTENSION].metrics, engine)
     register_push_metrics(
@@ -111,7 +114,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 
     _install_request_ids(app)
     register_error_handlers(app)
-    app.extensions[ENROLLMENT] = build_enrollment(config, enrollment_store)
+    app.extensions[ENROLLMENT] = build_enrollment(config, enrollment_store, rate_limiter)
     app.wsgi_app = mdm.DeviceEndpoints(partial(runtime, app), app.wsgi_app)  # type: ignore[method-assign]
     app.register_blueprint(scep.bp)
     app.register_blueprint(enroll.bp)

@@ -204,6 +204,49 @@ class Config:
     max_body_bytes: int = field(
         default=DEFAULT_MAX_BODY_BYTES, metadata=doc("largest request body accepted, in bytes")
     )
+    # The HTTP server (issue #13): a client gets this long for its TLS handshake and request
+    # headers, and for its body; an idle kept-alive connection is closed after keepalive
+    # seconds. Request line + headers up to max_header_bytes (SCEP GETs and Mdm-Signature
+    # headers run to 12 KB+); at most max_connections_per_address open connections per client
+    # address (per /64 for IPv6), across the worker processes.
+    http_header_timeout_seconds: int = field(
+        default=10, metadata=doc("seconds a client has for its TLS handshake and request headers")
+    )
+    http_body_timeout_seconds: int = field(
+        default=60, metadata=doc("seconds a client has to send its request body")
+    )
+    http_keepalive_seconds: int = field(
+        default=30, metadata=doc("an idle kept-alive connection is closed after this many seconds")
+    )
+    http_max_header_bytes: int = field(
+        default=65536, metadata=doc("largest request line and headers, in bytes")
+    )
+    http_max_connections_per_address: int = field(
+        default=256, metadata=doc("open connections one client address may hold (per /64 for IPv6)")
+    )
+    # Rate limits (issue #13): hits per client address, token or challenge in each window of
+    # rate_limit_window_seconds, shared by all worker processes (the database, or Redis when
+    # redis_url is set). Over a limit: 429 with Retry-After. On by default, far above a real
+    # fleet's enrollment day.
+    rate_limits: bool = field(
+        default=True, metadata=doc("rate limits on enrollment, SCEP and failed API authentications")
+    )
+    rate_limit_window_seconds: int = field(default=60, metadata=doc("the rate limits' window"))
+    rate_limit_enroll_per_address: int = field(
+        default=300, metadata=doc("profile downloads per client address per window")
+    )
+    rate_limit_enroll_per_token: int = field(
+        default=600, metadata=doc("profile downloads per enrollment token per window")
+    )
+    rate_limit_scep_per_address: int = field(
+        default=300, metadata=doc("SCEP PKIOperations per client address per window")
+    )
+    rate_limit_scep_per_challenge: int = field(
+        default=10, metadata=doc("SCEP requests per challenge or renewing identity per window")
+    )
+    rate_limit_auth_failures_per_address: int = field(
+        default=20, metadata=doc("failed admin-API authentications per address per window")
+    )
     # "decline" answers UserAuthenticate with 410, Apple's documented way to say "no user auth".
     user_authenticate: str = field(
         default="decline",

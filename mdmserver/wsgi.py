@@ -1,10 +1,10 @@
-"""The WSGI application gunicorn serves (the Procfile's ``web:`` line, ``mdmserver serve``).
+"""The WSGI application each ``mdmserver serve`` worker runs (the Procfile's ``web:`` line too).
 
 A server that cannot serve — a bad setting, a database schema behind the code, a database
 that cannot be reached — says why in one line per problem and stops, instead of a worker
-traceback that gunicorn retries, or a server that answers every request with 500. The
-gunicorn master checks once before any worker starts (``mdmserver.gunicorn_conf``); a
-worker that still fails to build the app exits with gunicorn's "application failed to load".
+traceback retried forever, or a server that answers every request with 500. ``serve`` checks
+once before any worker starts (:func:`startup_problems`); a worker that still fails to build
+the app exits with APP_LOAD_ERROR, and the supervisor stops instead of restarting it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mdmserver.config import ConfigError, load_config
 from mdmserver.storage import migrate
 from mdmserver.storage.engine import make_engine
 
-APP_LOAD_ERROR = 4  # gunicorn's arbiter halts (instead of respawning) on this exit status
+APP_LOAD_ERROR = 4  # the exit status of a server that cannot start: not retried
 
 
 def problems_of(exc: Exception) -> list[str]:

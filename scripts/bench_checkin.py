@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Benchmark the device command loop under gunicorn: N signed devices doing
-Idle -> command -> Acknowledged cycles.
+"""Benchmark the device command loop: N signed devices doing Idle -> command -> Acknowledged
+cycles, served by `mdmserver serve` (plain HTTP, as the Procfile's web line) or, with
+--server gunicorn, by the gunicorn gthread line the project used before (for comparison).
 
 Prints requests/s and p50/p99 latency. Every request is signed with a real CMS signature
 (pre-computed, as the bodies are known in advance) and verified by the server.
@@ -13,6 +14,7 @@ it remains as a fallback (--driver python), running every device through all its
 a final empty Idle.
 
     python scripts/bench_checkin.py --db postgresql --devices 50 --seconds 10
+    python scripts/bench_checkin.py --db sqlite --server gunicorn
     python scripts/bench_checkin.py --db sqlite --driver python --devices 50 --commands 20
 """
 
@@ -307,6 +309,42 @@ async def run_device(port, device, plan, latencies, errors) -> None:
         errors.append(f"final idle: {status} {payload[:100]!r}")
 
 
+def server_command(args: argparse.Namespace, port: int) -> list[str]:
+    if args.server == "gunicorn":
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--keep-alive",
+            "30",
+            "mdmserver.app:create_app()",
+        ]
+    return [
+        sys.executable,
+        "-c",
+        "from mdmserver.cli import main; main()",
+        "serve",
+        "--no-init",
+        "--no-tls",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -324,6 +362,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="how long wrk runs")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--server", choices=["mdmserver", "gunicorn"], default="mdmserver")
     args = parser.parse_args()
     driver = args.driver
     if driver == "auto":
@@ -356,27 +395,7 @@ def main() -> None:
     )
     devices = make_devices(args.devices, ca_cert, ca_key)
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(args.threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--keep-alive",
-            "30",
-            "mdmserver.app:create_app()",
-        ],
-        env=env,
-    )
+    server = subprocess.Popen(server_command(args, port), env=env)
     try:
         for _ in range(100):
             try:
@@ -413,9 +432,8 @@ def main() -> None:
                 report = run_python(port, devices, plans)
         undelivered = sum(len(storage.queue(d.udid)) for d in devices)
         print(f"database          {args.db}")
-        print(
-            f"server            gunicorn {args.workers} workers x {args.threads} threads (gthread)"
-        )
+        kind = "gunicorn (gthread)" if args.server == "gunicorn" else "mdmserver serve --no-tls"
+        print(f"server            {kind}, {args.workers} workers x {args.threads} threads")
         print(f"load generator    {driver}")
         print(f"devices           {args.devices}, {commands} commands queued each")
         print(f"requests          {report.requests} signed, in {report.elapsed:.2f} s")

@@ -72,3 +72,41 @@ def test_first_run_initialises_and_serves_https(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def run_serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MDM_HOME": str(tmp_path / "instance")}
+    return subprocess.run(
+        [sys.executable, "-c", "from mdmserver.cli import main; main()", "serve", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_busy_port_fails_at_once_with_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = run_serve(tmp_path, "--port", str(port), "--no-init")
+        elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"Error: port {port} on 127.0.0.1 is already in use (is another server running?)"
+    ]
+    assert "listening" not in result.stderr + result.stdout
+    assert elapsed < 15  # no retries (gunicorn tried five times)
+
+
+def test_certfile_without_keyfile_is_refused_at_start(tmp_path):
+    for args in (("--certfile", "tls.pem"), ("--keyfile", "tls.key")):
+        result = run_serve(tmp_path, "--port", str(free_port()), *args)
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines() == [
+            "Error: --certfile and --keyfile go together: give both or neither"
+        ]
+    assert not (tmp_path / "instance").exists()  # refused before anything was created

@@ -1,7 +1,7 @@
 """The ``mdmserver`` command: the server's own command groups, nothing else.
 
 A plain click group (not Flask's): ``--help`` builds no app and opens no database, and the
-only way to run the server is ``serve`` (gunicorn), never a development server. Mistakes a
+only way to run the server is ``serve``, never a development server. Mistakes a
 user can make — a bad setting, a missing instance, a database that is unreachable or behind —
 end in one plain message, never a traceback.
 """

@@ -1,22 +1,32 @@
-"""``mdmserver serve``: run the server under gunicorn (the production WSGI server)."""
+"""``mdmserver serve``: run the server (mdmserver/server: asyncio in front of WSGI threads).
+
+The embedded default serves HTTPS with the instance's own TLS certificate; behind a
+TLS-terminating proxy (the Procfile's web line) ``--no-tls`` serves plain HTTP.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
-from gunicorn.app.base import BaseApplication
 
 from mdmserver.cli._instance import (
     instance_files_exist,
     missing_instance_message,
-    open_database,
     sqlite_file,
 )
 from mdmserver.config import Config, load_config
 from mdmserver.instance_files import ensure_home
+from mdmserver.logs import configure_logging
+from mdmserver.server.http import Limits
+from mdmserver.server.workers import ServeError, ServerOptions, bind, run, tls_context
+from mdmserver.wsgi import APP_LOAD_ERROR, say, startup_problems
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 
 def _first_run_init(home: Path, host: str, port: int) -> None:
@@ -47,19 +57,20 @@ def _is_existing_instance(config: Config) -> bool:
         engine.dispose()
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
+def _create_app() -> WSGIApplication:
+    from mdmserver.wsgi import create
 
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
+    return create()
 
-    def load(self) -> Any:
-        from mdmserver.wsgi import create
 
-        return create()
+def limits(config: Config) -> Limits:
+    return Limits(
+        header_timeout=config.http_header_timeout_seconds,
+        body_timeout=config.http_body_timeout_seconds,
+        keepalive_timeout=config.http_keepalive_seconds,
+        max_header_bytes=config.http_max_header_bytes,
+        max_body_bytes=config.max_body_bytes,
+    )
 
 
 @click.command()
@@ -67,14 +78,13 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Web worker processes.")
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option("--certfile", default=None, help="TLS certificate (PEM); devices require HTTPS.")
+@click.option("--keyfile", default=None, help="TLS private key (PEM).")
 @click.option(
-    "--certfile",
-    default=None,
-    type=click.Path(exists=True, dir_okay=False),
-    help="TLS certificate (PEM); devices require HTTPS.",
-)
-@click.option(
-    "--keyfile", default=None, type=click.Path(exists=True, dir_okay=False), help="TLS key (PEM)."
+    "--tls/--no-tls",
+    default=True,
+    show_default=True,
+    help="--no-tls: plain HTTP, only behind a TLS-terminating proxy.",
 )
 @click.option(
     "--init/--no-init",
@@ -90,42 +100,59 @@ def serve(
     threads: int,
     certfile: str | None,
     keyfile: str | None,
+    tls: bool,
     init_if_missing: bool,
 ) -> None:
     """Run the MDM server (embedded default: SQLite in MDM_HOME, jobs in-process)."""
+    if (certfile is None) != (keyfile is None):
+        raise click.ClickException("--certfile and --keyfile go together: give both or neither")
+    if not tls and certfile:
+        raise click.ClickException("--no-tls serves plain HTTP: drop --certfile and --keyfile")
+    if workers < 1 or threads < 1:
+        raise click.ClickException("--workers and --threads must be at least 1")
     config = load_config()
+    try:
+        sock = bind(host, port)  # first: a busy port fails before anything else happens
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from None
     if not _is_existing_instance(config):
-        if not init_if_missing:
+        if init_if_missing:
+            _first_run_init(config.home, host, port)
+            config = load_config()
+        elif not config.database_url:
+            sock.close()
             raise click.ClickException(missing_instance_message(config))
-        _first_run_init(config.home, host, port)
-        config = load_config()
     elif not config.resolved_ca_cert_file.is_file():
         # Never a first run on an existing instance: a new CA would orphan every device.
+        sock.close()
         raise click.ClickException(
             f"the device CA {config.resolved_ca_cert_file} is missing from this instance: "
             "restore it (`mdmserver restore`) or set MDM_CA_CERT_FILE to where it is"
         )
     ensure_home(config.home)  # 0700 and its files 0600, an existing instance included
-    if certfile is None:
+    if tls and certfile is None:
         default_cert, default_key = config.home / "tls.pem", config.home / "tls.key"
         if default_cert.is_file() and default_key.is_file():
             certfile, keyfile = str(default_cert), str(default_key)
-    # Migrate (embedded default) or check the schema once here, before any worker starts.
-    open_database(config).dispose()
-    scheme = "https" if certfile else "http"
+    try:
+        context = tls_context(certfile, keyfile) if certfile and keyfile else None
+    except ServeError as exc:
+        sock.close()
+        raise click.ClickException(str(exc)) from None
+    # Migrate (the embedded default) or check the schema once, before any worker starts: a
+    # schema behind the code is one line naming `mdmserver db upgrade`, and exit status 4.
+    problems = startup_problems()
+    if problems:
+        sock.close()
+        say(problems)
+        sys.exit(APP_LOAD_ERROR)
+    configure_logging(config.log_level, config.log_json)  # the supervisor's own lines
+    scheme = "https" if context else "http"
     click.echo(f"mdmserver listening on {scheme}://{host}:{port} (data in {config.home})", err=True)
-    options: dict[str, Any] = {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        # Threaded workers keep connections alive: devices poll over TLS, and a handshake per
-        # request would cost more than the request.
-        "worker_class": "gthread",
-        "threads": threads,
-        "keepalive": 30,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": config.log_level.lower(),
-    }
-    if certfile:
-        options.update(certfile=certfile, keyfile=keyfile)
-    _Gunicorn(options).run()
+    options = ServerOptions(
+        workers=workers,
+        threads=threads,
+        limits=limits(config),
+        max_connections_per_address=config.http_max_connections_per_address,
+    )
+    sys.exit(run(_create_app, options, sock, context))

@@ -32,6 +32,7 @@ from mdmserver.scep.message import (
     build_cert_rep_success,
     read_pki_message,
 )
+from mdmserver.service.rate_limits import RateLimiter
 from mdmserver.storage.enrollment_store import EnrollmentStore, IssuedCert, SpendOutcome
 
 log = get_logger("scep")
@@ -46,9 +47,15 @@ _EC_BITS = (256, 384, 521)
 
 class ScepService:
     def __init__(
-        self, store: EnrollmentStore, keys: InstanceKeys, *, identity_lifetime: timedelta
+        self,
+        store: EnrollmentStore,
+        keys: InstanceKeys,
+        *,
+        identity_lifetime: timedelta,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.store = store
+        self.limiter = limiter
         self.ca_cert = keys.ca_cert
         self.ca_key = keys.ca_key
         self.identity_lifetime = identity_lifetime
@@ -91,6 +98,7 @@ class ScepService:
     def _with_challenge(self, request: PkiRequest) -> x509.Certificate:
         if not request.challenge:
             raise _reject(request, "the CSR carries no challenge password", FailInfo.badRequest)
+        self._limit(secret_hash(request.challenge))
         certificate = self._sign(request)
         record = _record(certificate, method="enroll")
         outcome = self.store.spend_challenge(secret_hash(request.challenge), record)
@@ -102,6 +110,7 @@ class ScepService:
 
     def _renewal(self, request: PkiRequest) -> x509.Certificate:
         signer = request.signer_cert
+        self._limit(fingerprint_sha256(signer))
         try:
             signer.verify_directly_issued_by(self.ca_cert)
         except (InvalidSignature, ValueError, TypeError):
@@ -146,6 +155,11 @@ class ScepService:
             self.ca_cert, self.ca_key, revoked, now=datetime.now(UTC), lifetime=CRL_LIFETIME
         )
         return crl.public_bytes(serialization.Encoding.DER)
+
+    def _limit(self, credential: str) -> None:
+        """Count a request made with this challenge or renewing certificate (RateLimited)."""
+        if self.limiter is not None:
+            self.limiter.hit(self.limiter.limits.scep_credential, credential)
 
     def _check_csr(self, request: PkiRequest) -> None:
         key = request.csr.public_key()

@@ -1,5 +1,5 @@
 """Running the real server as its operators do, for the demo and the benchmark: ``mdmserver
-serve`` (gunicorn) and ``mdmserver worker`` as child processes of this checkout's code."""
+serve`` and ``mdmserver worker`` as child processes of this checkout's code."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def wait_ready(
 
 
 def stop(process: subprocess.Popen, timeout: float = 20.0) -> None:
-    """SIGTERM (gunicorn and RQ shut down gracefully on it), then SIGKILL if it hangs."""
+    """SIGTERM (the server and RQ shut down gracefully on it), then SIGKILL if it hangs."""
     if process.poll() is not None:
         return
     process.terminate()
@@ -84,7 +84,7 @@ def stop(process: subprocess.Popen, timeout: float = 20.0) -> None:
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants, from /proc (gunicorn's master and its workers)."""
+    """``pid`` and its descendants, from /proc (the server's supervisor and its workers)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

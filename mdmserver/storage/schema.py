@@ -191,6 +191,19 @@ scep_challenges = Table(
     Column("used_at", Timestamp),
 )
 
+# Rate limits (migration 0011_ratelimits): one counter per limit, key and time window, shared
+# by every worker process. Keys are SHA-256 hashes (an address, a token, a challenge) so the
+# table holds no secret; rows of past windows are deleted as new windows start.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", String(32), primary_key=True, comment="which limit: enroll_address, ..."),
+    Column("key_hash", String(64), primary_key=True, comment="SHA-256 of what is counted, hex"),
+    Column("window_start", BigInteger, primary_key=True, comment="Unix seconds"),
+    Column("hits", Integer, nullable=False),
+    Index("ix_rate_limits_window", "window_start"),
+)
+
 issued_certs = Table(
     "issued_certs",
     metadata,

@@ -31,7 +31,7 @@ def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a gunicorn master and its workers)."""
+    """``pid`` and its descendants (a server's supervisor and its workers)."""
     found, todo = [], [pid]
     while todo:
         current = todo.pop()

@@ -5,6 +5,7 @@ Shared by the enrollment tests and scripts/bench_scep.py (``requests`` is a dev 
 
 from __future__ import annotations
 
+import base64
 import plistlib
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,16 @@ def post_pki(base_url: str, body: bytes) -> requests.Response:
     )
 
 
+def get_pki(base_url: str, body: bytes, **kwargs: Any) -> requests.Response:
+    """PKIOperation by GET (RFC 8894 §4.1): the message base64 in the query, ~6 KB of URL."""
+    return requests.get(
+        f"{base_url}/scep",
+        params={"operation": "PKIOperation", "message": base64.b64encode(body).decode()},
+        timeout=30,
+        **kwargs,
+    )
+
+
 @dataclass
 class ScepAttempt:
     """One request and what came back, so tests can assert on either side."""
@@ -108,6 +119,8 @@ def scep_request(
     common_name: str = "MDM identity",
     signer: tuple[x509.Certificate, rsa.RSAPrivateKey] | None = None,
     message_type: MessageType = MessageType.PKCSReq,
+    via_get: bool = False,
+    verify: bool = True,
 ) -> ScepAttempt:
     """A PKCSReq (or RenewalReq signed by `signer`) over HTTP, as a device's SCEP payload runs."""
     key = key or generate_key("rsa")  # type: ignore[assignment]
@@ -117,7 +130,7 @@ def scep_request(
     body, transaction_id, nonce = build_pkcs_req(
         csr, signer_cert, signer_key, ca_cert, message_type=message_type
     )
-    response = post_pki(base_url, body)
+    response = get_pki(base_url, body, verify=verify) if via_get else post_pki(base_url, body)
     result = None
     if response.status_code == 200:
         result = parse_cert_rep(

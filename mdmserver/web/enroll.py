@@ -1,9 +1,10 @@
 """``GET /mdm/enroll?token=...``: the signed enrollment profile (public contract).
 
 A refused token is a plain 403 with one message whatever the reason (unknown, revoked,
-expired, used up, too long: the reason goes to the server log only) and nothing is created; a
-profile that fails Apple's schema is our bug, so it is a 500 (logged by the service) rather
-than a broken profile on a device.
+expired, used up, too long: the reason goes to the server log only) and nothing is created;
+too many requests from one address or for one token are a 429 with Retry-After
+(service/rate_limits.py). A profile that fails Apple's schema is our bug, so it is a 500
+(logged by the service) rather than a broken profile on a device.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from flask import Blueprint, Response, current_app, request
 
 from mdmserver.enrollment.profile import PROFILE_CONTENT_TYPE, ProfileSchemaError
 from mdmserver.service.enrollment import refuse_token
+from mdmserver.web.client_address import request_address
 from mdmserver.web.enrollment_runtime import enrollment_runtime
+from mdmserver.web.runtime import runtime
 
 bp = Blueprint("enroll", __name__)
 
@@ -22,11 +25,16 @@ MAX_TOKEN_LENGTH = 256
 @bp.get("/mdm/enroll")
 def enroll() -> Response:
     profiles = enrollment_runtime(current_app).need_profiles()
+    limiter = runtime(current_app).rate_limiter
+    if limiter is not None:  # each profile costs a signature and a challenge row
+        limiter.hit(limiter.limits.enroll_address, request_address())
     token = request.args.get("token", "")
     if not token:
         return Response("missing token parameter\n", status=400, content_type="text/plain")
     if len(token) > MAX_TOKEN_LENGTH:
         raise refuse_token("too long")
+    if limiter is not None:
+        limiter.hit(limiter.limits.enroll_token, token)
     try:
         profile = profiles.for_token(token, ota=_ota_choice(request.args.get("ota")))
     except ProfileSchemaError:

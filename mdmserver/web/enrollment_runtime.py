@@ -20,6 +20,7 @@ from mdmserver.logs import get_logger
 from mdmserver.service.enrollment import EnrollmentProfiles
 from mdmserver.service.errors import DeviceRequestError
 from mdmserver.service.ota import OverTheAir
+from mdmserver.service.rate_limits import RateLimiter
 from mdmserver.service.scep_server import ScepService
 from mdmserver.storage.enrollment_store import EnrollmentStore
 
@@ -56,11 +57,18 @@ class EnrollmentRuntime:
         return self.scep
 
 
-def build_enrollment(config: Config, store: EnrollmentStore) -> EnrollmentRuntime:
+def build_enrollment(
+    config: Config, store: EnrollmentStore, limiter: RateLimiter | None = None
+) -> EnrollmentRuntime:
     keys = load_instance_keys(config.home)
     if keys is None:
         return _unavailable(store, f"run `mdmserver init` to create the CA in {config.home}")
-    scep = ScepService(store, keys, identity_lifetime=timedelta(days=config.identity_lifetime_days))
+    scep = ScepService(
+        store,
+        keys,
+        identity_lifetime=timedelta(days=config.identity_lifetime_days),
+        limiter=limiter,
+    )
     if not config.server_url or not config.push_topics:
         return _unavailable(store, "server_url and push_topics must be configured", scep)
     settings = EnrollmentSettings(

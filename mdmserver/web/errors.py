@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 from mdmserver.logs import get_logger
 from mdmserver.protocol.errors import ProtocolError
 from mdmserver.service.errors import DeviceRequestError
+from mdmserver.service.rate_limits import RateLimited
 
 log = get_logger("http")
 
@@ -36,6 +37,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ProtocolError)
     def _refused(exc: DeviceRequestError | ProtocolError) -> Response:
         return _text(*refusal(exc))
+
+    @app.errorhandler(RateLimited)
+    def _rate_limited(exc: RateLimited) -> Response:
+        response = _text(429, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -67,7 +67,9 @@ def checkin(rt: Runtime, environ: WSGIEnvironment) -> Reply:
 
 def connect(rt: Runtime, environ: WSGIEnvironment) -> Reply:
     mime = _mime(environ)
-    if mime not in CONNECT_CONTENT_TYPES:
+    # No Content-Type at all is a device client that leaves it out (NanoMDM and MicroMDM take
+    # those): the body is a signed plist either way. A type that says something else is refused.
+    if mime and mime not in CONNECT_CONTENT_TYPES:
         raise BadDeviceRequest(
             f"command results must be an XML plist (Content-Type application/x-apple-aspen-mdm),"
             f" got {mime!r}"

@@ -13,6 +13,7 @@ from mdmserver.metrics.registry import MetricsRegistry
 from mdmserver.service.admin import Admin
 from mdmserver.service.base import MDMService
 from mdmserver.service.hooks import Hooks
+from mdmserver.service.rate_limits import RateLimiter
 from mdmserver.storage.base import Storage
 from mdmserver.web.device_auth import DeviceAuthenticator
 
@@ -38,6 +39,8 @@ class Runtime:
     # Background work (issue #4): request pushes after queueing commands; backend, threads.
     pusher: Pusher | None = None
     jobs: Jobs | None = None
+    # 429s for enrollment, SCEP and admin key guesses, counted across processes (issue #13).
+    rate_limiter: RateLimiter | None = None
 
     def close(self) -> None:
         """Stop the background threads and release the database connections.

@@ -1,7 +1,8 @@
 """``/scep``: the SCEP endpoint (public contract: enrollment profiles in the field point here).
 
 GetCACaps and GetCACert by GET; PKIOperation by POST (DER body) or GET (base64 ``message``).
-Answers are CertReps; only a message too broken to answer gets a plain-text 400.
+Answers are CertReps; only a message too broken to answer gets a plain-text 400, and too many
+PKIOperations from one address, or with one challenge or renewing certificate, a 429.
 ``GET /scep/crl`` publishes the device CA's CRL (DER, signed by the CA); a GetCRL
 PKIOperation gets the same CRL in its CertRep.
 """
@@ -17,7 +18,9 @@ from mdmserver.logs import get_logger
 from mdmserver.scep.errors import ScepError
 from mdmserver.scep.message import MAX_MESSAGE_BYTES
 from mdmserver.service.scep_server import CERT_REP_CONTENT_TYPE, CRL_CONTENT_TYPE
+from mdmserver.web.client_address import request_address
 from mdmserver.web.enrollment_runtime import enrollment_runtime
+from mdmserver.web.runtime import runtime
 
 bp = Blueprint("scep", __name__)
 log = get_logger("scep")
@@ -54,6 +57,9 @@ def scep() -> Response:
         return Response(body, content_type=content_type)
     if operation != "PKIOperation":
         return _text(400, f"unknown SCEP operation {operation[:64]!r}")
+    limiter = runtime(current_app).rate_limiter
+    if limiter is not None:  # counted before the costly part: decrypting the request
+        limiter.hit(limiter.limits.scep_address, request_address())
     data = _message()
     if isinstance(data, Response):
         return data

@@ -26,7 +26,9 @@ from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
 from mdmserver.service.admin.errors import AdminError, AmbiguousDevice, BadRequest
+from mdmserver.service.rate_limits import RateLimited
 from mdmserver.storage.base import AmbiguousSerial
+from mdmserver.web.client_address import request_address
 from mdmserver.web.errors import TOO_LARGE
 from mdmserver.web.runtime import runtime
 
@@ -92,12 +94,19 @@ def json_body() -> Any:
 def _authenticate() -> Response | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
+    # An address that guessed wrong too often is refused before its key is even looked at,
+    # so a right guess among the refused ones cannot be told apart.
+    limiter, address = runtime(current_app).rate_limiter, request_address()
+    if limiter is not None:
+        limiter.check(limiter.limits.auth_failures_address, address)
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return _unauthorized("missing API key: send Authorization: Bearer <key>")
     info = admin().api_keys.authenticate(key.strip())
     if info is None:
+        if limiter is not None:
+            limiter.hit(limiter.limits.auth_failures_address, address)
         return _unauthorized("invalid or revoked API key")
     if info.scope != ADMIN_SCOPE:
         log.info("api_forbidden", extra={"fields": {"key": info.name, "scope": info.scope}})
@@ -124,6 +133,13 @@ def _admin_error(exc: AdminError) -> Response:
 def _ambiguous(exc: AmbiguousSerial) -> Response:
     """Any route that looks a device up by UDID or serial, even one that did not convert it."""
     return _admin_error(AmbiguousDevice(exc))
+
+
+@bp.errorhandler(RateLimited)
+def _rate_limited(exc: RateLimited) -> Response:
+    response = error(429, exc.message)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @bp.errorhandler(CommandRefused)
