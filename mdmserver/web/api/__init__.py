@@ -14,7 +14,6 @@ status in an ``after_request`` instead.) tests/api/test_audit_coverage.py checks
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -22,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from mdmserver.bounds import BoundError, loads_json
 from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
@@ -77,13 +77,16 @@ def error(status: int, message: str, **extra: Any) -> Response:
 
 
 def json_body() -> Any:
-    """The parsed JSON body, or a 400 naming what is wrong with it."""
+    """The parsed JSON body within the bounds of mdmserver/bounds.py (depth, integer size, no
+    NUL), or a 400 naming what is wrong with it."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise BadRequest("the request body is empty; expected a JSON object")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return loads_json(raw)
+    except BoundError as exc:
+        raise BadRequest(f"JSON refused: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise BadRequest(f"malformed JSON: {exc}") from None
 
 
