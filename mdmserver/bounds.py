@@ -166,8 +166,9 @@ def loads_json(raw: bytes | str) -> Any:
 
 
 def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > JSON_MAX_INT_DIGITS:
-        raise BoundError(f"an integer of {len(text)} digits (at most {JSON_MAX_INT_DIGITS})")
+    digits = len(text.lstrip("-"))
+    if digits > JSON_MAX_INT_DIGITS:
+        raise BoundError(f"an integer of {digits} digits (at most {JSON_MAX_INT_DIGITS})")
     return int(text)
 
 
