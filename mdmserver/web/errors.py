@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from mdmserver.bounds import control_character
 from mdmserver.logs import get_logger
@@ -30,6 +30,14 @@ def refusal(exc: DeviceRequestError | ProtocolError) -> tuple[int, str]:
 
 def _text(status: int, message: str) -> Response:
     return Response(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def keep_allow(response: Response, exc: HTTPException) -> Response:
+    """A 405 names the methods the path has (RFC 9110, 15.5.6). Handlers that write their own
+    body pass their response through here so werkzeug's ``Allow`` is not lost."""
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
 def control_character_refusal() -> Response | None:
@@ -68,4 +76,4 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
             return _text(413, TOO_LARGE)
-        return _text(exc.code or 500, exc.description or exc.name)
+        return keep_allow(_text(exc.code or 500, exc.description or exc.name), exc)

@@ -26,7 +26,7 @@ from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
 from mdmserver.service.admin.errors import AdminError, BadRequest
-from mdmserver.web.errors import TOO_LARGE
+from mdmserver.web.errors import TOO_LARGE, keep_allow
 from mdmserver.web.runtime import runtime
 
 log = get_logger("api")
@@ -130,7 +130,7 @@ def _refused(exc: CommandRefused) -> Response:
 def _http_error(exc: HTTPException) -> Response:
     if exc.code == 413:
         return error(413, TOO_LARGE)
-    return error(exc.code or 500, exc.description or exc.name)
+    return keep_allow(error(exc.code or 500, exc.description or exc.name), exc)
 
 
 def register_api(app: Flask) -> None:
@@ -141,12 +141,13 @@ def register_api(app: Flask) -> None:
     def _api_not_routed(exc: HTTPException) -> Response:
         # Unrouted paths under /api/ answer JSON too; elsewhere the plain-text default.
         if request.path.startswith(API_PREFIX + "/"):
-            return error(exc.code or 404, exc.description or exc.name)
-        return Response(
+            return keep_allow(error(exc.code or 404, exc.description or exc.name), exc)
+        response = Response(
             (exc.description or exc.name) + "\n",
             status=exc.code or 404,
             content_type="text/plain; charset=utf-8",
         )
+        return keep_allow(response, exc)
 
 
 # The resources, registered once at import (a blueprint nests its children only once).
