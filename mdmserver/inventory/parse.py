@@ -196,7 +196,7 @@ def _not_after(der: bytes | None) -> str | None:
         return None
     try:
         moment = x509.load_der_x509_certificate(der).not_valid_after_utc
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         return None
     return moment.astimezone(UTC).isoformat()
 

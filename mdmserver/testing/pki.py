@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from mdmserver.crypto.ca import (
@@ -49,3 +50,12 @@ class Pki:
         cert, key = self.identity(common_name, key_type)
         kwargs.setdefault("topic", TEST_TOPIC)
         return VirtualDevice(certificate=cert, key=key, **kwargs)
+
+
+def with_invalid_version(cert: x509.Certificate) -> bytes:
+    """The certificate's DER with an X.509 version no loader accepts (5): cryptography raises
+    ``InvalidVersion`` for it, which is not a ``ValueError`` (found by tests/fuzz)."""
+    der = cert.public_bytes(Encoding.DER)
+    v3 = b"\xa0\x03\x02\x01\x02"
+    assert der.count(v3) == 1
+    return der.replace(v3, b"\xa0\x03\x02\x01\x05")

@@ -6,14 +6,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Float, Integer, String
 
 from mdmserver.bounds import INT32_MAX, control_character
+from mdmserver.crypto.ca import create_ca
 from mdmserver.inventory.parse import FIELDS, LIST_FIELDS, PARSERS, parse
 from mdmserver.storage.schema import inventory
-from tests.fuzz.strategies import FUZZ, plist_value
+from tests.fuzz.strategies import FUZZ, mutated, plist_value
 
 # The keys each parser reads, where it reads them.
 DEVICE_INFORMATION = [
@@ -29,9 +31,11 @@ ENTRY_KEYS = [
     "PayloadIdentifier", "PayloadUUID", "PayloadDisplayName", "IsManaged", "Identifier", "Name",
     "ShortVersion", "Version", "Data", "CommonName", "IsIdentity", "Status",
 ]  # fmt: skip
-# Numbers no column holds: beyond 64 bits, beyond a float, digits as text.
+_CERT = create_ca("fuzz inventory", key_type="ec")[0].public_bytes(serialization.Encoding.DER)
+# Numbers no column holds (beyond 64 bits, beyond a float, digits as text), damaged certificates.
 device_value = st.one_of(
     plist_value,
+    mutated(_CERT),
     st.integers(min_value=-(10**400), max_value=10**400),
     st.integers(1, 400).map(lambda n: "9" * n),
     st.floats(),
@@ -51,6 +55,8 @@ answers = st.one_of(
     st.tuples(st.just("InstalledApplicationList"), entries.map(
         lambda e: {"InstalledApplicationList": e})),
     st.tuples(st.just("CertificateList"), entries.map(lambda e: {"CertificateList": e})),
+    st.tuples(st.just("CertificateList"), st.lists(st.fixed_dictionaries(
+        {"Data": mutated(_CERT)}), min_size=1, max_size=2).map(lambda e: {"CertificateList": e})),
     st.tuples(st.just("ManagedApplicationList"), st.dictionaries(
         st.text(max_size=10), fields(["Status"]), max_size=3).map(
         lambda d: {"ManagedApplicationList": d})),
