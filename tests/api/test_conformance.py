@@ -15,6 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.result import Ok
 
 from tests.api.conftest import Api
 
@@ -58,6 +59,7 @@ def test_every_operation_conforms_to_the_document(app: Any, api: Api) -> None:
         run()
 
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), f"the document does not load: {result}"
         fuzz(result.ok())
     assert len(ran) >= 30, "the document lists fewer operations than the API has"
     assert all(count > 0 for count in ran.values()), ran
