@@ -19,7 +19,7 @@ from schemathesis.core.result import Ok
 
 from tests.api.conftest import Api
 
-EXAMPLES_PER_OPERATION = 20
+EXAMPLES_PER_OPERATION = 10
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 # Bounded, so the whole fuzz directory runs in seconds; MDM_FUZZ_SCALE=50 hunts for longer.
 _SCALE = max(1, int(os.environ.get("MDM_FUZZ_SCALE", "1")))
 FUZZ = settings(
-    max_examples=150 * _SCALE,
+    max_examples=100 * _SCALE,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-FUZZ_SLOW = settings(FUZZ, max_examples=80 * _SCALE)  # targets that do public-key work per input
+FUZZ_SLOW = settings(FUZZ, max_examples=60 * _SCALE)  # targets that do public-key work per input
 
 # What XML can carry: no NUL, no C0 controls but tab and newlines, no lone surrogates. DEL, C1
 # controls, ':' and '/' are in (the bounds refuse some of them); long runs reach the length bounds.
