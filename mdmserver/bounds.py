@@ -154,8 +154,8 @@ JSON_MAX_INT_DIGITS = 20  # a 64-bit integer; ranges per field are checked after
 
 def loads_json(raw: bytes | str) -> Any:
     """JSON with bounds: nesting at most JSON_MAX_DEPTH, integers of at most
-    JSON_MAX_INT_DIGITS digits, no NaN/Infinity, no NUL in any string (PostgreSQL text cannot
-    hold one). Raises BoundError for those, ``json.JSONDecodeError`` / ``UnicodeDecodeError``
+    JSON_MAX_INT_DIGITS digits, no NaN/Infinity, no NUL (PostgreSQL text cannot hold one) and no
+    lone surrogate (``"\\ud800"``: no UTF-8 can encode it) in any string. Raises BoundError for those, ``json.JSONDecodeError`` / ``UnicodeDecodeError``
     for what is not JSON at all."""
     try:
         data = json.loads(raw, parse_int=_bounded_int, parse_constant=_no_constant)
@@ -184,6 +184,10 @@ def _check_tree(data: Any) -> None:
         if isinstance(node, str):
             if "\x00" in node:
                 raise BoundError("a JSON string contains NUL (\\u0000)")
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BoundError("a JSON string contains a lone surrogate (\\ud800..\\udfff)")
             continue
         if not isinstance(node, dict | list):
             continue

@@ -82,6 +82,7 @@ def test_loads_json_bounds():
         ("-" + "1" * 21, "an integer of 21 digits"),
         ("[Infinity]", "Infinity is not a JSON number"),
         ('{"a\\u0000": 1}', "NUL"),
+        ('["\\ud800"]', "lone surrogate"),
     ]:
         with pytest.raises(bounds.BoundError, match=message):
             bounds.loads_json(raw)

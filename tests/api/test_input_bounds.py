@@ -85,6 +85,15 @@ def test_bodies_beyond_their_bounds(app, api: Api):
     assert state(app) == before
 
 
+def test_cursors_that_decode_to_control_characters(app, api: Api):
+    """A cursor is base64 of a device id: "AA" decodes to NUL (a 500 on PostgreSQL before)."""
+    api.enroll()
+    for cursor in ("AA", "YQBi", "YQpi"):  # "\x00", "a\x00b", "a\nb"
+        reply = api.get(f"/api/v1/devices?cursor={cursor}")
+        assert reply.status_code == 400, (cursor, reply.get_data(as_text=True))
+        assert "not a cursor this server returned" in reply.get_json()["error"]
+
+
 def raw_post(api: Api, path: str, raw: bytes, method: str = "POST"):
     headers = {**api.headers(), "Content-Type": "application/json"}
     return api.client.open(path, method=method, data=raw, headers=headers)
@@ -107,6 +116,14 @@ def test_json_depth_and_huge_integers(app, api: Api):
     reply = raw_post(api, "/api/v1/enrollment-tokens", b'{"uses": ' + b"9" * 5000 + b"}")
     assert reply.status_code == 400
     assert "an integer of 5000 digits" in reply.get_json()["error"]
+    for path, method in [
+        ("/api/v1/enrollment-tokens", "POST"),
+        ("/api/v1/compliance/policy", "PUT"),
+        ("/api/v1/profiles", "POST"),
+    ]:
+        reply = raw_post(api, path, b'{"tags": ["\\ud800"], "name": "\\udfff"}', method)
+        assert reply.status_code == 400, (path, reply.get_data(as_text=True))
+        assert "lone surrogate" in reply.get_json()["error"]
     reply = raw_post(api, "/api/v1/enrollment-tokens", b'{"uses": NaN}')
     assert reply.status_code == 400 and "NaN is not a JSON number" in reply.get_json()["error"]
     assert state(app) == before
