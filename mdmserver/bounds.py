@@ -155,8 +155,8 @@ JSON_MAX_INT_DIGITS = 20  # a 64-bit integer; ranges per field are checked after
 def loads_json(raw: bytes | str) -> Any:
     """JSON with bounds: nesting at most JSON_MAX_DEPTH, integers of at most
     JSON_MAX_INT_DIGITS digits, no NaN/Infinity, no NUL (PostgreSQL text cannot hold one) and no
-    lone surrogate (``"\\ud800"``: no UTF-8 can encode it) in any string. Raises BoundError for those, ``json.JSONDecodeError`` / ``UnicodeDecodeError``
-    for what is not JSON at all."""
+    lone surrogate (``"\\ud800"``: no UTF-8 can encode it) in any string. Raises BoundError
+    for those, ``json.JSONDecodeError`` / ``UnicodeDecodeError`` for what is not JSON at all."""
     try:
         data = json.loads(raw, parse_int=_bounded_int, parse_constant=_no_constant)
     except RecursionError:  # the decoder's own recursion guard: far deeper than allowed
@@ -187,7 +187,9 @@ def _check_tree(data: Any) -> None:
             try:
                 node.encode("utf-8")
             except UnicodeEncodeError:
-                raise BoundError("a JSON string contains a lone surrogate (\\ud800..\\udfff)")
+                raise BoundError(
+                    "a JSON string contains a lone surrogate (\\ud800..\\udfff)"
+                ) from None
             continue
         if not isinstance(node, dict | list):
             continue
