@@ -139,6 +139,20 @@ CHECKIN_BYTES: dict[str, BlobRule] = {
     "Token": BlobRule("enrollments.push_token", 256),  # stored as hex: 512 characters
 }
 
+# Inventory facts (the device's answers, normalised): text longer than its column is cut to it.
+INVENTORY_TEXT: dict[str, TextRule] = {
+    name: TextRule(f"inventory.{name}", length)
+    for name, length in (
+        ("os_version", 32),
+        ("build_version", 32),
+        ("model", 64),
+        ("model_name", 128),
+        ("product_name", 64),
+        ("serial_number", 64),
+        ("device_name", 256),
+    )
+}
+
 # Admin input.
 TAG = TextRule("device_tags.tag", 128, empty=False)
 TOKEN_USES = IntRule(1, INT32_MAX)  # enroll_tokens.max_uses is an INTEGER

@@ -10,6 +10,7 @@ from mdmserver.storage.schema import metadata
 
 TEXT_RULES = {
     **{f"check-in {key}": rule for key, rule in bounds.CHECKIN_TEXT.items()},
+    **{f"inventory {name}": rule for name, rule in bounds.INVENTORY_TEXT.items()},
     "CHANNEL_ID": bounds.CHANNEL_ID,
     "USER_CHANNEL_ID": bounds.USER_CHANNEL_ID,
     "COMMAND_UUID": bounds.COMMAND_UUID,
