@@ -155,6 +155,8 @@ INVENTORY_TEXT: dict[str, TextRule] = {
 
 # Admin input.
 TAG = TextRule("device_tags.tag", 128, empty=False)
+PROFILE_NAME = TextRule("profiles.name", 128, empty=False)
+PROFILE_IDENTIFIER = TextRule("profiles.identifier", 255, empty=False)
 TOKEN_USES = IntRule(1, INT32_MAX)  # enroll_tokens.max_uses is an INTEGER
 SECONDS_TEN_YEARS = 10 * 366 * 24 * 3600
 EXPIRES_IN = IntRule(1, SECONDS_TEN_YEARS)  # seconds; beyond this a date can overflow

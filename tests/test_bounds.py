@@ -15,6 +15,8 @@ TEXT_RULES = {
     "USER_CHANNEL_ID": bounds.USER_CHANNEL_ID,
     "COMMAND_UUID": bounds.COMMAND_UUID,
     "TAG": bounds.TAG,
+    "PROFILE_NAME": bounds.PROFILE_NAME,
+    "PROFILE_IDENTIFIER": bounds.PROFILE_IDENTIFIER,
 }
 
 
@@ -46,6 +48,10 @@ def test_a_user_channel_key_fits_the_enrollment_id():
         column = "id" if table == "enrollments" else "enrollment_id"
         assert longest <= column_length(f"{table}.{column}")
     assert bounds.CHANNEL_ID.max_len == column_length("enrollments.device_id")
+
+
+def test_an_assignment_target_fits_its_column():
+    assert len("tag:") + bounds.TAG.max_len <= column_length("profile_assignments.target")
 
 
 def test_integer_rules_fit_an_sql_integer():

@@ -9,6 +9,7 @@ which every trust query failed).
 from __future__ import annotations
 
 from tests.api.conftest import Api, make_key, state
+from tests.profiles.conftest import PASSCODE, mobileconfig
 
 NUL_PATHS = [
     ("GET", "/api/v1/devices/a%00b"),
@@ -165,3 +166,25 @@ def test_compliance_policy_values_have_ranges(app, api: Api):
     assert reply.status_code == 200
     reply = api.client.get(f"/api/v1/trust/devices/{udid}", headers=api.headers(trust_key))
     assert reply.status_code == 200, reply.get_data(as_text=True)
+
+
+def test_profile_names_identifiers_and_targets_fit_their_columns(app, api: Api):
+    upload = mobileconfig({"PayloadType": PASSCODE, "minLength": 6})
+    headers = api.headers()
+    reply = api.client.post("/api/v1/profiles/upload?name=p", data=upload, headers=headers)
+    assert reply.status_code == 201, reply.get_data(as_text=True)
+    before = state(app)
+    for query, words in (
+        ("name=" + "n" * 129, "1 to 128 characters"),
+        ("name=q&identifier=" + "i" * 256, "longer than 255"),
+    ):
+        reply = api.client.post(f"/api/v1/profiles/upload?{query}", data=upload, headers=headers)
+        assert reply.status_code == 422, (query, reply.get_data(as_text=True))
+        assert words in reply.get_data(as_text=True), query
+    for target, words in (("tag:" + "t" * 129, "longer than 128"), ("tag:a\tb", "control")):
+        reply = api.post("/api/v1/profiles/p/assignments", {"target": target})
+        assert reply.status_code == 400, (target, reply.get_data(as_text=True))
+        assert words in reply.get_json()["error"]
+    assert state(app) == before
+    reply = api.post("/api/v1/profiles/p/assignments", {"target": "tag:" + "t" * 128})
+    assert reply.status_code == 201, reply.get_data(as_text=True)
