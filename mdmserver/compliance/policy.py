@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mdmserver.bounds import POLICY_MAX_DAYS, POLICY_MAX_HOURS
 from mdmserver.catalog.schema import PLATFORMS, parse_version
 from mdmserver.compliance.jailbreak import JAILBREAK_APPS
 
@@ -130,10 +131,14 @@ def _bool(key: str, value: Any) -> bool:
 
 
 def _positive_or_none(key: str, value: Any) -> float | None:
+    """A duration in hours or days (by the key's name), positive and at most ten years."""
     if value is None or value is False:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise PolicyError(f"{key} must be a positive number (or false to turn it off)")
+    high = POLICY_MAX_DAYS if key.endswith("_days") else POLICY_MAX_HOURS
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
+        raise PolicyError(
+            f"{key} must be a number above 0 and at most {high} (or false to turn it off)"
+        )
     return float(value)
 
 

@@ -46,7 +46,7 @@ def _from_byte_sequence(encoded: str) -> x509.Certificate:
         raise CertificateFormatError("the Client-Cert byte sequence is not valid base64") from None
     try:
         return x509.load_der_x509_certificate(raw)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         raise CertificateFormatError(
             "the Client-Cert byte sequence does not hold a DER certificate"
         ) from None
@@ -62,5 +62,5 @@ def _from_escaped_pem(escaped: str) -> x509.Certificate:
         raise CertificateFormatError("the escaped PEM does not start with a CERTIFICATE block")
     try:
         return x509.load_pem_x509_certificate(pem.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
+    except (ValueError, UnicodeEncodeError, x509.InvalidVersion):
         raise CertificateFormatError("the escaped PEM does not hold a valid certificate") from None

@@ -33,8 +33,11 @@ def parse_duration(text: str) -> timedelta:
     if not value or "".join(n + u for n, u in parts) != value:
         raise ValueError(f"{text!r} is not a duration such as 7d, 12h or 30m")
     total = timedelta()
-    for number, unit in parts:
-        total += timedelta(**{_UNITS[unit]: int(number)})
+    try:
+        for number, unit in parts:
+            total += timedelta(**{_UNITS[unit]: int(number)})
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long") from None
     if total <= timedelta(0):
         raise ValueError(f"duration {text!r} must be longer than zero")
     return total

@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography import x509
 
+from mdmserver.bounds import INVENTORY_TEXT
 from mdmserver.inventory.values import as_bool, as_dict, as_float, as_int, as_list, as_text
 
 Facts = dict[str, Any]
@@ -46,18 +47,25 @@ FIELDS = SCALAR_FIELDS + LIST_FIELDS
 # Reported by more than one command: a missing key leaves the other command's value alone.
 SHARED_FIELDS = frozenset({"sip", "supervised"})
 MAX_ITEMS = 5000  # a list longer than this is cut (a Mac can list thousands of apps)
+# DeviceInformation's text answers and the fact each becomes (its column: bounds.INVENTORY_TEXT).
+_DEVICE_TEXT = {
+    "OSVersion": "os_version",
+    "BuildVersion": "build_version",
+    "Model": "model",
+    "ModelName": "model_name",
+    "ProductName": "product_name",
+    "SerialNumber": "serial_number",
+    "DeviceName": "device_name",
+}
 
 
 def device_information(result: Mapping[str, Any]) -> Facts:
     answers = as_dict(result.get("QueryResponses"))
     facts: Facts = {
-        "os_version": as_text(answers.get("OSVersion"), 32),
-        "build_version": as_text(answers.get("BuildVersion"), 32),
-        "model": as_text(answers.get("Model"), 64),
-        "model_name": as_text(answers.get("ModelName"), 128),
-        "product_name": as_text(answers.get("ProductName"), 64),
-        "serial_number": as_text(answers.get("SerialNumber"), 64),
-        "device_name": as_text(answers.get("DeviceName")),
+        field: as_text(answers.get(key), INVENTORY_TEXT[field].max_len)
+        for key, field in _DEVICE_TEXT.items()
+    }
+    facts |= {
         "supervised": as_bool(answers.get("IsSupervised")),
         "activation_lock": as_bool(answers.get("IsActivationLockEnabled")),
         "storage_capacity_gb": _non_negative(answers.get("DeviceCapacity")),
@@ -196,7 +204,7 @@ def _not_after(der: bytes | None) -> str | None:
         return None
     try:
         moment = x509.load_der_x509_certificate(der).not_valid_after_utc
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         return None
     return moment.astimezone(UTC).isoformat()
 

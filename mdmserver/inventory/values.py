@@ -1,12 +1,19 @@
 """Defensive coercion of plist values: devices on different OS versions send the same key with
 different types (a bool as 0/1, a number as a string), and sometimes send garbage. Anything that
-cannot be read with confidence becomes None ("unknown"), never an exception."""
+cannot be read with confidence becomes None ("unknown"), never an exception. A value out of
+range for its column (a 400-digit capacity, a control character in a name) is unknown too, with
+a warning in the log, so the rest of the answer is still stored."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from mdmserver.bounds import INT32_MAX, control_character
+from mdmserver.logs import get_logger
+
+log = get_logger("inventory")
 
 MAX_TEXT = 256
 
@@ -29,31 +36,39 @@ def as_bool(value: Any) -> bool | None:
 
 
 def as_int(value: Any) -> int | None:
+    """An integer that fits an SQL INTEGER (the columns these end up in)."""
+    number: int | None = None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
-        except ValueError:
+            number = int(value.strip())
+        except ValueError:  # not a number, or more digits than int() reads
             return None
-    return None
+    if number is not None and not -INT32_MAX - 1 <= number <= INT32_MAX:
+        _unknown("integer out of range", value)
+        return None
+    return number
 
 
 def as_float(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
+            number = float(value)
+        elif isinstance(value, str):
             number = float(value.strip())
-        except ValueError:
+        else:
             return None
-    else:
+    except OverflowError:  # an integer beyond any float
+        _unknown("number out of range", value)
+        return None
+    except ValueError:
         return None
     return number if math.isfinite(number) else None
 
@@ -65,8 +80,11 @@ def as_text(value: Any, limit: int = MAX_TEXT) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         return None
-    text = value.strip()
-    return text[:limit] if text else None
+    text = value.strip()[:limit]
+    if control_character(text) is not None:
+        _unknown("control character in text", value)
+        return None
+    return text or None
 
 
 def as_dict(value: Any) -> Mapping[str, Any]:
@@ -75,3 +93,11 @@ def as_dict(value: Any) -> Mapping[str, Any]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _unknown(reason: str, value: Any) -> None:
+    shown = repr(value)
+    log.warning(
+        "inventory_value_unknown",
+        extra={"fields": {"reason": reason, "value": shown[:40], "length": len(shown)}},
+    )

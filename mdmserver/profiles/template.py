@@ -115,7 +115,7 @@ def coerce(var: Variable, raw: Any) -> Any:
             return certificate_der(raw)
         if kind == "data":
             return raw if isinstance(raw, bytes) else base64.b64decode(str(raw), validate=True)
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, binascii.Error, x509.InvalidVersion) as exc:
         raise TemplateError(f"variable {var.name!r} expects {kind}: {exc}") from None
     raise TemplateError(f"variable {var.name!r} has unknown type {kind!r}")
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from mdmserver.bounds import CHECKIN_BYTES, CHECKIN_TEXT, BoundError
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity, identity_from
 from mdmserver.protocol.errors import ProtocolError
 from mdmserver.protocol.plist import DEFAULT_MAX_BYTES, loads, typed_value
@@ -262,8 +263,21 @@ def checkin_from(message: Mapping[str, Any]) -> CheckinMessage:
         value = typed_value(
             message, key.name, key.kind, where=cls.MESSAGE_TYPE, required=key.required
         )
+        if value is not None:
+            _check_bound(key.name, value, cls.MESSAGE_TYPE)
         if key.attr is not None:
             values[key.attr] = value
     raw = message if isinstance(message, dict) else dict(message)
     identity = identity_from(message, where=cls.MESSAGE_TYPE)
     return cls(identity=identity, raw=raw, **values)  # type: ignore[return-value]
+
+
+def _check_bound(name: str, value: Any, where: str) -> None:
+    """The column rule of a stored key (mdmserver/bounds.py), checked before anything is stored."""
+    rule = CHECKIN_TEXT.get(name) if isinstance(value, str) else CHECKIN_BYTES.get(name)
+    if rule is None:
+        return
+    try:
+        rule.check(value, f"{where}: key {name!r}")
+    except BoundError as exc:
+        raise ProtocolError(str(exc)) from None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from mdmserver.bounds import CHANNEL_ID, USER_CHANNEL_ID, BoundError, TextRule
 from mdmserver.protocol.errors import ProtocolError
 from mdmserver.protocol.plist import type_name
 
@@ -20,7 +21,15 @@ __all__ = ["SHARED_IPAD_USER_ID", "EnrollmentIdentity", "EnrollmentType", "ident
 # Shared iPad user channels all carry this UserID; UserShortName tells them apart.
 SHARED_IPAD_USER_ID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"
 
-_ID_KEYS = ("UDID", "EnrollmentID", "UserID", "EnrollmentUserID", "UserShortName")
+# Each identifying key with its rule (printable, bounded, no ':' or '/': the channel's storage
+# key joins device and user id with ':', and the admin API puts device ids in URL paths).
+# UserShortName names a user on any channel; only on a Shared iPad is it also the user id.
+_ID_KEYS: dict[str, TextRule] = {
+    "UDID": CHANNEL_ID,
+    "EnrollmentID": CHANNEL_ID,
+    "UserID": USER_CHANNEL_ID,
+    "EnrollmentUserID": USER_CHANNEL_ID,
+}
 
 
 class EnrollmentType(StrEnum):
@@ -80,13 +89,14 @@ def identity_from(message: Mapping[str, Any], *, where: str = "message") -> Enro
 
     `where` names the message in error texts (e.g. "TokenUpdate").
     """
-    ids = {key: _id_value(message, key, where) for key in _ID_KEYS}
-    udid, enrollment_id = ids["UDID"], ids["EnrollmentID"]
-    user_id, short_name = ids["UserID"], ids["UserShortName"]
+    ids = {key: _id_value(message, key, rule, where) for key, rule in _ID_KEYS.items()}
+    udid, enrollment_id, user_id = ids["UDID"], ids["EnrollmentID"], ids["UserID"]
+    short_name = _id_value(message, "UserShortName", None, where)
     if udid is not None:
         if user_id is not None and user_id != SHARED_IPAD_USER_ID:
             return EnrollmentIdentity(EnrollmentType.USER, udid, user_id)
         if short_name is not None:
+            _checked(USER_CHANNEL_ID, short_name, "UserShortName", where)
             return EnrollmentIdentity(EnrollmentType.SHARED_IPAD_USER, udid, short_name)
         if user_id is not None:
             raise ProtocolError(
@@ -104,7 +114,9 @@ def identity_from(message: Mapping[str, Any], *, where: str = "message") -> Enro
     raise ProtocolError(f"{where}: neither UDID nor EnrollmentID is present")
 
 
-def _id_value(message: Mapping[str, Any], key: str, where: str) -> str | None:
+def _id_value(
+    message: Mapping[str, Any], key: str, rule: TextRule | None, where: str
+) -> str | None:
     value = message.get(key)
     if value is None:
         return None
@@ -112,4 +124,13 @@ def _id_value(message: Mapping[str, Any], key: str, where: str) -> str | None:
         raise ProtocolError(f"{where}: key {key!r} must be string, got {type_name(type(value))}")
     if not value:
         raise ProtocolError(f"{where}: key {key!r} must not be empty")
+    if rule is not None:
+        _checked(rule, value, key, where)
     return value
+
+
+def _checked(rule: TextRule, value: str, key: str, where: str) -> None:
+    try:
+        rule.check(value, f"{where}: key {key!r}")
+    except BoundError as exc:
+        raise ProtocolError(str(exc)) from None

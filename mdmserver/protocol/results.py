@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mdmserver.bounds import COMMAND_UUID, BoundError
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity, identity_from
 from mdmserver.protocol.errors import ProtocolError
 from mdmserver.protocol.plist import DEFAULT_MAX_BYTES, loads, type_name, typed_value
@@ -73,8 +74,11 @@ def result_from(message: Mapping[str, Any]) -> CommandResult:
     )
     if status is Status.IDLE:
         command_uuid = None
-    elif not command_uuid:
-        raise ProtocolError(f"{_WHERE}: key 'CommandUUID' must not be empty")
+    else:
+        try:
+            COMMAND_UUID.check(command_uuid, f"{_WHERE}: key 'CommandUUID'")
+        except BoundError as exc:
+            raise ProtocolError(str(exc)) from None
     return CommandResult(
         identity=identity_from(message, where=_WHERE),
         status=status,

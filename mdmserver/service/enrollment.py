@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from mdmserver.bounds import EXPIRES_IN, TAG, TOKEN_USES
 from mdmserver.enrollment.instance import InstanceKeys
 from mdmserver.enrollment.onetime import new_secret, new_token_id, secret_hash
 from mdmserver.enrollment.profile import (
@@ -32,7 +33,8 @@ from mdmserver.storage.enrollment_store import (
 
 log = get_logger("enrollment")
 
-MAX_TAG_LENGTH = 128
+MAX_TAG_LENGTH = TAG.max_len
+MAX_LIFETIME = timedelta(seconds=EXPIRES_IN.high)
 
 
 # One answer for every token that cannot enroll, whatever the reason: telling them apart would
@@ -93,8 +95,12 @@ class EnrollmentTokens:
         """A new token; `ota` makes its URL answer Apple's profile service by default,
         `require_ota` refuses it the plain profile (``&ota=1`` must be asked for, unless
         `ota` is set too)."""
-        if uses is not None and uses < 1:
-            raise TokenRequestError("--uses must be at least 1")
+        if uses is not None and not TOKEN_USES.low <= uses <= TOKEN_USES.high:
+            raise TokenRequestError(f"uses must be between 1 and {TOKEN_USES.high}")
+        if lifetime is not None and not timedelta(0) < lifetime <= MAX_LIFETIME:
+            raise TokenRequestError(
+                f"the lifetime must be above 0 and at most {MAX_LIFETIME.days}d"
+            )
         for tag in tags:
             if not tag.strip() or len(tag) > MAX_TAG_LENGTH or not tag.isprintable():
                 raise TokenRequestError(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from mdmserver.bounds import PROFILE_IDENTIFIER, PROFILE_NAME, TAG
 from mdmserver.catalog.validate import ValidationError
 from mdmserver.profiles import devicevars, validation
 from mdmserver.profiles.builder import BuiltProfile, build
@@ -60,11 +61,13 @@ def parse_target(text: str) -> str:
     text = text.strip()
     if not text:
         raise ValueError("an assignment target is 'all' or 'tag:<name>'")
-    if text == ALL or text.startswith("tag:"):
-        if text == "tag:":
-            raise ValueError("tag: needs a tag name")
+    if text == ALL:
         return text
-    return f"tag:{text}"
+    name = text.removeprefix("tag:")
+    if not name:
+        raise ValueError("tag: needs a tag name")
+    TAG.check(name, "the target's tag")  # a BoundError is a ValueError (400)
+    return f"tag:{name}"
 
 
 class ProfileAdmin:
@@ -156,8 +159,13 @@ class ProfileAdmin:
         shown: bytes | None = None,
     ) -> Saved:
         """Store the profile; with `shown` (secrets redacted) the content is sealed at rest."""
-        if not name or len(name) > 128:
-            raise ProfileRefused([ValidationError("name", "1 to 128 characters")])
+        if PROFILE_NAME.problem(name) is not None:
+            raise ProfileRefused(
+                [ValidationError("name", f"1 to {PROFILE_NAME.max_len} characters, no controls")]
+            )
+        problem = PROFILE_IDENTIFIER.problem(built.identifier)
+        if problem is not None:
+            raise ProfileRefused([ValidationError("PayloadIdentifier", problem)])
         warnings = validation.assert_manageable(built.profile, built.content)
         new = NewProfile(
             name=name,

@@ -97,3 +97,12 @@ def resign_with_tbs(cert: x509.Certificate, tbs: bytes, ca_key: PrivateKey) -> x
             tbs + raw[algorithm.start : algorithm.end] + der.encode(0x03, b"\x00" + signature),
         )
     )
+
+
+def with_invalid_version(cert: x509.Certificate) -> bytes:
+    """The certificate's DER with an X.509 version no loader accepts (5): cryptography raises
+    ``InvalidVersion`` for it, which is not a ``ValueError`` (found by tests/fuzz)."""
+    der = cert.public_bytes(Encoding.DER)
+    v3 = b"\xa0\x03\x02\x01\x02"
+    assert der.count(v3) == 1
+    return der.replace(v3, b"\xa0\x03\x02\x01\x05")

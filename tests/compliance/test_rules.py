@@ -104,7 +104,10 @@ def test_checkin_age_and_identity_certificate():
         ({"min_os_version": {"Android": "1"}}, "unknown platform 'Android'"),
         ({"min_os_version": {"iOS": "x"}}, "not a version"),
         ({"required_profiles": "a"}, "must be a list"),
-        ({"max_checkin_age_hours": -1}, "positive number"),
+        ({"max_checkin_age_hours": -1}, "max_checkin_age_hours must be a number above 0"),
+        ({"max_checkin_age_hours": 1e12}, "at most 87840"),
+        ({"identity_cert_min_days": 1e6}, "identity_cert_min_days .* at most 3660"),
+        ({"remediation": {"device_lock_after_hours": 1e12}}, "device_lock_after_hours"),
         ({"remediation": {"lock": 1}}, "unknown remediation key 'lock'"),
     ],
 )

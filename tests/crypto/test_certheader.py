@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from mdmserver.crypto.ca import PrivateKey, dump_cert_pem
 from mdmserver.crypto.certheader import parse_client_cert_header
 from mdmserver.crypto.errors import CertificateFormatError
+from mdmserver.testing.pki import with_invalid_version
 
 Identity = tuple[x509.Certificate, PrivateKey]
 
@@ -54,3 +55,15 @@ def test_bare_base64_der_without_colons_is_refused(device: Identity) -> None:
     der = device[0].public_bytes(serialization.Encoding.DER)
     with pytest.raises(CertificateFormatError, match="neither an RFC 9440"):
         parse_client_cert_header(base64.b64encode(der).decode())
+
+
+def test_a_certificate_of_an_unknown_version_is_refused(device: Identity) -> None:
+    """Found by tests/fuzz: cryptography's InvalidVersion escaped as an unexpected exception."""
+    der = with_invalid_version(device[0])
+    with pytest.raises(CertificateFormatError, match="does not hold a DER certificate"):
+        parse_client_cert_header(":" + base64.b64encode(der).decode() + ":")
+    pem = (
+        b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+    )
+    with pytest.raises(CertificateFormatError, match="does not hold a valid certificate"):
+        parse_client_cert_header(urllib.parse.quote(pem.decode()))

@@ -153,3 +153,22 @@ def test_durations():
     for bad in ("", "7", "d", "-1d", "0m", "7x"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def test_enroll_token_bounds_from_the_cli(tmp_path, database_url):
+    """The CLI meets the same bounds as the API (mdmserver/bounds.py): a clear error, no row."""
+    env = {"MDM_HOME": str(tmp_path / "inst"), "MDM_DATABASE_URL": database_url}
+    assert _run(["enroll-token", "list"], env).exit_code == 0  # creates the database
+    engine = make_engine(database_url)
+    before = snapshot(engine)
+    for bad, message in (
+        (["--uses", str(2**40)], "uses must be between 1 and 2147483647"),
+        (["--expires", "99999999999d"], "is too long"),
+        (["--expires", "4000d"], "at most 3660d"),
+        (["--tag", "a\x00b"], "printable characters"),
+    ):
+        result = CliRunner().invoke(main, ["enroll-token", "create", *bad], env=env)
+        assert result.exit_code == 1, (bad, result.output, result.exception)
+        assert message in result.output, (bad, result.output)
+    assert snapshot(engine) == before
+    engine.dispose()

@@ -6,6 +6,7 @@ import pytest
 
 from mdmserver.inventory.parse import FIELDS, PARSERS, parse
 from mdmserver.inventory.queries import device_queries, inventory_commands
+from mdmserver.testing.pki import with_invalid_version
 
 WEIRD = [None, "", "garbage", 7, -1, 1.5, float("nan"), [], {}, [1, "x", None], {"a": 1}, b"\x00"]
 
@@ -72,3 +73,15 @@ def test_queries_follow_the_schema_per_platform():
         "CertificateList",
     ]  # fmt: skip
     assert commands[0].payload["Queries"] == ios
+
+
+def test_a_certificate_of_an_unknown_version_keeps_the_list(pki):
+    """Found by tests/fuzz: cryptography's InvalidVersion escaped the parser."""
+    good, _ = pki.identity("good", "ec")
+    bad = with_invalid_version(good)
+    facts = parse(
+        "CertificateList",
+        {"CertificateList": [{"CommonName": "bad", "Data": bad}, {"CommonName": "good"}]},
+    )
+    assert [c["common_name"] for c in facts["certificates"]] == ["bad", "good"]
+    assert facts["certificates"][0]["not_after"] is None

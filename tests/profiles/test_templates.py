@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import plistlib
 
 import pytest
@@ -11,6 +12,7 @@ from mdmserver.profiles import devicevars, validation
 from mdmserver.profiles.builder import build
 from mdmserver.profiles.signing import ProfileSigner, sign_contents_job
 from mdmserver.profiles.template import TemplateError, default_directory, load_templates
+from mdmserver.testing.pki import with_invalid_version
 from tests.profiles.conftest import openssl_verify
 
 TEMPLATES = sorted(load_templates())
@@ -73,3 +75,12 @@ def test_signer_from_the_instance_folder(signer_home, pki):
     signer = ProfileSigner.from_home(signer_home)
     assert signer.chain[0] == pki.ca_cert
     assert openssl_verify(signer.sign(b"<plist/>"), pki.ca_file) == b"<plist/>"
+
+
+def test_a_certificate_variable_of_an_unknown_version_is_refused(pki):
+    """Found by tests/fuzz: cryptography's InvalidVersion escaped as a 500."""
+    cert, _ = pki.identity("root", "ec")
+    der = with_invalid_version(cert)
+    template = load_templates()["root-cert"]
+    with pytest.raises(TemplateError, match="certificate"):
+        template.render({"certificate": base64.b64encode(der).decode()})

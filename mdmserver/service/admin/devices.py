@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from mdmserver.bounds import CHANNEL_ID
 from mdmserver.catalog.schema import PLATFORMS, Platform, parse_version
 from mdmserver.service.admin.errors import BadRequest, NotFound, unambiguous
 from mdmserver.storage.inventory_queries import (
@@ -124,7 +125,7 @@ def decode_cursor(cursor: str | None) -> str | None:
         device_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         device_id = ""
-    if not device_id:
+    if not device_id or CHANNEL_ID.problem(device_id) is not None:
         raise BadRequest("cursor: not a cursor this server returned")
     return device_id
 

@@ -14,7 +14,6 @@ status in an ``after_request`` instead.) tests/api/test_audit_coverage.py checks
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -22,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from mdmserver.bounds import BoundError, loads_json
 from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
@@ -29,7 +29,7 @@ from mdmserver.service.admin.errors import AdminError, AmbiguousDevice, BadReque
 from mdmserver.service.rate_limits import RateLimited
 from mdmserver.storage.base import AmbiguousSerial
 from mdmserver.web.client_address import request_address
-from mdmserver.web.errors import TOO_LARGE
+from mdmserver.web.errors import TOO_LARGE, keep_allow
 from mdmserver.web.runtime import runtime
 
 log = get_logger("api")
@@ -80,13 +80,16 @@ def error(status: int, message: str, **extra: Any) -> Response:
 
 
 def json_body() -> Any:
-    """The parsed JSON body, or a 400 naming what is wrong with it."""
+    """The parsed JSON body within the bounds of mdmserver/bounds.py (depth, integer size, no
+    NUL), or a 400 naming what is wrong with it."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise BadRequest("the request body is empty; expected a JSON object")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return loads_json(raw)
+    except BoundError as exc:
+        raise BadRequest(f"JSON refused: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise BadRequest(f"malformed JSON: {exc}") from None
 
 
@@ -152,7 +155,7 @@ def _refused(exc: CommandRefused) -> Response:
 def _http_error(exc: HTTPException) -> Response:
     if exc.code == 413:
         return error(413, TOO_LARGE)
-    return error(exc.code or 500, exc.description or exc.name)
+    return keep_allow(error(exc.code or 500, exc.description or exc.name), exc)
 
 
 def register_api(app: Flask) -> None:
@@ -163,12 +166,13 @@ def register_api(app: Flask) -> None:
     def _api_not_routed(exc: HTTPException) -> Response:
         # Unrouted paths under /api/ answer JSON too; elsewhere the plain-text default.
         if request.path.startswith(API_PREFIX + "/"):
-            return error(exc.code or 404, exc.description or exc.name)
-        return Response(
+            return keep_allow(error(exc.code or 404, exc.description or exc.name), exc)
+        response = Response(
             (exc.description or exc.name) + "\n",
             status=exc.code or 404,
             content_type="text/plain; charset=utf-8",
         )
+        return keep_allow(response, exc)
 
 
 # The resources, registered once at import (a blueprint nests its children only once).

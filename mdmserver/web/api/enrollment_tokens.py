@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, jsonify
 
+from mdmserver.bounds import EXPIRES_IN, TOKEN_USES, BoundError, IntRule
 from mdmserver.service.admin import views as out
 from mdmserver.service.admin.errors import BadRequest
 from mdmserver.web.api import actor, admin, audited, json_body
@@ -35,8 +36,8 @@ def create_token() -> tuple[Response, int]:
         raise BadRequest(
             f"{unknown[0]}: unknown field; use uses, expires_in, tags, ota, require_ota"
         )
-    uses = _positive(body.get("uses"), "uses")
-    expires_in = _positive(body.get("expires_in"), "expires_in")
+    uses = _bounded(body.get("uses"), TOKEN_USES, "uses")
+    expires_in = _bounded(body.get("expires_in"), EXPIRES_IN, "expires_in")
     tags = body.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise BadRequest("tags: must be a list of strings")
@@ -61,9 +62,10 @@ def revoke_token(token_id: str) -> Response:
     return jsonify(id=token_id, revoked=True)
 
 
-def _positive(value: object, name: str) -> int | None:
+def _bounded(value: object, rule: IntRule, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadRequest(f"{name}: must be a positive integer, got {value!r}")
-    return value
+    try:
+        return rule.check(value, f"{name}:")
+    except BoundError as exc:
+        raise BadRequest(str(exc)) from None

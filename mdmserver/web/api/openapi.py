@@ -27,7 +27,8 @@ def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 _WHY = {
-    400: "Malformed JSON or a bad field (the message names it)",
+    400: "Malformed JSON, a bad field, or a control character in the path or a query parameter"
+    " (the message names it)",
     401: "Missing, unknown or revoked API key",
     403: "An API key of another scope",
     404: "Not found (the message names the unknown device, command, token or profile)",
@@ -40,9 +41,14 @@ _WHY = {
 
 def errors(*codes: int, why: dict[int, str] | None = None) -> dict[str, Any]:
     """The refusals of an operation, always with 401 and 403 (every route but this document
-    needs a key); ``why`` words a status for this operation where the generic text is vague."""
+    needs a key) and 400 (every route refuses a control character in its path or query, see
+    mdmserver/bounds.py); ``why`` words a status for this operation where the generic text is
+    vague."""
     words = _WHY | (why or {})
-    return {str(code): json_response(ref("Error"), words[code]) for code in (401, 403, *codes)}
+    return {
+        str(code): json_response(ref("Error"), words[code])
+        for code in dict.fromkeys((400, 401, 403, *codes))
+    }
 
 
 STR = {"type": "string"}
