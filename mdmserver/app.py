@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, request
 
@@ -30,8 +30,10 @@ from mdmserver.service.checkin import CheckinHandlers
 from mdmserver.service.connect import CommandLoop
 from mdmserver.service.core import CoreService
 from mdmserver.service.hooks import Hooks
-from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
+from mdmserver.service.last_seen import SeenEvents, SeenRecorder
+from mdmserver.service.maintenance import upkeep
 from mdmserver.service.next_command import queued_command
+from mdmserver.service.wakes import PushQueued, WakingStorage
 from mdmserver.service.webhooks import Emit, WebhookEvents
 from mdmserver.storage import migrate
 from mdmserver.storage.base import Storage
@@ -70,16 +72,21 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     enrollment_store = EnrollmentStore(engine)
     jobs = build_jobs(config, engine)
     webhooks = jobs.emitter.emit if jobs.emitter is not None else None
+    # Features queue commands through this one, so each is pushed right away (service.wakes);
+    # the admin asks for its pushes itself.
+    waking = WakingStorage(storage, jobs.pusher.request_push)
+    seen = SeenRecorder(storage)
     app.extensions[EXTENSION] = Runtime(
         config=config,
         engine=engine,
-        storage=storage,
-        service=build_service(storage, config, enrollment_store, hooks, webhooks),
+        storage=cast(Storage, waking),
+        service=build_service(storage, config, enrollment_store, hooks, webhooks, waking, seen),
         hooks=hooks,
         authenticator=DeviceAuthenticator(load_trust(config), config.client_cert_header),
         admin=build_admin(engine, storage, enrollment_store, wake=jobs.pusher.request_push),
         pusher=jobs.pusher,
         jobs=jobs,
+        seen=seen,
     )
     register_database_metrics(app.extensions[EXTENSION].metrics, engine)
     register_push_metrics(
@@ -97,7 +104,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(metrics.bp)
     register_api(app)
     # Upkeep (renewals, inventory refresh, stale compliance) runs with the push scan.
-    jobs.dispatcher.maintenance = partial(run_maintenance, maintenance_tasks(app))
+    jobs.dispatcher.maintenance = upkeep(app)
     return app
 
 
@@ -107,8 +114,11 @@ def build_service(
     identities: EnrollmentStore | None = None,
     hooks: Hooks | None = None,
     webhooks: Emit | None = None,
+    waking: WakingStorage | None = None,
+    seen: SeenRecorder | None = None,
 ) -> MDMService:
-    """The service stack, innermost first: core handlers, webhook events, certificate binding."""
+    """The service stack, innermost first: core handlers, webhook events, pushes for what the
+    request queued, last seen, certificate binding."""
     core = CoreService(
         CheckinHandlers(
             storage,
@@ -119,6 +129,10 @@ def build_service(
         CommandLoop(storage, [queued_command(storage)], hooks),
     )
     inner: MDMService = core if webhooks is None else WebhookEvents(core, webhooks)
+    if waking is not None:
+        inner = PushQueued(inner, waking)
+    if seen is not None:
+        inner = SeenEvents(inner, seen)
     return CertAuth(inner, storage, identities)
 
 
