@@ -29,7 +29,7 @@ from mdmserver.storage.base import Seen, Storage
 
 log = get_logger("last_seen")
 
-LAST_SEEN_DELAY = 2.0  # seconds; documented in the README ("Last seen")
+LAST_SEEN_DELAY = 1.0  # seconds; documented in the README ("Last seen")
 
 
 class SeenRecorder:
