@@ -131,17 +131,17 @@ def recipe(tmp_path: Path, database_url: str, pki: Any, nginx_available: str) ->
         site = render(
             DEPLOY / "nginx" / "access-proxy.conf.template",
             {
-                "MDM_ACCESS_HOST": "127.0.0.1",
-                "MDM_ACCESS_LISTEN": f"127.0.0.1:{port}",
-                "MDM_ACCESS_TLS_CERT": str(home / "tls.pem"),
-                "MDM_ACCESS_TLS_KEY": str(home / "tls.key"),
-                "MDM_CA_FILE": str(home / "ca.pem"),
-                "MDM_APP_UPSTREAM": mail.removeprefix("http://"),
-                "MDM_UPSTREAM": base.removeprefix("http://"),
-                "MDM_TRUST_KEY": keys["trust"],
-                "MDM_TRUST_CACHE_DIR": str(tmp_path / "trust-cache"),
-                "MDM_TRUST_CACHE_SECONDS": str(CACHE_SECONDS),
-                "MDM_HELP": "the IT help desk (help@example.com)",
+                "ACCESS_HOST": "127.0.0.1",
+                "ACCESS_LISTEN": f"127.0.0.1:{port}",
+                "ACCESS_TLS_CERT": str(home / "tls.pem"),
+                "ACCESS_TLS_KEY": str(home / "tls.key"),
+                "ACCESS_CA_FILE": str(home / "ca.pem"),
+                "ACCESS_APP_UPSTREAM": mail.removeprefix("http://"),
+                "ACCESS_MDM_UPSTREAM": base.removeprefix("http://"),
+                "ACCESS_TRUST_KEY": keys["trust"],
+                "ACCESS_CACHE_DIR": str(tmp_path / "trust-cache"),
+                "ACCESS_CACHE_SECONDS": str(CACHE_SECONDS),
+                "ACCESS_HELP": "the IT help desk (help@example.com)",
             },
         )
         with Nginx(tmp_path / "nginx", [site], [port]) as proxy:

@@ -145,12 +145,12 @@ def deployment(
         site = render(
             DEPLOY / "nginx" / "mdmserver.conf.template",
             {
-                "MDM_PUBLIC_HOST": "127.0.0.1",
-                "MDM_LISTEN": f"127.0.0.1:{public_port}",
-                "MDM_TLS_CERT": str(home / "tls.pem"),
-                "MDM_TLS_KEY": str(home / "tls.key"),
-                "MDM_UPSTREAM": f"127.0.0.1:{web_port}",
-                "MDM_MAX_BODY": "16m",
+                "PROXY_HOST": "127.0.0.1",
+                "PROXY_LISTEN": f"127.0.0.1:{public_port}",
+                "PROXY_TLS_CERT": str(home / "tls.pem"),
+                "PROXY_TLS_KEY": str(home / "tls.key"),
+                "PROXY_UPSTREAM": f"127.0.0.1:{web_port}",
+                "PROXY_MAX_BODY": "16m",
             },
         )
         proxy = Nginx(tmp_path / "nginx", [site], [public_port]).start()
