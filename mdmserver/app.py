@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from flask import Flask, Response, g, request
@@ -33,10 +33,12 @@ from mdmserver.service.checkin import CheckinHandlers
 from mdmserver.service.connect import CommandLoop
 from mdmserver.service.core import CoreService
 from mdmserver.service.hooks import Hooks
-from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
+from mdmserver.service.last_seen import SeenEvents, SeenRecorder
+from mdmserver.service.maintenance import upkeep
 from mdmserver.service.next_command import queued_command
 from mdmserver.service.rate_limits import build_rate_limiter
 from mdmserver.service.reenroll import ReenrollRule
+from mdmserver.service.wakes import PushQueued, WakingStorage
 from mdmserver.service.webhooks import Emit, WebhookEvents
 from mdmserver.storage import migrate
 from mdmserver.storage.base import Storage
@@ -88,11 +90,15 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     jobs = build_jobs(config, engine)
     rate_limiter = build_rate_limiter(config, engine)
     webhooks = jobs.emitter.emit if jobs.emitter is not None else None
+    # Features queue commands through this one, so each is pushed right away (service.wakes);
+    # the admin asks for its pushes itself.
+    waking = WakingStorage(storage, jobs.pusher.request_push)
+    seen = SeenRecorder(storage)
     app.extensions[EXTENSION] = Runtime(
         config=config,
         engine=engine,
-        storage=storage,
-        service=build_service(storage, config, enrollment_store, hooks, webhooks),
+        storage=cast(Storage, waking),
+        service=build_service(storage, config, enrollment_store, hooks, webhooks, waking, seen),
         hooks=hooks,
         authenticator=DeviceAuthenticator(
             load_trust(config),
@@ -104,6 +110,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         pusher=jobs.pusher,
         jobs=jobs,
         rate_limiter=rate_limiter,
+        seen=seen,
     )
     register_database_metrics(app.extensions[EXTENSION].metrics, engine)
     register_push_metrics(
@@ -123,7 +130,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     register_api(app)
     install_console(app, config.home)  # the web console at / (issue #16)
     # Upkeep (renewals, inventory refresh, stale compliance) runs with the push scan.
-    jobs.dispatcher.maintenance = partial(run_maintenance, maintenance_tasks(app))
+    jobs.dispatcher.maintenance = upkeep(app)
     return app
 
 
@@ -133,8 +140,11 @@ def build_service(
     identities: EnrollmentStore | None = None,
     hooks: Hooks | None = None,
     webhooks: Emit | None = None,
+    waking: WakingStorage | None = None,
+    seen: SeenRecorder | None = None,
 ) -> MDMService:
-    """The service stack, innermost first: core handlers, webhook events, certificate binding."""
+    """The service stack, innermost first: core handlers, webhook events, pushes for what the
+    request queued, last seen, certificate binding."""
     core = CoreService(
         CheckinHandlers(
             storage,
@@ -145,6 +155,10 @@ def build_service(
         CommandLoop(storage, [queued_command(storage)], hooks),
     )
     inner: MDMService = core if webhooks is None else WebhookEvents(core, webhooks)
+    if waking is not None:
+        inner = PushQueued(inner, waking)
+    if seen is not None:
+        inner = SeenEvents(inner, seen)
     reenroll = None
     if identities is not None:
         reenroll = ReenrollRule(identities, strict=config.reenroll == "strict")

@@ -9,7 +9,6 @@ while Redis was down go out once it is back) and periodically finds devices due 
 from __future__ import annotations
 
 import os
-from functools import partial
 
 import click
 
@@ -39,7 +38,7 @@ def worker(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
     from mdmserver.jobs.dispatcher import Dispatcher, policy_from
     from mdmserver.jobs.rq_backend import connect, queue_names
     from mdmserver.jobs.runtime import scan_period
-    from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
+    from mdmserver.service.maintenance import upkeep
     from mdmserver.web.runtime import runtime
 
     config = load_config()
@@ -79,7 +78,7 @@ def worker(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
     app = create_app(config)
     app_runtime = runtime(app)
     os.register_at_fork(after_in_child=lambda: app_runtime.storage.dispose(close=False))
-    dispatcher.maintenance = partial(run_maintenance, maintenance_tasks(app))
+    dispatcher.maintenance = upkeep(app)
     dispatcher.start()
     log.info(
         "worker_start",

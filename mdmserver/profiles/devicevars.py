@@ -21,6 +21,7 @@ DEVICE_VARIABLES: dict[str, str] = {
     "os_version": "the OS version reported at Authenticate",
     "imei": "IMEI, cellular devices only",
     "meid": "MEID, cellular devices only",
+    "access_challenge": "a fresh one-time SCEP challenge for an access identity of the device",
 }
 _TOKEN = re.compile(rb"\$\{device\.([a-z_]+)\}")
 

@@ -32,9 +32,13 @@ from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import DeviceForbidden
 from mdmserver.service.reenroll import ReenrollRule
 from mdmserver.storage.base import Storage
-from mdmserver.storage.enrollment_store import OTA, IssuedCert
+from mdmserver.storage.enrollment_store import ACCESS, OTA, IssuedCert
 
 log = get_logger("certauth")
+
+# An access identity (profiles/access-identity.toml) lives in the device's keychain for apps
+# and browsers: it opens doors at an access proxy, never speaks for the device to MDM.
+ACCESS_REFUSAL = "an access identity is not an MDM identity"
 
 
 class IssuedIdentities(Protocol):
@@ -85,6 +89,8 @@ class CertAuth:
         if issued is not None:
             if issued.revoked:
                 self._refuse(request, message.identity, "certificate is revoked")
+            if issued.method == ACCESS:
+                self._refuse(request, message.identity, ACCESS_REFUSAL)
             if issued.device_id is not None and issued.device_id != device_id:
                 self._refuse(request, message.identity, "certificate was issued to another device")
         elif self._revoked_elsewhere(request):
@@ -126,6 +132,8 @@ class CertAuth:
             issued is None and self._revoked_elsewhere(request)
         ):
             self._refuse(request, identity, "certificate is revoked")
+        if issued is not None and issued.method == ACCESS:
+            self._refuse(request, identity, ACCESS_REFUSAL)
         if (
             issued is not None
             and self.identities is not None

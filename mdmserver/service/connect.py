@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from mdmserver.logs import get_logger
@@ -38,27 +37,20 @@ class CommandLoop:
         storage: Storage,
         steps: Sequence[Step],
         hooks: Hooks | None = None,
-        *,
-        seen_interval: float = 60.0,
     ) -> None:
         self.storage = storage
         self.steps = list(steps)
         self.hooks = hooks or Hooks()
-        self.seen_interval = seen_interval
-        self._seen: dict[str, float] = {}
 
     def handle(self, request: DeviceRequest, result: CommandResult) -> Reply:
         identity = result.identity
         body = request.body
-        touch_due = self._check_enrolled(request, result)
+        self._check_enrolled(request, result)
         if result.status != Status.IDLE:
             self._record(result, body)
         command = choose_next(
             self.steps, Session(identity.id, new_session=result.status == Status.IDLE)
         )
-        if touch_due:
-            self.storage.touch(identity)
-            self._remember(identity.id)
         return self._reply(command)
 
     def _record(self, result: CommandResult, body: bytes) -> None:
@@ -92,13 +84,8 @@ class CommandLoop:
             request_type = recorded.request_type or ""
             self.hooks.result(ResultEvent(result=result, request_type=request_type, body=body))
 
-    def _check_enrolled(self, request: DeviceRequest, result: CommandResult) -> bool:
-        """Refuse enrollments that are not active; say whether last-seen is due a write.
-
-        Last-seen is written at most once a minute per process (a write on every poll would
-        cost more than the poll), and only after the request succeeded: a refused request
-        changes nothing.
-        """
+    def _check_enrolled(self, request: DeviceRequest, result: CommandResult) -> None:
+        """Refuse enrollments that are not active (last seen is service.last_seen's job)."""
         identity = result.identity
         status = (
             request.enrollment_status
@@ -107,13 +94,6 @@ class CommandLoop:
         )
         if status != EnrollmentStatus.ACTIVE:
             raise UnknownDevice(f"enrollment {identity.id} is not enrolled")
-        last = self._seen.get(identity.id)
-        return last is None or time.monotonic() - last >= self.seen_interval
-
-    def _remember(self, enrollment_id: str) -> None:
-        if len(self._seen) > 100_000:
-            self._seen.clear()
-        self._seen[enrollment_id] = time.monotonic()
 
     @staticmethod
     def _reply(command: NextCommand | None) -> Reply:

@@ -25,6 +25,7 @@ from mdmserver.enrollment.profile_service import DeviceAttributes, build_profile
 from mdmserver.logs import get_logger
 from mdmserver.service.errors import DeviceForbidden, DeviceRequestError
 from mdmserver.storage.enrollment_store import (
+    ACCESS,
     PROFILE_SERVICE,
     EnrollmentStore,
     SpendOutcome,
@@ -35,6 +36,8 @@ log = get_logger("enrollment")
 
 MAX_TAG_LENGTH = TAG.max_len
 MAX_LIFETIME = timedelta(seconds=EXPIRES_IN.high)
+# An InstallProfile with an access identity may wait in the queue while the device is away.
+ACCESS_CHALLENGE_LIFETIME = timedelta(days=7)
 
 
 # One answer for every token that cannot enroll, whatever the reason: telling them apart would
@@ -242,6 +245,15 @@ class EnrollmentProfiles:
         self._remember(challenge, device_id=device_id, lifetime=lifetime)
         return profile
 
+    def access_challenge(self, device_id: str) -> str:
+        """A one-time challenge for an access identity of ``device_id`` (a SCEP payload in a
+        profile, e.g. profiles/access-identity.toml): what it issues is recorded as that
+        device's access identity, which relying services ask the trust API about."""
+        challenge = new_secret()
+        lifetime = max(self.challenge_lifetime, ACCESS_CHALLENGE_LIFETIME)
+        self._remember(challenge, device_id=device_id, lifetime=lifetime, purpose=ACCESS)
+        return challenge
+
     def new_challenge(
         self,
         *,
@@ -261,10 +273,11 @@ class EnrollmentProfiles:
         token_id: str | None = None,
         device_id: str | None = None,
         lifetime: timedelta | None = None,
+        purpose: str | None = None,
     ) -> None:
         self.store.create_challenge(
             secret_hash(challenge),
-            purpose="enroll" if device_id is None else "renew",
+            purpose=purpose or ("enroll" if device_id is None else "renew"),
             expires_at=datetime.now(UTC) + (lifetime or self.challenge_lifetime),
             token_id=token_id,
             device_id=device_id,

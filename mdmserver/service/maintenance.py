@@ -42,6 +42,20 @@ def maintenance_tasks(app: Flask) -> dict[str, Task]:
     return tasks
 
 
+def upkeep(app: Flask) -> Callable[[], dict[str, int]]:
+    """One maintenance run of this app's tasks, its push requests written once at the end."""
+    tasks = maintenance_tasks(app)
+    batch = getattr(runtime(app).storage, "batch", None)
+
+    def run() -> dict[str, int]:
+        if batch is None:
+            return run_maintenance(tasks)
+        with batch():
+            return run_maintenance(tasks)
+
+    return run
+
+
 def run_maintenance(tasks: Mapping[str, Task]) -> dict[str, int]:
     """Run every task; one that fails is logged and the others still run."""
     done: dict[str, int] = {}

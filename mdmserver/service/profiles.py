@@ -15,7 +15,7 @@ every payload is prepared before anything is queued, so a device is never sent h
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,10 +51,19 @@ class Outcome:
 
 
 class ProfileService:
-    def __init__(self, store: ProfileStore, storage: Storage, signing: Signing) -> None:
+    def __init__(
+        self,
+        store: ProfileStore,
+        storage: Storage,
+        signing: Signing,
+        *,
+        access_challenge: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.store = store
         self.storage = storage
         self.signing = signing
+        # Makes ${device.access_challenge}: a one-time SCEP challenge bound to the device.
+        self.access_challenge = access_challenge
 
     def register(self, hooks: Hooks) -> None:
         hooks.on_enrolled(self.on_enrolled)
@@ -224,8 +233,14 @@ class ProfileService:
         """The signed bytes for one device: device values filled, encrypted if asked."""
         content = profile.content
         if profile.per_device:
+            values = self.store.device_values(device_id)
+            if "access_challenge" in devicevars.names_used(content):
+                challenge = self.access_challenge(device_id) if self.access_challenge else None
+                if challenge is None:
+                    raise PrepareError("an access identity needs the CA: run mdmserver init")
+                values["access_challenge"] = challenge
             try:
-                content = devicevars.fill(content, self.store.device_values(device_id))
+                content = devicevars.fill(content, values)
             except devicevars.MissingDeviceValue as exc:
                 raise PrepareError(str(exc)) from None
         if not profile.encrypt:

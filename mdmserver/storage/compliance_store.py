@@ -13,12 +13,14 @@ from sqlalchemy import and_, desc, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from mdmserver.storage.base import pick_by_serial
+from mdmserver.storage.enrollment_store import ACCESS
 from mdmserver.storage.schema import (
     cert_bindings,
     compliance_history,
     compliance_policy,
     compliance_state,
     devices,
+    issued_certs,
     remediations,
 )
 
@@ -200,13 +202,25 @@ class ComplianceStore:
         return _trust(row) if row is not None else None
 
     def trust_by_fingerprint(self, fingerprint: str) -> TrustRow | None:
-        query = (
+        """The device a certificate speaks for: its bound MDM identity, or an unrevoked,
+        unexpired access identity our SCEP server issued to it."""
+        bound = (
             select(*_TRUST_COLUMNS)
             .select_from(_TRUST_FROM.join(cert_bindings, cert_bindings.c.device_id == devices.c.id))
             .where(cert_bindings.c.fingerprint == fingerprint)
         )
+        access = (
+            select(*_TRUST_COLUMNS)
+            .select_from(_TRUST_FROM.join(issued_certs, issued_certs.c.device_id == devices.c.id))
+            .where(
+                issued_certs.c.fingerprint == fingerprint,
+                issued_certs.c.method == ACCESS,
+                issued_certs.c.revoked.is_(False),
+                issued_certs.c.not_after > datetime.now(UTC),
+            )
+        )
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(bound).first() or conn.execute(access).first()
         return _trust(row) if row is not None else None
 
     # Policy ------------------------------------------------------------------------------------

@@ -32,6 +32,10 @@ from mdmserver.storage.schema import (
     scep_challenges,
 )
 
+# The challenge purpose (and issued certificate method) of access identities: certificates a
+# profile installs for relying services (conditional access), never an MDM identity.
+ACCESS = "access"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -416,7 +420,7 @@ class EnrollmentStore:
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(issued_certs.c.fingerprint, issued_certs.c.revoked, issued_certs.c.not_after)
-                .where(issued_certs.c.device_id == device_id)
+                .where(issued_certs.c.device_id == device_id, issued_certs.c.method != ACCESS)
                 .order_by(issued_certs.c.issued_at.desc(), issued_certs.c.serial.desc())
                 .limit(1)
             ).first()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, text, update
+from sqlalchemy import bindparam, delete, exists, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +26,7 @@ from mdmserver.storage.base import (
     QueueStatus,
     Recorded,
     ResultOutcome,
+    Seen,
     TokenRecord,
     UnknownEnrollment,
 )
@@ -500,14 +501,35 @@ class SQLStorage:
         with self.engine.begin() as conn:
             return [self._item(row) for row in conn.execute(query)]
 
-    def touch(self, identity: EnrollmentIdentity) -> None:
-        now = utcnow()
+    def touch_many(self, seen: Sequence[Seen]) -> None:
+        """Last seen for many enrollments and their devices, in one transaction (a time never
+        moves backwards: a late batch does not undo a newer one written by another process)."""
+        if not seen:
+            return
+        channels = [{"eid": s.enrollment_id, "at": s.at} for s in seen]
+        latest: dict[str, datetime] = {}
+        for entry in seen:
+            latest[entry.device_id] = max(entry.at, latest.get(entry.device_id, entry.at))
+        owners = [{"did": did, "at": at} for did, at in latest.items()]
+        e, d = enrollments.c, devices.c
         with self.engine.begin() as conn:
             conn.execute(
-                update(enrollments).where(enrollments.c.id == identity.id).values(last_seen_at=now)
+                update(enrollments)
+                .where(
+                    e.id == bindparam("eid"),
+                    or_(e.last_seen_at.is_(None), e.last_seen_at < bindparam("at")),
+                )
+                .values(last_seen_at=bindparam("at")),
+                channels,
             )
             conn.execute(
-                update(devices).where(devices.c.id == identity.device_id).values(last_seen_at=now)
+                update(devices)
+                .where(
+                    d.id == bindparam("did"),
+                    or_(d.last_seen_at.is_(None), d.last_seen_at < bindparam("at")),
+                )
+                .values(last_seen_at=bindparam("at")),
+                owners,
             )
 
     # Helpers --------------------------------------------------------------------------------

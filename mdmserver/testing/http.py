@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import plistlib
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,6 +49,34 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             rows = conn.execute(select(table)).all()
             state[table.name] = sorted((tuple(row) for row in rows), key=repr)
     return state
+
+
+def settled_snapshot(
+    engine: Engine,
+    flush: Callable[[], object] | None = None,
+    *,
+    quiet: float = 0.15,
+    timeout: float = 15.0,
+) -> dict[str, list[tuple[Any, ...]]]:
+    """A snapshot once the background writes of earlier requests have landed.
+
+    Push requests are dispatched and answered by threads, last seen is written in batches
+    (``flush`` writes what is pending): take snapshots until one stays the same for ``quiet``
+    seconds, so "a refused request changed nothing" compares like with like.
+    """
+    deadline = time.monotonic() + timeout
+    if flush is not None:
+        flush()
+    state = snapshot(engine)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        if flush is not None:
+            flush()
+        again = snapshot(engine)
+        if again == state:
+            return state
+        state = again
+    raise AssertionError(f"the database kept changing for {timeout} s")
 
 
 @contextmanager

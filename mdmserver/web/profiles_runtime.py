@@ -37,7 +37,12 @@ class ProfilesRuntime:
 def install_profiles(app: Flask) -> ProfilesRuntime:
     rt = runtime(app)
     store = ProfileStore(rt.engine, SecretsKey(rt.config.home))
-    service = ProfileService(store, rt.storage, Signing(rt.config.home, store))
+    service = ProfileService(
+        store,
+        rt.storage,
+        Signing(rt.config.home, store),
+        access_challenge=lambda device_id: _access_challenge(app, device_id),
+    )
     service.register(rt.hooks)
     rt.service = CertificateRecorder(rt.service, store)
     folder = rt.config.extra.get("profile_templates")
@@ -52,6 +57,15 @@ def install_profiles(app: Flask) -> ProfilesRuntime:
     installed = ProfilesRuntime(store, service, admin)
     app.extensions[EXTENSION] = installed
     return installed
+
+
+def _access_challenge(app: Flask, device_id: str) -> str | None:
+    """A device-bound SCEP challenge, from the enrollment runtime (built after this one);
+    None while enrollment is unavailable (no CA)."""
+    from mdmserver.web.enrollment_runtime import enrollment_runtime
+
+    profiles = enrollment_runtime(app).profiles
+    return profiles.access_challenge(device_id) if profiles is not None else None
 
 
 def profiles_runtime(app: Flask) -> ProfilesRuntime:

@@ -13,6 +13,7 @@ from mdmserver.metrics.registry import MetricsRegistry
 from mdmserver.service.admin import Admin
 from mdmserver.service.base import MDMService
 from mdmserver.service.hooks import Hooks
+from mdmserver.service.last_seen import SeenRecorder
 from mdmserver.service.rate_limits import RateLimiter
 from mdmserver.storage.base import Storage
 from mdmserver.web.device_auth import DeviceAuthenticator
@@ -41,6 +42,8 @@ class Runtime:
     jobs: Jobs | None = None
     # 429s for enrollment, SCEP and admin key guesses, counted across processes (issue #13).
     rate_limiter: RateLimiter | None = None
+    # Last seen of device requests, written in batches by a thread (service/last_seen.py).
+    seen: SeenRecorder | None = None
 
     def close(self) -> None:
         """Stop the background threads and release the database connections.
@@ -48,6 +51,8 @@ class Runtime:
         The push dispatcher claims work from the database's outbox: an app left running
         would take (and, configured differently, fail) pushes that belong to another.
         """
+        if self.seen is not None:
+            self.seen.close()
         if self.jobs is not None:
             self.jobs.close()
         self.storage.dispose()

@@ -74,6 +74,13 @@ def inventory_runtime() -> InventoryRuntime:
     return current_app.extensions[EXTENSION]
 
 
+REASON_HEADER = "X-MDM-Trust-Reason"
+NOT_MANAGED = (
+    "this certificate is not the access identity of a managed device"
+    " (unknown, revoked or expired, or the device was unenrolled)"
+)
+
+
 # Authentication ----------------------------------------------------------------------------------
 
 
@@ -175,6 +182,30 @@ def presented() -> Response:
 def presented_assertion() -> Response:
     answer = _presented()
     return answer if isinstance(answer, Response) else _assertion(answer)
+
+
+@bp.get("/trust/access")
+def access() -> Response:
+    """The access proxy's question (nginx ``auth_request``): may the holder of the forwarded
+    client certificate in? 200 for a managed, compliant device; 403 otherwise, with the
+    reasons in the body and, for the proxy's refusal page, in ``X-MDM-Trust-Reason``."""
+    answer = _presented()
+    if isinstance(answer, Response):
+        return answer
+    allowed = answer.managed and answer.compliant
+    reasons = answer.reasons or ["not compliant"] if answer.managed else [NOT_MANAGED]
+    response = _plain(answer)
+    if not allowed:
+        response.status_code = 403
+        response.headers[REASON_HEADER] = _header_text("; ".join(reasons))
+    return response
+
+
+def _header_text(text: str, limit: int = 1000) -> str:
+    """Printable ASCII only: a header value (and the proxy's page) never carries markup or
+    line breaks from a reason."""
+    clean = "".join(c if " " <= c <= "~" and c not in '<>&"' else " " for c in text)
+    return clean[:limit]
 
 
 def _presented() -> TrustAnswer | Response:

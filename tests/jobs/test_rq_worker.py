@@ -53,13 +53,18 @@ def make_app() -> Iterator[Callable[..., Any]]:
         runtime(app).close()
 
 
-def enroll(base: str, device: Any) -> None:
+def enroll(base: str, device: Any, fake_apns: FakeAPNs | None = None) -> None:
+    """Enroll; with ``fake_apns``, also wait for the push of what enrollment queued
+    (inventory), so a test can count only the pushes after it (``pushes_to(..., since)``)."""
     assert send(base, device.authenticate()).status_code == 200
     assert send(base, device.token_update()).status_code == 200
+    if fake_apns is not None:
+        token = device.push_token.hex()
+        fake_apns.wait_for(lambda rs: any(r.token == token for r in rs), timeout=30)
 
 
-def pushes_to(fake_apns: FakeAPNs, token: str) -> list[Any]:
-    return [r for r in list(fake_apns.received) if r.token == token]
+def pushes_to(fake_apns: FakeAPNs, token: str, since: float = 0.0) -> list[Any]:
+    return [r for r in list(fake_apns.received) if r.token == token and r.received_at > since]
 
 
 def test_worker_process_pushes_the_enqueued_command(
@@ -72,19 +77,27 @@ def test_worker_process_pushes_the_enqueued_command(
     devices = [pki.device() for _ in range(3)]
     with serve(app) as base:
         for device in devices:
-            enroll(base, device)
+            enroll(base, device, fake_apns)
+        wait_until(lambda: rt.pusher.status()["outbox_pending"] == 0, what="enrollment pushed")
+        since = time.time()
         command = new_command("ProfileList")
         ids = [d.udid for d in devices]
-        rt.storage.enqueue(command, ids)
+        rt.storage.inner.enqueue(command, ids)  # the admin's way: enqueue, then request_push
         assert rt.pusher.request_push(ids) == 3
         tokens = {d.push_token.hex(): d for d in devices}
-        fake_apns.wait_for(lambda rs: tokens.keys() <= {r.token for r in rs}, timeout=30)
+        fake_apns.wait_for(
+            lambda rs: tokens.keys() <= {r.token for r in rs if r.received_at > since}, timeout=30
+        )
     for token, device in tokens.items():
-        [record] = pushes_to(fake_apns, token)
+        [record] = pushes_to(fake_apns, token, since)
         assert record.body == {"mdm": device.push_magic}
         assert record.topic == TEST_TOPIC
     wait_until(
-        lambda: rt.pusher.status()["by_outcome"].get("delivered") == 3, what="outcomes stored"
+        lambda: (
+            rt.pusher.status()["by_outcome"].get("delivered") == 3
+            and rt.pusher.status()["outbox_pending"] == 0
+        ),
+        what="outcomes stored",
     )
     assert '"event":"push_batch"' in worker.output()
     assert worker.process.poll() is None
@@ -97,29 +110,33 @@ def test_worker_marks_410_stale_and_retries_429(
     rt = runtime(app)
     start_worker(rq_settings)
     gone, busy = pki.device(), pki.device()
-    fake_apns.set_response(gone.push_token.hex(), 410, "Unregistered", times=1)
-    fake_apns.set_response(busy.push_token.hex(), 429, "TooManyRequests", times=1)
     with serve(app) as base:
-        enroll(base, gone)
-        enroll(base, busy)
+        enroll(base, gone, fake_apns)
+        enroll(base, busy, fake_apns)
+        fake_apns.set_response(gone.push_token.hex(), 410, "Unregistered", times=1)
+        fake_apns.set_response(busy.push_token.hex(), 429, "TooManyRequests", times=1)
+        wait_until(lambda: rt.pusher.status()["outbox_pending"] == 0, what="enrollment pushed")
+        since = time.time()
         rt.pusher.request_push([gone.udid, busy.udid])
         wait_until(lambda: rt.storage.enrollment(gone.udid).token_stale, timeout=30, what="stale")
         records = wait_until(
-            lambda: [r for r in pushes_to(fake_apns, busy.push_token.hex()) if r.status == 200],
+            lambda: [
+                r for r in pushes_to(fake_apns, busy.push_token.hex(), since) if r.status == 200
+            ],
             timeout=30,
             what="429 retried (RQ scheduler)",
         )
         assert records[0].body == {"mdm": busy.push_magic}
-        assert [r.status for r in pushes_to(fake_apns, busy.push_token.hex())] == [429, 200]
+        assert [r.status for r in pushes_to(fake_apns, busy.push_token.hex(), since)] == [429, 200]
 
         rt.pusher.request_push([gone.udid])  # stale: not pushed again
         wait_until(lambda: rt.pusher.status()["outbox_pending"] == 0, what="drained")
         time.sleep(1.5)
-        assert len(pushes_to(fake_apns, gone.push_token.hex())) == 1
+        assert len(pushes_to(fake_apns, gone.push_token.hex(), since)) == 1
         assert send(base, gone.token_update()).status_code == 200
         rt.pusher.request_push([gone.udid])
         wait_until(
-            lambda: len(pushes_to(fake_apns, gone.push_token.hex())) == 2,
+            lambda: len(pushes_to(fake_apns, gone.push_token.hex(), since)) == 2,
             timeout=30,
             what="push after TokenUpdate",
         )
@@ -170,11 +187,13 @@ def test_command_enqueued_while_redis_is_down_is_pushed_once_it_is_back(
     try:
         with serve(app) as base:
             enroll(base, device)
+            # What enrollment queued is handed to this Redis, and lost with it (no worker yet).
+            wait_until(lambda: rt.pusher.status()["outbox_pending"] == 0, what="handed over")
             own_redis.terminate()
             own_redis.wait(timeout=10)
 
             command = new_command("ProfileList")
-            rt.storage.enqueue(command, [device.udid])  # the database takes it
+            rt.storage.inner.enqueue(command, [device.udid])  # the database takes it
             started = time.perf_counter()
             assert rt.pusher.request_push([device.udid]) == 1  # stored, not lost
             assert time.perf_counter() - started < 1.0

@@ -106,4 +106,5 @@ def template_values(pki: Pki) -> dict[str, dict[str, Any]]:
             "identity_password": "p12-secret",
         },
         "root-cert": {"certificate": ca_pem},
+        "access-identity": {"scep_url": "https://mdm.example.test/scep"},
     }

@@ -38,7 +38,8 @@ def test_template_validates_signs_and_verifies(name, template_values, signer_hom
         assert validate_payload(payload["PayloadType"], payload) == []
     content = built.content
     if devicevars.uses_device_values(content):
-        content = devicevars.fill(content, {"serial_number": "C02XYZ", "udid": "UDID-1"})
+        values = {"serial_number": "C02XYZ", "udid": "UDID-1", "access_challenge": "c" * 43}
+        content = devicevars.fill(content, values)
     (signed,) = sign_contents_job(str(signer_home), [content])
     assert openssl_verify(signed, pki.ca_file) == content
     assert validation.unwrap(signed) == content  # and we can read our own signed files

@@ -50,6 +50,7 @@ def test_history_records_old_and_new_values(app, live_server, pki, policy):
 def test_cli(app, app_config, live_server, pki, policy, tmp_path):
     device = pki.device()
     enroll(live_server, device)
+    runtime(app).seen.flush()  # last seen is written in batches (service/last_seen.py)
     env = {
         "MDM_HOME": str(app_config.home),
         "MDM_DATABASE_URL": app_config.database_url,

@@ -100,6 +100,7 @@ def test_a_jailbreak_app_makes_the_device_noncompliant(app, live_server, pki, tr
 def test_a_silent_device_falls_out_of_compliance(app, live_server, pki, trust, policy):
     device = pki.device()
     enroll(live_server, device)
+    runtime(app).seen.flush()  # last seen is written in batches (service/last_seen.py)
     built = app.extensions[EXTENSION]
     later = datetime.now(UTC) + timedelta(hours=25)
     assert built.compliance.evaluate_stale(later) == 1

@@ -16,7 +16,7 @@ from mdmserver.app import create_app
 from mdmserver.config import ConfigError, load_config
 from mdmserver.crypto.ca import create_ca, dump_cert_pem, generate_key, issue_certificate
 from mdmserver.protocol.commands import new_command
-from mdmserver.testing.http import send, serve, snapshot
+from mdmserver.testing.http import send, serve, settled_snapshot, snapshot
 from mdmserver.web.runtime import runtime
 
 HEADER = "X-Client-Cert"
@@ -70,12 +70,13 @@ def test_forwarded_certificate_must_be_trusted_and_bound(proxied_app, proxied_se
     other_cert, _ = pki.identity("other")
     idle = device.idle()
     del idle.headers["Mdm-Signature"]
-    before = snapshot(runtime(proxied_app).engine)
+    rt = runtime(proxied_app)
+    before = settled_snapshot(rt.engine, rt.seen.flush if rt.seen else None)
     untrusted = send(proxied_server, idle, headers={HEADER: rfc9440(rogue)})
     unbound = send(proxied_server, idle, headers={HEADER: rfc9440(other_cert)})
     junk = send(proxied_server, idle, headers={HEADER: "not a certificate"})
     missing = send(proxied_server, idle)
-    assert snapshot(runtime(proxied_app).engine) == before
+    assert settled_snapshot(rt.engine, rt.seen.flush if rt.seen else None) == before
     assert (untrusted.status_code, unbound.status_code) == (403, 403)
     assert (junk.status_code, missing.status_code) == (400, 400)
     assert HEADER in junk.text

@@ -174,6 +174,28 @@ PATHS: dict[str, Any] = {
     "/api/v1/trust/certificate/assertion": _presented(
         "The same answer with a signed assertion", True
     ),
+    "/api/v1/trust/access": {
+        "get": {
+            "summary": "May the holder of the forwarded client certificate in? (nginx"
+            " auth_request): 200 for a managed, compliant device, 403 otherwise",
+            "description": "The certificate comes in the header named by MDM_CLIENT_CERT_HEADER,"
+            " set by the access proxy; it is a device's access identity (installed by"
+            " profiles/access-identity.toml) or its MDM identity. A refusal carries the reasons"
+            " in the body and, as one line of printable text, in X-MDM-Trust-Reason.",
+            "responses": {
+                "200": json_response(ref("TrustAnswer"), "A managed and compliant device"),
+                **errors(
+                    400,
+                    why={400: "No client certificate header is configured, or it cannot be parsed"},
+                ),
+                "403": json_response(
+                    {"oneOf": [ref("TrustAnswer"), ref("Error")]},
+                    "Not a managed and compliant device (a TrustAnswer saying why), or a key of"
+                    " another scope (an Error)",
+                ),
+            },
+        }
+    },
     "/api/v1/compliance/policy": {
         "get": {
             "summary": "The compliance policy in force, and where it comes from",
