@@ -454,9 +454,11 @@ class EnrollmentStore:
         return self.issued(row.fingerprint)
 
     def supersede(self, device_id: str, fingerprint: str) -> list[str]:
-        """`fingerprint` is now the device's identity: revoke every identity we issued for
+        """`fingerprint` is now the device's identity: revoke every MDM identity we issued for
         the device before it, so an old one is refused everywhere
-        (Authenticate, renewal, the trust API) and is listed in the CRL. Returns their serials."""
+        (Authenticate, renewal, the trust API) and is listed in the CRL. Returns their serials.
+        Access identities (what the device shows an access proxy) are not MDM identities and
+        stay as they are."""
         now = utcnow()
         with self.engine.begin() as conn:
             current = conn.execute(
@@ -466,6 +468,7 @@ class EnrollmentStore:
                 issued_certs.c.device_id == device_id,
                 issued_certs.c.fingerprint != fingerprint,
                 issued_certs.c.revoked.is_(False),
+                issued_certs.c.method != ACCESS,
             ]
             if current is not None:
                 older.append(issued_certs.c.issued_at <= current)
