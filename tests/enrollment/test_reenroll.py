@@ -371,5 +371,5 @@ def test_reenroll_setting_is_strict_or_open(tmp_path):
     home = {"home": tmp_path}
     assert load_config(environ={}, overrides=home).reenroll == "strict"
     assert load_config(environ={"MDM_REENROLL": "open"}, overrides=home).reenroll == "open"
-    with pytest.raises(ConfigError, match="reenroll"):
+    with pytest.raises(ConfigError, match="MDM_REENROLL"):
         load_config(environ={"MDM_REENROLL": "loose"}, overrides=home)

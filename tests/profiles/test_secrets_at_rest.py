@@ -149,6 +149,6 @@ def test_cli_shows_secret_variables_redacted(app, app_config, pki, template_valu
     assert shown.exit_code == 0, shown.output
     assert SECRET not in shown.output and REDACTED in shown.output
     assert _pkcs12(plistlib.loads(shown.output.encode()))["Password"] == REDACTED
-    described = runner.invoke(main, ["profiles", "show", "wifi"], env=env)
+    described = runner.invoke(main, ["profiles", "show", "wifi", "--json"], env=env)
     assert SECRET not in described.output and json.loads(described.output)["name"] == "wifi"
     assert _plaintext_anywhere(app) == []
