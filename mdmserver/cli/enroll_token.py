@@ -69,17 +69,18 @@ def create(
     click.echo(f"expires: {_when(info.expires_at)}")
     click.echo(f"tags:    {', '.join(info.tags) or '-'}")
     click.echo(f"ota:     {_ota(info)}")
+    ota_query = (
+        "&ota=1" if info.require_ota and not info.ota else ""
+    )  # the plain profile is refused
     if config.server_url:
-        url = enrollment_url(config.server_url, new.token)
-        if info.require_ota and not info.ota:
-            url += "&ota=1"
+        url = enrollment_url(config.server_url, new.token) + ota_query
         click.echo(f"url:     {url}")
         if qr:
             _qr(url)
     else:
         click.echo(
             "warning: server_url is not set (config.toml or MDM_SERVER_URL), so there is no "
-            "enrollment URL: devices enroll at <server_url>/mdm/enroll?token=<the token>",
+            f"enrollment URL: devices enroll at <server_url>/mdm/enroll?token=...{ota_query}",
             err=True,
         )
     click.echo("The token is shown only now (only its hash is stored); it is the last line:")
