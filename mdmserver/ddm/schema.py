@@ -54,9 +54,10 @@ class DeclarationSpec:
         return self.root.os
 
     def scopes(self, platform: str) -> tuple[str, ...]:
-        """Apple's allowed-scopes: "system" is the device channel, "user" a macOS user's."""
+        """Apple's allowed-scopes: "system" is the device channel, "user" a macOS user's.
+        A type that states none (the activation, assets) is not restricted."""
         entry = self.raw_os.get(platform) or {}
-        return tuple(entry.get("scopes", ("system",)))
+        return tuple(entry.get("scopes", ("system", "user")))
 
     def unsupported(
         self, platform: str | None, os_version: str | None, *, user_channel: bool

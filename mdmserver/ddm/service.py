@@ -25,9 +25,14 @@ from mdmserver.catalog.schema import Platform, command_spec, supports
 from mdmserver.catalog.validate import ValidationError
 from mdmserver.ddm import protocol
 from mdmserver.ddm.protocol import DeclarationItem
-from mdmserver.ddm.schema import declaration_spec
+from mdmserver.ddm.schema import DeclarationSpec, declaration_spec
 from mdmserver.ddm.status import DEFAULT_SUBSCRIPTIONS, flatten, merge_list
-from mdmserver.ddm.validate import DeclarationRefused, check_declaration, references
+from mdmserver.ddm.validate import (
+    DeclarationRefused,
+    check_declaration,
+    os_problems,
+    references,
+)
 from mdmserver.logs import get_logger
 from mdmserver.protocol.checkin import DeclarativeManagement
 from mdmserver.protocol.commands import new_command
@@ -264,6 +269,8 @@ class DDMService:
                 [ValidationError("Type", f"{identifier!r} is a {existing.cls}; delete it first")]
             )
         self._check_references(identifier, spec.name, payload)
+        if existing is not None:
+            self._check_reach(spec, payload, self.store.assignments(identifier))
         token = protocol.server_token(spec.name, identifier, payload)
         saved, changed = self.store.put(identifier, spec.name, spec.cls, payload, token, _now())
         synced = self.sync() if changed and existing is not None else 0
@@ -283,6 +290,23 @@ class DDMService:
                 errors.append(ValidationError(path, f"no {want} declaration {ref!r}"))
         if errors:
             raise DeclarationRefused(errors)
+
+    def _check_reach(
+        self, spec: DeclarationSpec, payload: Mapping[str, Any], targets: Sequence[str]
+    ) -> None:
+        """Refuse what none of the devices the targets reach could take (their OS or version
+        lacks the type or a key used); when some can, the others simply do not get it."""
+        kinds = {
+            (platform_of(product, model), version)
+            for product, model, version in self.store.reached_devices(targets)
+        }
+        problems = [
+            os_problems(spec, payload, platform, version)
+            for platform, version in kinds
+            if platform is not None
+        ]
+        if problems and all(problems) and len(problems) == len(kinds):
+            raise DeclarationRefused(min(problems, key=len))
 
     def get(self, identifier: str) -> DeclarationRow:
         row = self.store.get(identifier)
@@ -309,7 +333,10 @@ class DDMService:
 
     def assign(self, identifier: str, target: str) -> tuple[bool, int]:
         """Whether the assignment is new, and how many channels were sent a sync."""
-        self.get(identifier)
+        row = self.get(identifier)
+        spec = declaration_spec(row.type)
+        if spec is not None:
+            self._check_reach(spec, row.payload, [parse_target(target)])
         added = self.store.assign(identifier, parse_target(target), _now())
         return added, self.sync() if added else 0
 

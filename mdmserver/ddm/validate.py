@@ -12,11 +12,17 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mdmserver.catalog.schema import PLATFORMS, KeySpec
+from mdmserver.catalog.schema import PLATFORMS, KeySpec, parse_version
 from mdmserver.catalog.validate import ValidationError, validate_value
 from mdmserver.ddm.schema import DeclarationSpec, declaration_spec, declaration_types, status_spec
 
-__all__ = ["MAX_IDENTIFIER_BYTES", "DeclarationRefused", "check_declaration", "references"]
+__all__ = [
+    "MAX_IDENTIFIER_BYTES",
+    "DeclarationRefused",
+    "check_declaration",
+    "os_problems",
+    "references",
+]
 
 MAX_IDENTIFIER_BYTES = 64  # declarationbase.yaml: "should not exceed 64 octets"
 BODY_KEYS = frozenset({"Type", "Payload"})
@@ -138,3 +144,49 @@ def _asset_references(value: Any, path: str) -> list[tuple[str, str]]:
         for i, item in enumerate(value):
             found += _asset_references(item, f"{path}[{i}]")
     return found
+
+
+def os_problems(
+    spec: DeclarationSpec, payload: Mapping[str, Any], platform: str, os_version: str | None
+) -> list[ValidationError]:
+    """Why a device of this platform and OS version cannot take the declaration: the type or
+    a payload key is not on that platform, or came in a later version (errors name the path)."""
+    reason = spec.unsupported(platform, os_version, user_channel=False)
+    if reason is not None:
+        return [ValidationError("Type", reason)]
+    return _key_os_problems(spec.root, payload, "Payload", platform, os_version)
+
+
+def _key_os_problems(
+    spec: KeySpec, value: Mapping[str, Any], path: str, platform: str, os_version: str | None
+) -> list[ValidationError]:
+    found = []
+    for name, item in value.items():
+        child = spec.by_name.get(name)
+        if child is None:
+            continue
+        where = f"{path}.{name}"
+        support = child.os[platform]
+        if not support.available:
+            others = [p for p in PLATFORMS if child.available_on(p)]
+            found.append(
+                ValidationError(
+                    where, f"{name} is not supported on {platform} (only {', '.join(others)})"
+                )
+            )
+        elif os_version and support.introduced and _older(os_version, support.introduced):
+            found.append(
+                ValidationError(
+                    where, f"{name} needs {platform} {support.introduced}, devices run {os_version}"
+                )
+            )
+        elif child.type == "dictionary" and isinstance(item, Mapping):
+            found += _key_os_problems(child, item, where, platform, os_version)
+    return found
+
+
+def _older(running: str, introduced: str) -> bool:
+    try:
+        return parse_version(running) < parse_version(introduced)
+    except ValueError:
+        return False

@@ -245,6 +245,24 @@ class DDMStore:
         with self.engine.connect() as conn:
             return sorted(conn.execute(query.order_by(enrollments.c.id)).scalars())
 
+    def reached_devices(
+        self, targets: Iterable[str]
+    ) -> list[tuple[str | None, str | None, str | None]]:
+        """(product name, model, OS version) of each enrolled device the targets reach."""
+        wanted = set(targets)
+        query = select(devices.c.product_name, devices.c.model, devices.c.os_version).where(
+            devices.c.enrolled.is_(True)
+        )
+        if ALL not in wanted:
+            tags = [t.removeprefix("tag:") for t in wanted if t.startswith("tag:")]
+            if not tags:
+                return []
+            query = query.where(
+                devices.c.id.in_(select(device_tags.c.device_id).where(device_tags.c.tag.in_(tags)))
+            )
+        with self.engine.connect() as conn:
+            return [(r.product_name, r.model, r.os_version) for r in conn.execute(query.distinct())]
+
     def note_channel(
         self,
         enrollment_id: str,
