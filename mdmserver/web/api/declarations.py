@@ -12,19 +12,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
+from mdmserver.compliance.policy import PolicyError
+from mdmserver.ddm import os_update
 from mdmserver.ddm.service import (
     DDMService,
     DeclarationConflict,
     DeclarationNotFound,
     DeclarationRefused,
+    parse_target,
 )
 from mdmserver.service.admin.errors import BadRequest, Conflict, NotFound, Unprocessable
 from mdmserver.storage.ddm_store import DeclarationRow
-from mdmserver.web.api import admin, audited, error, json_body
+from mdmserver.web.api import actor, admin, audited, error, json_body
 from mdmserver.web.api import bp as api_bp
-from mdmserver.web.ddm_runtime import ddm_runtime
+from mdmserver.web.ddm_runtime import INVENTORY, ddm_runtime
 
 bp = Blueprint("declarations", __name__)
 
@@ -133,6 +136,62 @@ def unassign(identifier: str, target: str) -> Response:
     if not removed:
         raise NotFound(f"declaration {identifier!r} is not assigned to {target!r}")
     return jsonify(unassigned=True, synced=synced)
+
+
+# OS-update enforcement ----------------------------------------------------------------------
+
+_OS_UPDATE_FIELDS = frozenset({"version", "by", "tag", "platform", "build"})
+
+
+@bp.post("/os-updates")
+@audited("os_updates.enforce")
+def enforce_os_update() -> tuple[Response, int]:
+    body = json_body()
+    if not isinstance(body, Mapping):
+        raise BadRequest('expected a JSON object: {"version": ..., "by": ...}')
+    unknown = sorted(set(body) - _OS_UPDATE_FIELDS)
+    if unknown:
+        raise BadRequest(f"{unknown[0]}: unknown field; use {', '.join(sorted(_OS_UPDATE_FIELDS))}")
+    for name in _OS_UPDATE_FIELDS:
+        if name in body and not isinstance(body[name], str):
+            raise BadRequest(f"{name}: must be a string")
+    if "version" not in body or "by" not in body:
+        raise BadRequest("version and by are required")
+    inventory = current_app.extensions.get(INVENTORY)
+    try:
+        done = os_update.enforce(
+            _service(),
+            inventory.policies if inventory is not None else None,
+            body["version"],
+            body["by"],
+            tag=body.get("tag"),
+            platform=body.get("platform"),
+            build=body.get("build"),
+            actor=actor(),
+        )
+    except PolicyError as exc:
+        raise BadRequest(str(exc)) from None
+    except DeclarationRefused as exc:
+        raise Refused(exc) from None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return jsonify(
+        identifier=done.identifier,
+        activation=done.activation,
+        target=done.target,
+        version=done.version,
+        by=done.by.isoformat(),
+        synced=done.synced,
+    ), 201
+
+
+@bp.get("/os-updates")
+def os_update_progress() -> Response:
+    target = request.args.get("target", "all")
+    try:
+        return jsonify(os_update.progress(_service(), _run(parse_target, target)))
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
 
 
 # A device's side ------------------------------------------------------------------------------

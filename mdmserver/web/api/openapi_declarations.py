@@ -127,6 +127,55 @@ SCHEMAS: dict[str, Any] = {
             }
         },
     },
+    "OSUpdateEnforce": {
+        "type": "object",
+        "required": ["version", "by"],
+        "additionalProperties": False,
+        "properties": {
+            "version": {"type": "string", "description": "TargetOSVersion, e.g. 17.5"},
+            "by": {"type": "string", "description": "ISO 8601 deadline (device local time)"},
+            "tag": {"type": "string", "description": "only devices with this tag"},
+            "platform": {"type": "string", "description": "the compliance rule's platform"},
+            "build": {"type": "string", "description": "TargetBuildVersion"},
+        },
+    },
+    "OSUpdateEnforced": {
+        "type": "object",
+        "properties": {
+            "identifier": STR,
+            "activation": STR,
+            "target": STR,
+            "version": STR,
+            "by": TIME,
+            "synced": _SYNCED,
+        },
+    },
+    "OSUpdateProgress": {
+        "type": "object",
+        "properties": {
+            "identifier": STR,
+            "target": STR,
+            "version": STR,
+            "local_deadline": STR,
+            "devices": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "device_id": STR,
+                        "os_version": {"type": ["string", "null"]},
+                        "state": {
+                            "type": "string",
+                            "description": "updated, pending, or the install-state",
+                        },
+                        "install_state": {"type": ["string", "null"]},
+                        "pending_version": {"type": ["object", "null"]},
+                        "failure_reason": {"type": ["object", "null"]},
+                    },
+                },
+            },
+        },
+    },
     "StatusItem": {
         "type": "object",
         "properties": {"item": STR, "value": _ANY, "updated_at": TIME},
@@ -265,6 +314,31 @@ PATHS: dict[str, Any] = {
                     "Unassigned",
                 ),
                 **errors(400, 404, why={404: "No such declaration, or not assigned so"}),
+            },
+        },
+    },
+    "/api/v1/os-updates": {
+        "post": {
+            "summary": "Enforce an OS update by a deadline (DDM) and require it in compliance",
+            "requestBody": _body("OSUpdateEnforce"),
+            "responses": {
+                "201": json_response(ref("OSUpdateEnforced"), "Declarations stored and assigned"),
+                **errors(400, 413, 422, why={422: "No targeted device's OS takes it"}),
+            },
+        },
+        "get": {
+            "summary": "Each targeted device's progress, from its status channel",
+            "parameters": [
+                {
+                    "name": "target",
+                    "in": "query",
+                    "description": "all (default) or tag:<name>",
+                    "schema": STR,
+                }
+            ],
+            "responses": {
+                "200": json_response(ref("OSUpdateProgress"), "Per device"),
+                **errors(400, 404, why={404: "No OS update is enforced for this target"}),
             },
         },
     },
