@@ -190,7 +190,10 @@ class DDMService:
         elif isinstance(request, protocol.ItemsRequest):
             body = protocol.items_response(items)
             token = protocol.declarations_token(items)
-            self.store.note_channel(ctx.enrollment_id, ctx.device_id, now, token=token, synced=True)
+            if token != ctx.declarations_token:  # a fetch of the same set writes nothing
+                self.store.note_channel(
+                    ctx.enrollment_id, ctx.device_id, now, token=token, synced=True
+                )
         else:
             found = next(
                 (i for i in items if i.identifier == request.identifier and i.cls == request.cls),
@@ -232,8 +235,9 @@ class DDMService:
             else:
                 merged[item] = value
         removed = [item for item in known if item not in reported] if full else []
-        changed = self.store.record_status(ctx.enrollment_id, raw, full, merged, removed, now)
-        self.store.note_channel(ctx.enrollment_id, ctx.device_id, now, status=True)
+        changed = self.store.record_status(
+            ctx.enrollment_id, ctx.device_id, raw, full, known, merged, removed, now
+        )
         if "management.declarations" in changed:
             self.store.save_declaration_states(
                 ctx.enrollment_id, _declaration_states(changed["management.declarations"]), now

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from mdmserver.storage.schema import (
@@ -25,6 +25,7 @@ from mdmserver.storage.schema import (
     ddm_channels,
     ddm_declaration_states,
     ddm_declarations,
+    ddm_revision,
     ddm_status_history,
     ddm_status_items,
     ddm_status_reports,
@@ -99,9 +100,25 @@ def _declaration(row: Any) -> DeclarationRow:
     )
 
 
+Catalog = tuple[list[DeclarationRow], dict[str, list[str]]]
+
+
 class DDMStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Every channel's set is computed from the whole catalog: kept in memory with the
+        # revision it was read at, re-read only when another change (in any process) bumped it.
+        self._catalog: tuple[int, Catalog] | None = None
+
+    @staticmethod
+    def _bump(conn: Connection) -> None:
+        bumped = conn.execute(
+            update(ddm_revision)
+            .where(ddm_revision.c.id == 1)
+            .values(revision=ddm_revision.c.revision + 1)
+        )
+        if not bumped.rowcount:
+            conn.execute(insert(ddm_revision).values(id=1, revision=1))
 
     # Declarations -------------------------------------------------------------------------
 
@@ -138,6 +155,8 @@ class DDMStore:
                 changed = True
             else:
                 changed = False
+            if changed:
+                self._bump(conn)
             saved = conn.execute(select(ddm_declarations).where(key)).one()
         return _declaration(saved), changed
 
@@ -158,15 +177,24 @@ class DDMStore:
             done = conn.execute(
                 delete(ddm_declarations).where(ddm_declarations.c.identifier == identifier)
             )
+            self._bump(conn)
         return done.rowcount > 0
 
-    def catalog(self) -> tuple[list[DeclarationRow], dict[str, list[str]]]:
-        """Every declaration and the targets of each (one read for a channel's set)."""
+    def catalog(self) -> Catalog:
+        """Every declaration and the targets of each (what a channel's set is made from)."""
         with self.engine.connect() as conn:
+            revision = conn.execute(
+                select(ddm_revision.c.revision).where(ddm_revision.c.id == 1)
+            ).scalar()
+            cached = self._catalog
+            if cached is not None and cached[0] == revision:
+                return cached[1]
             rows = [_declaration(r) for r in conn.execute(select(ddm_declarations))]
             targets: dict[str, list[str]] = {}
             for a in conn.execute(select(ddm_assignments.c.identifier, ddm_assignments.c.target)):
                 targets.setdefault(a.identifier, []).append(a.target)
+        if revision is not None:
+            self._catalog = (int(revision), (rows, targets))
         return rows, targets
 
     # Assignments --------------------------------------------------------------------------
@@ -179,12 +207,16 @@ class DDMStore:
             conn.execute(
                 insert(ddm_assignments).values(identifier=identifier, target=target, created_at=now)
             )
+            self._bump(conn)
         return True
 
     def unassign(self, identifier: str, target: str) -> bool:
         key = and_(ddm_assignments.c.identifier == identifier, ddm_assignments.c.target == target)
         with self.engine.begin() as conn:
-            return conn.execute(delete(ddm_assignments).where(key)).rowcount > 0
+            removed = conn.execute(delete(ddm_assignments).where(key)).rowcount > 0
+            if removed:
+                self._bump(conn)
+        return removed
 
     def assignments(self, identifier: str) -> list[str]:
         query = select(ddm_assignments.c.target).where(ddm_assignments.c.identifier == identifier)
@@ -272,7 +304,6 @@ class DDMStore:
         token: str | None = None,
         enabled: bool = False,
         synced: bool = False,
-        status: bool = False,
     ) -> None:
         values: dict[str, Any] = {}
         if token is not None:
@@ -281,18 +312,20 @@ class DDMStore:
             values["enabled_at"] = now
         if synced:
             values["synced_at"] = now
-        if status:
-            values["status_at"] = now
-        key = ddm_channels.c.enrollment_id == enrollment_id
         with self.engine.begin() as conn:
-            if values and conn.execute(update(ddm_channels).where(key).values(**values)).rowcount:
-                return
-            if conn.execute(select(ddm_channels.c.enrollment_id).where(key)).first() is None:
-                conn.execute(
-                    insert(ddm_channels).values(
-                        enrollment_id=enrollment_id, device_id=device_id, **values
-                    )
+            self._note(conn, enrollment_id, device_id, values)
+
+    @staticmethod
+    def _note(conn: Connection, enrollment_id: str, device_id: str, values: dict[str, Any]) -> None:
+        key = ddm_channels.c.enrollment_id == enrollment_id
+        if values and conn.execute(update(ddm_channels).where(key).values(**values)).rowcount:
+            return
+        if conn.execute(select(ddm_channels.c.enrollment_id).where(key)).first() is None:
+            conn.execute(
+                insert(ddm_channels).values(
+                    enrollment_id=enrollment_id, device_id=device_id, **values
                 )
+            )
 
     def enabled(self, enrollment_id: str) -> bool:
         query = select(ddm_channels.c.enabled_at).where(
@@ -331,15 +364,23 @@ class DDMStore:
     def record_status(
         self,
         enrollment_id: str,
+        device_id: str,
         body: bytes,
         full: bool,
+        known: Mapping[str, Any],
         items: Mapping[str, Any],
         removed: Iterable[str],
         now: datetime,
     ) -> dict[str, Any]:
-        """Store the report, the new value of each item and a history row for each change;
-        the items whose value changed. ``removed``: items a full report no longer has."""
-        changed: dict[str, Any] = {}
+        """Store the report, the new value of each item and a history row for each change,
+        all in one transaction; the items whose value changed. ``known``: the values stored
+        before (status_items), ``removed``: items a full report no longer has."""
+        changed = {
+            item: value
+            for item, value in items.items()
+            if item not in known or _dumps(known[item]) != _dumps(value)
+        }
+        gone = [item for item in removed if item in known]
         with self.engine.begin() as conn:
             conn.execute(
                 insert(ddm_status_reports).values(
@@ -349,36 +390,23 @@ class DDMStore:
                     received_at=now,
                 )
             )
-            known = {
-                r.item: r.value
-                for r in conn.execute(
-                    select(ddm_status_items.c.item, ddm_status_items.c.value).where(
-                        ddm_status_items.c.enrollment_id == enrollment_id
-                    )
+            fresh = [{"item": i, "value": _dumps(v)} for i, v in changed.items() if i not in known]
+            if fresh:
+                conn.execute(
+                    insert(ddm_status_items),
+                    [{**row, "enrollment_id": enrollment_id, "updated_at": now} for row in fresh],
                 )
-            }
-            history: list[dict[str, Any]] = []
-            for item, value in items.items():
-                text = _dumps(value)
-                if known.get(item) == text:
-                    continue
-                key = and_(
-                    ddm_status_items.c.enrollment_id == enrollment_id,
-                    ddm_status_items.c.item == item,
+            stale = [{"k": i, "v": _dumps(v)} for i, v in changed.items() if i in known]
+            if stale:
+                conn.execute(
+                    update(ddm_status_items)
+                    .where(
+                        ddm_status_items.c.enrollment_id == enrollment_id,
+                        ddm_status_items.c.item == bindparam("k"),
+                    )
+                    .values(value=bindparam("v"), updated_at=now),
+                    stale,
                 )
-                if item in known:
-                    conn.execute(
-                        update(ddm_status_items).where(key).values(value=text, updated_at=now)
-                    )
-                else:
-                    conn.execute(
-                        insert(ddm_status_items).values(
-                            enrollment_id=enrollment_id, item=item, value=text, updated_at=now
-                        )
-                    )
-                changed[item] = value
-                history.append({"enrollment_id": enrollment_id, "item": item, "value": text})
-            gone = [item for item in removed if item in known]
             if gone:
                 conn.execute(
                     delete(ddm_status_items).where(
@@ -386,24 +414,32 @@ class DDMStore:
                         ddm_status_items.c.item.in_(gone),
                     )
                 )
-                history += [
-                    {"enrollment_id": enrollment_id, "item": i, "value": None} for i in gone
-                ]
+            history = [{"item": i, "value": _dumps(v)} for i, v in changed.items()] + [
+                {"item": i, "value": None} for i in gone
+            ]
             if history:
-                conn.execute(insert(ddm_status_history), [{**h, "at": now} for h in history])
+                conn.execute(
+                    insert(ddm_status_history),
+                    [{**h, "enrollment_id": enrollment_id, "at": now} for h in history],
+                )
                 self._trim(conn, ddm_status_history, enrollment_id, HISTORY_KEPT)
             self._trim(conn, ddm_status_reports, enrollment_id, REPORTS_KEPT)
+            self._note(conn, enrollment_id, device_id, {"status_at": now})
         return changed
 
     @staticmethod
     def _trim(conn: Connection, table: Any, enrollment_id: str, keep: int) -> None:
-        """Drop all but the newest ``keep`` rows of one enrollment (cheap when under)."""
+        """Drop all but the newest ``keep`` rows of one enrollment, in one statement."""
         mine = table.c.enrollment_id == enrollment_id
-        cutoff = conn.execute(
-            select(table.c.id).where(mine).order_by(table.c.id.desc()).offset(keep).limit(1)
-        ).scalar()
-        if cutoff is not None:
-            conn.execute(delete(table).where(mine, table.c.id <= cutoff))
+        cutoff = (
+            select(table.c.id)
+            .where(mine)
+            .order_by(table.c.id.desc())
+            .offset(keep)
+            .limit(1)
+            .scalar_subquery()
+        )
+        conn.execute(delete(table).where(mine, table.c.id <= cutoff))
 
     def status_history(self, enrollment_id: str, limit: int = 100) -> list[dict[str, Any]]:
         query = (

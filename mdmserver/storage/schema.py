@@ -382,6 +382,13 @@ ddm_assignments = Table(
     Column("created_at", Timestamp, nullable=False),
 )
 
+ddm_revision = Table(
+    "ddm_revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False, comment="always 1"),
+    Column("revision", BigInteger, nullable=False, comment="bumped by every change above"),
+)
+
 ddm_channels = Table(
     "ddm_channels",
     metadata,

@@ -57,6 +57,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("identifier", "target"),
     )
     op.create_table(
+        "ddm_revision",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False, comment="always 1"),
+        sa.Column(
+            "revision", sa.BigInteger(), nullable=False, comment="bumped by every change above"
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "ddm_channels",
         sa.Column("enrollment_id", sa.String(length=300), nullable=False),
         sa.Column("device_id", sa.String(length=128), nullable=False),
@@ -152,5 +160,6 @@ def downgrade() -> None:
     op.drop_table("ddm_status_items")
     op.drop_index(op.f("ix_ddm_channels_device_id"), table_name="ddm_channels")
     op.drop_table("ddm_channels")
+    op.drop_table("ddm_revision")
     op.drop_table("ddm_assignments")
     op.drop_table("ddm_declarations")
