@@ -38,7 +38,7 @@ from mdmserver.storage.base import Storage
 from mdmserver.storage.engine import make_engine
 from mdmserver.storage.enrollment_store import EnrollmentStore
 from mdmserver.storage.sql import SQLStorage
-from mdmserver.web import enroll, mdm, metrics, scep
+from mdmserver.web import ddm_assets, enroll, mdm, metrics, scep
 from mdmserver.web.api import declarations as declarations_api  # noqa: F401 (nests routes)
 from mdmserver.web.api import profiles as profiles_api  # noqa: F401 (nests /api/v1/profiles)
 from mdmserver.web.api import push as push_api  # noqa: F401 (nests /api/v1 push routes)
@@ -98,6 +98,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(scep.bp)
     app.register_blueprint(enroll.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(ddm_assets.bp)
     register_api(app)
     # Upkeep (renewals, inventory refresh, stale compliance) runs with the push scan.
     jobs.dispatcher.maintenance = partial(run_maintenance, maintenance_tasks(app))

@@ -327,6 +327,14 @@ class DDMStore:
                 )
             )
 
+    def device_channels(self, device_id: str) -> list[str]:
+        """The device's active enrollment channels."""
+        query = select(enrollments.c.id).where(
+            enrollments.c.device_id == device_id, enrollments.c.status == "active"
+        )
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
     def enabled(self, enrollment_id: str) -> bool:
         query = select(ddm_channels.c.enabled_at).where(
             ddm_channels.c.enrollment_id == enrollment_id

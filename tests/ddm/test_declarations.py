@@ -3,10 +3,15 @@ exactly one sync command (with the new DeclarationsToken) per change that alters
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 
+from mdmserver.storage.schema import device_tags
 from mdmserver.testing.http import send
 from mdmserver.web.runtime import runtime
 from tests.ddm.conftest import PASSCODE, ddm, enroll, sync_commands
@@ -159,3 +164,55 @@ def test_the_macos_user_channel_has_its_own_set_and_status(app, live_server, pki
     assert by_channel[f"{mac.udid}:{user['UserID']}"] == {"passcode.is-present"}
     assert by_channel[mac.udid] == set()
     assert runtime(app).storage.enrollment(f"{mac.udid}:{user['UserID']}") is not None
+
+
+def test_hosted_assets_go_to_their_devices_only(app, live_server, pki, admin):
+    runtime(app).config = dataclasses.replace(runtime(app).config, server_url=live_server)
+    mine, other = pki.device(), pki.device()
+    for device in (mine, other):
+        enroll(live_server, device)
+    data = b"\x00config-bytes\xff" * 10
+    reply = requests.put(
+        f"{live_server}/api/v1/declarations/blob/data",
+        data=data,
+        headers={**admin.headers, "Content-Type": "application/x-thing"},
+        timeout=10,
+    )
+    assert reply.status_code == 201, reply.text
+    reference = reply.json()["Payload"]["Reference"]
+    assert reference["Hash-SHA-256"] == hashlib.sha256(data).hexdigest()
+    assert reference["Size"] == len(data)
+    assert reply.json()["Payload"]["Authentication"] == {"Type": "MDM"}
+    # Not assigned to anyone yet: even its device is refused.
+    url = reference["DataURL"]
+    path = url.removeprefix(live_server)
+
+    def fetch(device: Any, signed: bool = True) -> requests.Response:
+        headers = {"Mdm-Signature": device.sign(b"")} if signed else {}
+        return requests.get(url, headers=headers, timeout=10)
+
+    assert fetch(mine).status_code == 403
+    tag = "tag:lab"
+    with runtime(app).engine.begin() as conn:
+        conn.execute(
+            device_tags.insert().values(
+                device_id=mine.udid, tag="lab", created_at=datetime.now(UTC)
+            )
+        )
+    assert admin.call("POST", "/declarations/blob/assignments", {"target": tag}).status_code == 201
+    got = fetch(mine)
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["Content-Type"] == "application/x-thing"
+    assert fetch(other).status_code == 403  # another device, signed and enrolled
+    assert fetch(mine, signed=False).status_code == 400  # unsigned
+    assert fetch(pki.device()).status_code == 403  # a trusted certificate bound to nobody
+    forged = {"Mdm-Signature": mine.sign(b"something else")}
+    assert requests.get(url, headers=forged, timeout=10).status_code == 403
+    assert (
+        requests.get(
+            live_server + path + "x", headers={"Mdm-Signature": mine.sign(b"")}, timeout=10
+        ).status_code
+        == 403
+    )
+    manifest = ddm(live_server, mine, "declaration-items").json()["Declarations"]["Assets"]
+    assert [a["Identifier"] for a in manifest] == ["blob"]

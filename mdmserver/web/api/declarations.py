@@ -28,6 +28,7 @@ from mdmserver.storage.ddm_store import DeclarationRow
 from mdmserver.web.api import actor, admin, audited, error, json_body
 from mdmserver.web.api import bp as api_bp
 from mdmserver.web.ddm_runtime import INVENTORY, ddm_runtime
+from mdmserver.web.runtime import runtime
 
 bp = Blueprint("declarations", __name__)
 
@@ -136,6 +137,23 @@ def unassign(identifier: str, target: str) -> Response:
     if not removed:
         raise NotFound(f"declaration {identifier!r} is not assigned to {target!r}")
     return jsonify(unassigned=True, synced=synced)
+
+
+@bp.put("/declarations/<identifier>/data")
+@audited("declarations.put_data")
+def put_asset_data(identifier: str) -> tuple[Response, int]:
+    """The body (any bytes) becomes an asset this server hosts for its devices."""
+    base = runtime(current_app).config.server_url
+    if not base:
+        raise Conflict("hosting assets needs the server's public URL (MDM_SERVER_URL)")
+    declaration_type = request.args.get("type", "com.apple.asset.data")
+    content_type = request.mimetype or "application/octet-stream"
+    existed = ddm_runtime(current_app).store.get(identifier) is not None
+    data = request.get_data(cache=False)
+    saved = _run(_service().put_asset_data, identifier, declaration_type, content_type, data, base)
+    answer = describe(saved.declaration, ddm_runtime(current_app).store.assignments(identifier))
+    answer |= {"changed": saved.changed, "synced": saved.synced, "warnings": []}
+    return jsonify(answer), 200 if existed else 201
 
 
 # OS-update enforcement ----------------------------------------------------------------------

@@ -317,6 +317,36 @@ PATHS: dict[str, Any] = {
             },
         },
     },
+    "/api/v1/declarations/{identifier}/data": {
+        "parameters": [_ID],
+        "put": {
+            "summary": "Host the body as an asset's data, served only to its devices",
+            "parameters": [
+                {
+                    "name": "type",
+                    "in": "query",
+                    "description": "com.apple.asset.data (default) or"
+                    " com.apple.asset.credential.certificate",
+                    "schema": STR,
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "responses": {
+                "200": json_response(ref("DeclarationSaved"), "Replaced"),
+                "201": json_response(ref("DeclarationSaved"), "Created"),
+                **errors(
+                    400,
+                    409,
+                    413,
+                    422,
+                    why={409: "No MDM_SERVER_URL, or the identifier is the server's"},
+                ),
+            },
+        },
+    },
     "/api/v1/os-updates": {
         "post": {
             "summary": "Enforce an OS update by a deadline (DDM) and require it in compliance",
@@ -371,7 +401,7 @@ def _per_operation(paths: dict[str, Any]) -> dict[str, Any]:
     for path, item in paths.items():
         shared = item.get("parameters", [])
         out[path] = {
-            method: {"parameters": shared, **operation}
+            method: {**operation, "parameters": shared + operation.get("parameters", [])}
             for method, operation in item.items()
             if method != "parameters"
         }
