@@ -98,11 +98,13 @@ def progress(service: DDMService, target: str = ALL) -> dict[str, Any]:
             continue
         items = {k: v for k, (v, _) in service.store.status_items(enrollment_id).items()}
         running = items.get("device.operating-system.version") or ctx.os_version
+        reason = service.unsupported_on(ctx).get(identifier)
         devices.append(
             {
                 "device_id": ctx.device_id,
                 "os_version": running,
-                "state": _state(running, version, items),
+                "state": "not_supported" if reason else _state(running, version, items),
+                "reason": reason,
                 "install_state": items.get("softwareupdate.install-state"),
                 "pending_version": items.get("softwareupdate.pending-version"),
                 "failure_reason": items.get("softwareupdate.failure-reason"),

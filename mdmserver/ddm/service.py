@@ -41,7 +41,7 @@ from mdmserver.service.base import EMPTY, Reply
 from mdmserver.service.errors import DeviceRequestError, UnknownDevice
 from mdmserver.service.hooks import EnrolledEvent
 from mdmserver.storage.base import Storage
-from mdmserver.storage.ddm_store import ALL, ChannelContext, DDMStore, DeclarationRow
+from mdmserver.storage.ddm_store import ALL, Catalog, ChannelContext, DDMStore, DeclarationRow
 
 log = get_logger("ddm")
 
@@ -130,11 +130,8 @@ class DDMService:
                 identifier, declaration_type, spec.cls, checked, token, _now(), managed_by="server"
             )
 
-    def channel_set(
-        self,
-        ctx: ChannelContext,
-        catalog: tuple[list[DeclarationRow], dict[str, list[str]]] | None = None,
-    ) -> list[DeclarationItem]:
+    def _members(self, ctx: ChannelContext, catalog: Catalog | None) -> dict[str, DeclarationRow]:
+        """What is assigned to the channel's device, with what it needs, transitively."""
         rows, targets = catalog or self.store.catalog()
         by_id = {row.identifier: row for row in rows}
         wanted = {ALL, *(f"tag:{tag}" for tag in ctx.tags)}
@@ -144,31 +141,34 @@ class DDMService:
             if row.managed_by == "server" or wanted & set(targets.get(row.identifier, ()))
         ]
         members: dict[str, DeclarationRow] = {}
-        while chosen:  # with what they need, transitively
+        while chosen:
             identifier = chosen.pop()
             row = by_id.get(identifier)
             if row is None or identifier in members:
                 continue
             members[identifier] = row
             chosen += [ref for _, ref in references(row.type, row.payload)]
+        return members
+
+    def channel_set(
+        self, ctx: ChannelContext, catalog: Catalog | None = None
+    ) -> list[DeclarationItem]:
+        """The declarations the channel gets: its members its OS, version and scope take."""
         platform = platform_of(ctx.product_name, ctx.model)
         return [
             _item(row)
-            for row in members.values()
+            for row in self._members(ctx, catalog).values()
             if _unsupported(row, platform, ctx.os_version, ctx.user_channel) is None
         ]
 
     def unsupported_on(self, ctx: ChannelContext) -> dict[str, str]:
-        """Assigned declarations the channel does not get, and why."""
-        rows, targets = self.store.catalog()
-        wanted = {ALL, *(f"tag:{tag}" for tag in ctx.tags)}
+        """Members the channel does not get, and why (its OS, version or scope)."""
         platform = platform_of(ctx.product_name, ctx.model)
         out = {}
-        for row in rows:
-            if row.managed_by == "server" or wanted & set(targets.get(row.identifier, ())):
-                reason = _unsupported(row, platform, ctx.os_version, ctx.user_channel)
-                if reason is not None:
-                    out[row.identifier] = reason
+        for identifier, row in self._members(ctx, None).items():
+            reason = _unsupported(row, platform, ctx.os_version, ctx.user_channel)
+            if reason is not None:
+                out[identifier] = reason
         return out
 
     def _channel(self, enrollment_id: str) -> ChannelContext:

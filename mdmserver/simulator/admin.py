@@ -48,5 +48,18 @@ class AdminClient:
         """GET /commands/<uuid>: {"counts": {status: n}, "targets": [...]}."""
         return dict(self._call("GET", f"/commands/{command_uuid}", 200))
 
+    def enforce_os_update(self, version: str, by: str, tag: str | None = None) -> dict[str, Any]:
+        """POST /os-updates: the DDM enforcement declaration, assigned, and its rule."""
+        body = {"version": version, "by": by, **({"tag": tag} if tag else {})}
+        return dict(self._call("POST", "/os-updates", 201, json=body))
+
+    def os_update_progress(self, target: str = "all") -> dict[str, Any]:
+        return dict(self._call("GET", "/os-updates", 200, params={"target": target}))
+
+    def status_items(self, device_id: str) -> dict[str, Any]:
+        """The device channel's latest status items, by name."""
+        reply = self._call("GET", f"/devices/{device_id}/status-items", 200)
+        return {i["item"]: i["value"] for i in reply["status_items"]}
+
     def close(self) -> None:
         self.session.close()

@@ -166,8 +166,10 @@ SCHEMAS: dict[str, Any] = {
                         "os_version": {"type": ["string", "null"]},
                         "state": {
                             "type": "string",
-                            "description": "updated, pending, or the install-state",
+                            "description": "updated, pending, the install-state, or"
+                            " not_supported (the device's OS does not take the declaration)",
                         },
+                        "reason": {"type": ["string", "null"]},
                         "install_state": {"type": ["string", "null"]},
                         "pending_version": {"type": ["object", "null"]},
                         "failure_reason": {"type": ["object", "null"]},
