@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import plistlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from mdmserver.catalog.schema import parse_version
+from mdmserver.catalog.schema import Platform, parse_version
+from mdmserver.ddm.schema import status_item_supported
 from mdmserver.simulator.catalog import DeviceSpec
 from mdmserver.simulator.stats import Stats
 from mdmserver.simulator.transport import Transport
@@ -162,7 +163,8 @@ class DDMState:
             }
         if self.spec.platform == "macOS":
             items["diskmanagement.filevault.enabled"] = True
-        return items
+        platform = cast(Platform, self.spec.platform)
+        return {k: v for k, v in items.items() if status_item_supported(k, platform)}
 
     def _declaration_status(self) -> dict[str, list[dict[str, Any]]]:
         active = self._active()
