@@ -102,6 +102,8 @@ def parse_status_data(data: bytes) -> Mapping[str, Any]:
         report = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"DeclarativeManagement status: Data is not JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("DeclarativeManagement status: Data is nested too deeply") from None
     if not isinstance(report, dict):
         raise ProtocolError("DeclarativeManagement status: the report must be a JSON object")
     items = report.get("StatusItems")

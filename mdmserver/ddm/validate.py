@@ -27,6 +27,7 @@ __all__ = [
 MAX_IDENTIFIER_BYTES = 64  # declarationbase.yaml: "should not exceed 64 octets"
 BODY_KEYS = frozenset({"Type", "Payload"})
 STATUS_SUBSCRIPTIONS = "com.apple.configuration.management.status-subscriptions"
+MAX_DEPTH = 16
 
 
 class DeclarationRefused(ValueError):
@@ -129,8 +130,10 @@ def references(declaration_type: str, payload: Mapping[str, Any]) -> list[tuple[
     return list(_asset_references(payload, "Payload"))
 
 
-def _asset_references(value: Any, path: str) -> list[tuple[str, str]]:
+def _asset_references(value: Any, path: str, depth: int = 0) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
+    if depth > MAX_DEPTH:  # no declaration nests references this deep
+        return found
     if isinstance(value, Mapping):
         for name, item in value.items():
             where = f"{path}.{name}"
@@ -139,10 +142,10 @@ def _asset_references(value: Any, path: str) -> list[tuple[str, str]]:
             elif str(name).endswith("AssetReferences") and isinstance(item, list):
                 found += [(f"{where}[{i}]", v) for i, v in enumerate(item) if isinstance(v, str)]
             else:
-                found += _asset_references(item, where)
+                found += _asset_references(item, where, depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            found += _asset_references(item, f"{path}[{i}]")
+            found += _asset_references(item, f"{path}[{i}]", depth + 1)
     return found
 
 

@@ -9,6 +9,8 @@ from typing import Any
 from mdmserver.catalog.validate import validate_value
 from mdmserver.ddm.schema import declaration_spec, protocol_spec, status_spec
 from mdmserver.ddm.status import flatten
+from mdmserver.testing.http import send
+from mdmserver.web.ddm_runtime import ddm_runtime
 from tests.ddm.conftest import PASSCODE, ddm, enroll, sync_commands
 
 ACTIVATION = "com.apple.activation.simple"
@@ -129,8 +131,20 @@ def test_bad_ddm_requests_get_a_4xx(app, live_server, pki):
         ("status", b"{not json"),
         ("status", json.dumps({"StatusItems": []}).encode()),
         ("status", json.dumps(["a list"]).encode()),
+        ("status", json.dumps({"StatusItems": {}, "FullReport": "yes"}).encode()),
+        ("status", b'{"StatusItems": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        ("status", b"\xff\xfe not utf-8"),
     ):
         reply = ddm(live_server, device, endpoint, data)
         assert 400 <= reply.status_code < 500, (endpoint, reply.status_code, reply.text)
     stranger = pki.device()  # never enrolled
     assert ddm(live_server, stranger, "tokens").status_code == 403
+    # Another device's certificate cannot speak for this one (same binding as every check-in).
+    impostor = pki.device(udid=device.udid)
+    assert ddm(live_server, impostor, "declaration-items").status_code == 403
+    unsigned = device.checkin({"MessageType": "DeclarativeManagement", "UDID": device.udid,
+                               "Endpoint": "tokens"})  # fmt: skip
+    del unsigned.headers["Mdm-Signature"]
+    assert send(live_server, unsigned).status_code == 400
+    reports = ddm_runtime(app).store.report_count(device.udid)
+    assert reports == 0  # nothing refused was stored
