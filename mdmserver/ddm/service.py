@@ -409,7 +409,9 @@ class DDMService:
         """Send a DeclarativeManagement command to every DDM channel whose set's token is no
         longer the one it was last told; push them. Returns how many were sent one."""
         candidates = (
-            list(enrollment_ids) if enrollment_ids is not None else self.store.active_channels()
+            list(enrollment_ids)
+            if enrollment_ids is not None
+            else self.store.active_channels(ddm_enabled=True)
         )
         catalog = self.store.catalog()
         waiting = self.store.undelivered_syncs(candidates)

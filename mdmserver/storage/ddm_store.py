@@ -260,10 +260,21 @@ class DDMStore:
                 declarations_token=row.declarations_token,
             )
 
-    def active_channels(self, targets: Iterable[str] | None = None) -> list[str]:
+    def active_channels(
+        self, targets: Iterable[str] | None = None, *, ddm_enabled: bool = False
+    ) -> list[str]:
         """Active enrollments (device and user channels) of devices a target set reaches;
-        every active one when ``targets`` is None or holds "all"."""
+        every active one when ``targets`` is None or holds "all". ``ddm_enabled``: only
+        those DDM was turned on for."""
         query = select(enrollments.c.id).where(enrollments.c.status == "active")
+        if ddm_enabled:
+            query = query.where(
+                enrollments.c.id.in_(
+                    select(ddm_channels.c.enrollment_id).where(
+                        ddm_channels.c.enabled_at.is_not(None)
+                    )
+                )
+            )
         wanted = set(targets) if targets is not None else {ALL}
         if ALL not in wanted:
             tags = [t.removeprefix("tag:") for t in wanted if t.startswith("tag:")]
