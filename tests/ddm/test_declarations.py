@@ -8,7 +8,6 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 import requests
 
 from mdmserver.storage.schema import device_tags
@@ -24,35 +23,27 @@ def _paths(reply: Any) -> list[str]:
     return [p["path"] for p in reply.json()["problems"]]
 
 
-@pytest.mark.parametrize(
-    ("body", "path"),
-    [
-        ({"Type": "com.apple.configuration.passcode.setings", "Payload": {}}, "Type"),
-        ({"Type": PASSCODE, "Payload": {"MinimumLength": "six"}}, "Payload.MinimumLength"),
-        (
-            {"Type": PASSCODE, "Payload": {"MaximumFailedAttempts": 1}},
-            "Payload.MaximumFailedAttempts",
-        ),
-        ({"Type": ACTIVATION, "Payload": {}}, "Payload.StandardConfigurations"),
-        (
-            {"Type": ACTIVATION, "Payload": {"StandardConfigurations": ["missing"]}},
-            "Payload.StandardConfigurations[0]",
-        ),
-        ({"Type": PASSCODE, "Payload": {}, "Colour": "red"}, "Colour"),
-    ],
-)
-def test_invalid_declarations_are_refused_with_the_key_path(admin, body, path):
-    reply = admin.call("PUT", "/declarations/bad", body)
-    assert path in _paths(reply)
-    assert admin.call("GET", "/declarations/bad").status_code == 404  # nothing stored
+INVALID = [
+    ({"Type": "com.apple.configuration.passcode.setings", "Payload": {}}, "Type"),
+    ({"Type": PASSCODE, "Payload": {"MinimumLength": "six"}}, "Payload.MinimumLength"),
+    ({"Type": PASSCODE, "Payload": {"MaximumFailedAttempts": 1}}, "Payload.MaximumFailedAttempts"),
+    ({"Type": ACTIVATION, "Payload": {}}, "Payload.StandardConfigurations"),
+    (
+        {"Type": ACTIVATION, "Payload": {"StandardConfigurations": ["missing"]}},
+        "Payload.StandardConfigurations[0]",
+    ),
+    ({"Type": PASSCODE, "Payload": {}, "Colour": "red"}, "Colour"),
+]
 
 
-def test_unknown_type_suggests_the_right_one(admin):
+def test_invalid_declarations_are_refused_with_the_key_path(admin):
+    for body, path in INVALID:
+        reply = admin.call("PUT", "/declarations/bad", body)
+        assert path in _paths(reply), (body, reply.text)
+        assert admin.call("GET", "/declarations/bad").status_code == 404  # nothing stored
     reply = admin.put("bad", "com.apple.configuration.passcode.setings", {})
     assert "did you mean 'com.apple.configuration.passcode.settings'" in reply.text
-
-
-def test_server_managed_declarations_cannot_be_changed(admin):
+    # The server's own declarations are not the admin's to change.
     reply = admin.put("com.mdmserver.ddm.status-subscriptions", PASSCODE, {})
     assert _paths(reply) == ["Identifier"]
     delete = admin.call("DELETE", "/declarations/com.mdmserver.ddm.status-subscriptions")
