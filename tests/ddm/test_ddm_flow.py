@@ -148,3 +148,14 @@ def test_bad_ddm_requests_get_a_4xx(app, live_server, pki):
     assert send(live_server, unsigned).status_code == 400
     reports = ddm_runtime(app).store.report_count(device.udid)
     assert reports == 0  # nothing refused was stored
+
+
+def test_ddm_is_turned_on_only_where_the_os_supports_it(app, live_server, pki):
+    """DeclarativeManagement came in iOS 15 (Apple's schema); an iOS 14 device is not sent it."""
+    old, new = pki.device(os_version="14.8"), pki.device(os_version="15.0")
+    for device in (old, new):
+        enroll(live_server, device)
+    assert sync_commands(live_server, old) == []
+    assert len(sync_commands(live_server, new)) == 1
+    store = ddm_runtime(app).store
+    assert (store.enabled(old.udid), store.enabled(new.udid)) == (False, True)
