@@ -114,6 +114,7 @@ class DDMService:
         """The server's own declarations: the default status subscriptions, activated."""
         subscriptions = {"StatusItems": [{"Name": name} for name in DEFAULT_SUBSCRIPTIONS]}
         activation = {"StandardConfigurations": [STATUS_SUBSCRIPTIONS_ID]}
+        revised = False
         for identifier, declaration_type, payload in (
             (
                 STATUS_SUBSCRIPTIONS_ID,
@@ -126,9 +127,12 @@ class DDMService:
                 identifier, {"Type": declaration_type, "Payload": payload}
             )
             token = protocol.server_token(declaration_type, identifier, checked)
-            self.store.put(
+            _, changed = self.store.put(
                 identifier, declaration_type, spec.cls, checked, token, _now(), managed_by="server"
             )
+            revised = revised or changed
+        if revised:  # a new release changed them: channels that had the old ones sync
+            self.sync()
 
     def _members(self, ctx: ChannelContext, catalog: Catalog | None) -> dict[str, DeclarationRow]:
         """What is assigned to the channel's device, with what it needs, transitively."""
@@ -342,9 +346,11 @@ class DDMService:
     def assign(self, identifier: str, target: str) -> tuple[bool, int]:
         """Whether the assignment is new, and how many channels were sent a sync."""
         row = self.get(identifier)
-        spec = declaration_spec(row.type)
-        if spec is not None:
-            self._check_reach(spec, row.payload, [parse_target(target)])
+        # The declaration and what it brings along (an activation's configurations).
+        for member in [row, *(self.store.get(ref) for _, ref in references(row.type, row.payload))]:
+            spec = declaration_spec(member.type) if member is not None else None
+            if member is not None and spec is not None:
+                self._check_reach(spec, member.payload, [parse_target(target)])
         added = self.store.assign(identifier, parse_target(target), _now())
         return added, self.sync() if added else 0
 

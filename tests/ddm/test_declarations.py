@@ -62,6 +62,11 @@ def test_what_no_targeted_device_supports_is_refused(app, live_server, pki, admi
     assert _paths(refused) == ["Payload.RequireAlphanumericPasscode"]
     assert "needs iOS 16.2" in refused.text
     assert admin.call("GET", "/declarations/newer").json()["assignments"] == []
+    # Through an activation: what it brings along is checked too.
+    activation = {"StandardConfigurations": ["mac-only"]}
+    assert admin.put("act", "com.apple.activation.simple", activation).status_code == 201
+    refused = admin.call("POST", "/declarations/act/assignments", {"target": "all"})
+    assert _paths(refused) == ["Payload.ChangeAtNextAuth"]
 
 
 def test_a_configuration_an_activation_needs_cannot_be_deleted(admin):

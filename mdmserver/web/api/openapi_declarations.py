@@ -247,10 +247,9 @@ PATHS: dict[str, Any] = {
                 "201": json_response(ref("DeclarationSaved"), "Created"),
                 **errors(
                     400,
-                    409,
                     413,
                     422,
-                    why={409: "The identifier is a server-managed declaration's"},
+                    why={422: "Refused by validation (or a server-managed identifier)"},
                 ),
             },
         },
