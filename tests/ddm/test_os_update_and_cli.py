@@ -134,3 +134,30 @@ def test_declarations_cli(app, cli, tmp_path):
     assert "com.mdmserver.os-update.tag-lab" in enforced.output
     status = json.loads(cli("os-update", "status", "--tag", "lab", "--json").output)
     assert status["version"] == "17.5" and status["devices"] == []
+
+
+def test_the_os_update_rule_holds_from_its_deadline_on():
+    from datetime import UTC, datetime
+
+    from mdmserver.compliance.policy import PolicyError, policy_from
+    from mdmserver.compliance.rules import DeviceState, Outcome, os_update_deadline
+
+    policy = policy_from(
+        {"os_updates": [{"version": "17.5", "by": "2026-06-01", "platform": "iOS"}]}
+    )
+
+    def judge(platform: str, version: str, day: int) -> Any:
+        now = datetime(2026, 6, day, tzinfo=UTC)
+        state = DeviceState(platform, {"os_version": version}, now, None, now)
+        return os_update_deadline(policy, state)
+
+    after = judge("iOS", "17.4", 2)
+    assert after.outcome is Outcome.FAIL and "required since 2026-06-01" in after.reason
+    assert judge("iOS", "17.5", 2).outcome is Outcome.PASS
+    assert judge("macOS", "14.0", 2) is None  # another platform's rule
+    early = DeviceState("iOS", {"os_version": "17.4"}, None, None, datetime(2026, 5, 1, tzinfo=UTC))
+    assert os_update_deadline(policy, early).outcome is Outcome.PASS
+    assert "due by" in os_update_deadline(policy, early).reason
+    with pytest.raises(PolicyError, match="os_updates"):
+        policy_from({"os_updates": [{"version": "x", "by": "2026-01-01"}]})
+    assert policy_from(policy.to_dict()) == policy  # round trip, as the API stores it
