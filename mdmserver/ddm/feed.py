@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from mdmserver.ddm.status import facts_from
 from mdmserver.service.inventory_setup import InventoryRuntime
 
@@ -36,7 +38,15 @@ class InventoryFeed:
             return
         now = datetime.now(UTC)
         body = json.dumps(facts_from(items), sort_keys=True).encode()
-        self.inventory.inventory.store.record_answer(
-            device_id, REQUEST_TYPE, "", body, facts, platform=None, now=now
-        )
-        self.inventory.compliance.evaluate(device_id, now, in_request=True)
+        for attempt in (1, 2):
+            try:
+                self.inventory.inventory.store.record_answer(
+                    device_id, REQUEST_TYPE, "", body, facts, platform=None, now=now
+                )
+                self.inventory.compliance.evaluate(device_id, now, in_request=True)
+                return
+            except IntegrityError:
+                # The scheduler's first write for this device raced ours (both insert its
+                # row); the row exists now, so the second attempt updates it.
+                if attempt == 2:
+                    raise

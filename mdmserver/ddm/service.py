@@ -264,7 +264,12 @@ class DDMService:
         )
         if self.on_status is not None and changed:
             everything = {**{k: v for k, v in known.items() if k not in removed}, **merged}
-            self.on_status(ctx.device_id, ctx.user_channel, everything, changed)
+            try:
+                self.on_status(ctx.device_id, ctx.user_channel, everything, changed)
+            except Exception:  # the report is stored: inventory's failure is not the device's
+                log.exception(
+                    "ddm_status_feed_failed", extra={"fields": {"enrollment_id": ctx.enrollment_id}}
+                )
         return changed
 
     # Admin: declarations ------------------------------------------------------------------
