@@ -14,7 +14,6 @@ SyncTokens, and pushed; a channel that still has such a command waiting is not s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,9 +49,6 @@ SERVER_PREFIX = "com.mdmserver.ddm."
 STATUS_SUBSCRIPTIONS_ID = SERVER_PREFIX + "status-subscriptions"
 STATUS_ACTIVATION_ID = SERVER_PREFIX + "activation.status"
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
-ASSET_PATH = "/mdm/ddm/assets"
-HOSTED_ASSETS = frozenset({"com.apple.asset.data", "com.apple.asset.credential.certificate"})
-MAX_ASSET_BYTES = 4 * 1024 * 1024
 DECLARATION_CLASSES = ("activations", "configurations", "assets", "management")
 
 Push = Callable[[list[str]], object]
@@ -363,56 +359,6 @@ class DDMService:
         self.get(identifier)
         removed = self.store.unassign(identifier, parse_target(target))
         return removed, self.sync() if removed else 0
-
-    # Assets served by this server ---------------------------------------------------------
-
-    def put_asset_data(
-        self,
-        identifier: str,
-        declaration_type: str,
-        content_type: str,
-        data: bytes,
-        base_url: str,
-    ) -> Saved:
-        """Host ``data`` here and make the asset declaration point at it: a URL only the
-        devices whose set holds this asset can fetch, with their identity (Authentication
-        MDM). Secrets (identities, passwords) are not hosted: give those as your own URLs."""
-        if declaration_type not in HOSTED_ASSETS:
-            raise DeclarationRefused(
-                [ValidationError("Type", f"hosted data is for {', '.join(sorted(HOSTED_ASSETS))}")]
-            )
-        if not data or len(data) > MAX_ASSET_BYTES:
-            raise DeclarationRefused([ValidationError("data", f"1 to {MAX_ASSET_BYTES} bytes")])
-        digest = hashlib.sha256(data).hexdigest()
-        asset_id = self.store.put_asset(identifier, content_type, data, digest, _now())
-        reference = {
-            "DataURL": f"{base_url.rstrip('/')}{ASSET_PATH}/{asset_id}",
-            "ContentType": content_type,
-            "Size": len(data),
-            "Hash-SHA-256": digest,
-        }
-        payload = {"Reference": reference, "Authentication": {"Type": "MDM"}}
-        body = {"Type": declaration_type, "Payload": payload}
-        return self.put(identifier, body)
-
-    def asset_for(self, asset_id: str, device_id: str) -> tuple[str, bytes]:
-        """A hosted asset's content type and bytes, for a device whose set holds it (on any
-        of its channels); LookupError otherwise, the same whether it exists or not."""
-        row = self.store.asset(asset_id)
-        if row is None:
-            raise LookupError("no such asset")
-        declaration = self.store.get(row.identifier)
-        if declaration is None or not declaration.payload.get("Reference", {}).get(
-            "DataURL", ""
-        ).endswith(f"/{asset_id}"):
-            raise LookupError("no such asset")  # replaced by a newer upload
-        for enrollment_id in self.store.device_channels(device_id):
-            ctx = self.store.channel(enrollment_id)
-            if ctx is not None and any(
-                i.identifier == row.identifier for i in self.channel_set(ctx)
-            ):
-                return row.content_type, bytes(row.data)
-        raise LookupError("no such asset")
 
     # Sync ---------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ Kept beside :mod:`mdmserver.storage.sql` on the same engine. It reads the core t
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -521,9 +520,14 @@ class DDMStore:
     # Assets -------------------------------------------------------------------------------
 
     def put_asset(
-        self, identifier: str, content_type: str, data: bytes, sha256: str, now: datetime
+        self,
+        asset_id: str,
+        identifier: str,
+        content_type: str,
+        data: bytes,
+        sha256: str,
+        now: datetime,
     ) -> str:
-        asset_id = secrets.token_hex(16)
         with self.engine.begin() as conn:
             conn.execute(
                 insert(ddm_assets).values(

@@ -14,7 +14,7 @@ from typing import cast
 
 from flask import Blueprint, Response, current_app, request
 
-from mdmserver.ddm.service import ASSET_PATH
+from mdmserver.ddm.assets import ASSET_PATH, asset_for
 from mdmserver.logs import get_logger
 from mdmserver.service.errors import DeviceForbidden
 from mdmserver.web.ddm_runtime import ddm_runtime
@@ -33,7 +33,7 @@ def asset(asset_id: str) -> Response:
     if device_id is None:
         raise DeviceForbidden("identity certificate is not bound to a device")
     try:
-        content_type, data = ddm_runtime(current_app).service.asset_for(asset_id, device_id)
+        content_type, data = asset_for(ddm_runtime(current_app).service, asset_id, device_id)
     except LookupError:
         log.info("asset_refused", extra={"fields": {"asset": asset_id, "device_id": device_id}})
         raise DeviceForbidden("this asset is not assigned to this device") from None

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from mdmserver.compliance.policy import PolicyError
-from mdmserver.ddm import os_update
+from mdmserver.ddm import assets, os_update
 from mdmserver.ddm.service import (
     DDMService,
     DeclarationConflict,
@@ -150,7 +150,9 @@ def put_asset_data(identifier: str) -> tuple[Response, int]:
     content_type = request.mimetype or "application/octet-stream"
     existed = ddm_runtime(current_app).store.get(identifier) is not None
     data = request.get_data(cache=False)
-    saved = _run(_service().put_asset_data, identifier, declaration_type, content_type, data, base)
+    saved = _run(
+        assets.put_asset_data, _service(), identifier, declaration_type, content_type, data, base
+    )
     answer = describe(saved.declaration, ddm_runtime(current_app).store.assignments(identifier))
     answer |= {"changed": saved.changed, "synced": saved.synced, "warnings": []}
     return jsonify(answer), 200 if existed else 201
