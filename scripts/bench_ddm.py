@@ -32,7 +32,7 @@ from werkzeug.test import Client
 from mdmserver.app import create_app
 from mdmserver.config import load_config
 from mdmserver.crypto.ca import fingerprint_sha256
-from mdmserver.storage.schema import cert_bindings, devices, enrollments
+from mdmserver.storage.schema import cert_bindings, ddm_channels, devices, enrollments
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.pki import TEST_TOPIC, Pki
 from mdmserver.testing.scratch import check_server, scratch_database
@@ -101,6 +101,24 @@ def populate(app: Any, fleet_: list[VirtualDevice], declarations: int) -> None:
     service.put("bench.activation", {"Type": "com.apple.activation.simple",
                                      "Payload": {"StandardConfigurations": names}})  # fmt: skip
     service.assign("bench.activation", "all")
+    with rt.engine.begin() as conn:  # DDM on for every device, as enrollment turns it on
+        for start in range(0, len(fleet_), CHUNK):
+            conn.execute(
+                insert(ddm_channels),
+                [
+                    {"enrollment_id": d.udid, "device_id": d.udid, "enabled_at": now}
+                    for d in fleet_[start : start + CHUNK]
+                ],
+            )
+
+
+def edit_and_sync(app: Any) -> tuple[float, int]:
+    """One admin edit of a configuration every device has: seconds, and channels synced."""
+    started = time.perf_counter()
+    saved = ddm_runtime(app).service.put(
+        "bench.config.01", {"Type": PASSCODE, "Payload": {"MinimumLength": 12}}
+    )
+    return time.perf_counter() - started, saved.synced
 
 
 def _request(device: VirtualDevice, endpoint: str, data: bytes | None = None) -> Any:
@@ -154,6 +172,7 @@ def run(label: str, database_url: str, fleet_: list[VirtualDevice], pki: Pki, ar
         started = time.perf_counter()
         populate(app, fleet_, args.declarations)
         print(f"  {label}: populated in {time.perf_counter() - started:.1f} s", flush=True)
+        edit_seconds, synced = edit_and_sync(app)
         client = Client(app)
         sample = fleet_[: args.requests]
         items = [_request(d, "declaration-items") for d in sample]
@@ -173,7 +192,8 @@ def run(label: str, database_url: str, fleet_: list[VirtualDevice], pki: Pki, ar
             f"{label}: {len(sample)} of {len(fleet_)} devices x {args.declarations} declarations"
             f" (one process, one thread): declaration-items {items_rate:,.0f} answers/s"
             f" ({items_cpu:,.0f} per CPU-second of the server process), status reports"
-            f" {status_rate:,.0f} ingested/s ({status_cpu:,.0f} per CPU-second)"
+            f" {status_rate:,.0f} ingested/s ({status_cpu:,.0f} per CPU-second); one edit synced"
+            f" {synced} channels (a DeclarativeManagement command each) in {edit_seconds:.1f} s"
         )
     finally:
         runtime(app).close()

@@ -365,27 +365,20 @@ class DDMService:
     def sync(self, enrollment_ids: Sequence[str] | None = None) -> int:
         """Send a DeclarativeManagement command to every DDM channel whose set's token is no
         longer the one it was last told; push them. Returns how many were sent one."""
-        candidates = (
-            list(enrollment_ids)
-            if enrollment_ids is not None
-            else self.store.active_channels(ddm_enabled=True)
-        )
+        channels = self.store.enabled_channels(enrollment_ids)
         catalog = self.store.catalog()
-        waiting = self.store.undelivered_syncs(candidates)
+        waiting = self.store.undelivered_syncs([c.enrollment_id for c in channels])
         sent = []
         now = _now()
-        for enrollment_id in candidates:
-            ctx = self.store.channel(enrollment_id)
-            if ctx is None or not self.store.enabled(enrollment_id):
-                continue
+        for ctx in channels:
             items = self.channel_set(ctx, catalog)
             token = protocol.declarations_token(items)
             if token == ctx.declarations_token:
                 continue
-            if enrollment_id not in waiting:
+            if ctx.enrollment_id not in waiting:
                 self._queue_sync(ctx, items, now)
-                sent.append(enrollment_id)
-            self.store.note_channel(enrollment_id, ctx.device_id, now, token=token)
+                sent.append(ctx.enrollment_id)
+            self.store.note_channel(ctx.enrollment_id, ctx.device_id, now, token=token)
         if sent and self.push is not None:
             self.push(sent)
         if sent:

@@ -259,21 +259,51 @@ class DDMStore:
                 declarations_token=row.declarations_token,
             )
 
-    def active_channels(
-        self, targets: Iterable[str] | None = None, *, ddm_enabled: bool = False
-    ) -> list[str]:
-        """Active enrollments (device and user channels) of devices a target set reaches;
-        every active one when ``targets`` is None or holds "all". ``ddm_enabled``: only
-        those DDM was turned on for."""
-        query = select(enrollments.c.id).where(enrollments.c.status == "active")
-        if ddm_enabled:
-            query = query.where(
-                enrollments.c.id.in_(
-                    select(ddm_channels.c.enrollment_id).where(
-                        ddm_channels.c.enabled_at.is_not(None)
-                    )
+    def enabled_channels(self, enrollment_ids: Sequence[str] | None = None) -> list[ChannelContext]:
+        """The active channels DDM is on for (all, or those named), read in two queries: an
+        admin change to every device reads them all at once, not one by one."""
+        query = (
+            select(
+                enrollments.c.id,
+                enrollments.c.device_id,
+                devices.c.product_name,
+                devices.c.model,
+                devices.c.os_version,
+                ddm_channels.c.declarations_token,
+            )
+            .select_from(
+                enrollments.join(devices, devices.c.id == enrollments.c.device_id).join(
+                    ddm_channels, ddm_channels.c.enrollment_id == enrollments.c.id
                 )
             )
+            .where(enrollments.c.status == "active", ddm_channels.c.enabled_at.is_not(None))
+            .order_by(enrollments.c.id)
+        )
+        if enrollment_ids is not None:
+            query = query.where(enrollments.c.id.in_(list(enrollment_ids)))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+            tags: dict[str, list[str]] = {}
+            for t in conn.execute(select(device_tags.c.device_id, device_tags.c.tag)):
+                tags.setdefault(t.device_id, []).append(t.tag)
+        return [
+            ChannelContext(
+                enrollment_id=r.id,
+                device_id=r.device_id,
+                user_channel=r.id != r.device_id,
+                product_name=r.product_name,
+                model=r.model,
+                os_version=r.os_version,
+                tags=tuple(sorted(tags.get(r.device_id, ()))),
+                declarations_token=r.declarations_token,
+            )
+            for r in rows
+        ]
+
+    def active_channels(self, targets: Iterable[str] | None = None) -> list[str]:
+        """Active enrollments (device and user channels) of devices a target set reaches;
+        every active one when ``targets`` is None or holds "all"."""
+        query = select(enrollments.c.id).where(enrollments.c.status == "active")
         wanted = set(targets) if targets is not None else {ALL}
         if ALL not in wanted:
             tags = [t.removeprefix("tag:") for t in wanted if t.startswith("tag:")]
@@ -360,14 +390,14 @@ class DDMStore:
         query = (
             select(command_queue.c.enrollment_id)
             .join(commands, commands.c.uuid == command_queue.c.command_uuid)
-            .where(
-                commands.c.request_type == SYNC_REQUEST_TYPE,
-                command_queue.c.status == "queued",
-                command_queue.c.enrollment_id.in_(list(enrollment_ids)),
-            )
+            .where(commands.c.request_type == SYNC_REQUEST_TYPE, command_queue.c.status == "queued")
         )
+        few = len(enrollment_ids) <= 500  # past that, all waiting ones (no huge IN list)
+        if few:
+            query = query.where(command_queue.c.enrollment_id.in_(list(enrollment_ids)))
         with self.engine.connect() as conn:
-            return set(conn.execute(query).scalars())
+            found = set(conn.execute(query).scalars())
+        return found if few else found & set(enrollment_ids)
 
     # Status channel -----------------------------------------------------------------------
 
