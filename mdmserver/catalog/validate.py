@@ -39,6 +39,7 @@ __all__ = [
     "validate_command",
     "validate_payload",
     "validate_profile",
+    "validate_value",
 ]
 
 Severity = Literal["error", "warning"]
@@ -341,6 +342,16 @@ def validate_profile(
                 checker.error(_child(prefix, "PayloadType"), "missing required key")
             else:
                 _payload(checker, item["PayloadType"], item, prefix, True)
+    return checker.out
+
+
+def validate_value(
+    spec: KeySpec, value: Any, path: str = "", *, platform: str | None = None
+) -> list[ValidationError]:
+    """Findings for any value against a key spec: for schemas other than the MDM index (the
+    DDM declarations of mdmserver.ddm are walked with the same rules)."""
+    checker = _Checker(platform)
+    checker.value(spec, value, path)
     return checker.out
 
 

@@ -18,10 +18,12 @@ from mdmserver.cli.backup import backup, restore
 from mdmserver.cli.commands import command, lock, wipe
 from mdmserver.cli.compliance import compliance, inventory
 from mdmserver.cli.db import db
+from mdmserver.cli.declarations import declarations
 from mdmserver.cli.demo import demo
 from mdmserver.cli.devices import devices
 from mdmserver.cli.enroll_token import enroll_token
 from mdmserver.cli.init import init
+from mdmserver.cli.os_update import os_update
 from mdmserver.cli.profiles import profiles
 from mdmserver.cli.push_cert import push_cert
 from mdmserver.cli.queue import queue
@@ -74,6 +76,8 @@ for _admin_command in (api_key, devices, lock, wipe, command, queue):
 main.add_command(push_cert)
 main.add_command(worker)
 main.add_command(profiles)
+main.add_command(declarations)
+main.add_command(os_update)
 main.add_command(demo)
 main.add_command(simulate)
 main.add_command(inventory)

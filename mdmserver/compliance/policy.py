@@ -28,6 +28,7 @@ import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,19 @@ class Remediation:
 
 
 @dataclass(frozen=True)
+class OSUpdateRule:
+    """ "On version >= ``version`` after ``by``": set by ``mdmserver os-update enforce``
+    (the DDM enforcement declaration's deadline); only ``platform``'s devices when given."""
+
+    version: str
+    by: datetime
+    platform: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "by": self.by.isoformat(), "platform": self.platform}
+
+
+@dataclass(frozen=True)
 class Policy:
     min_os_version: Mapping[str, str] = field(default_factory=dict)
     passcode_present: bool = True
@@ -62,6 +76,7 @@ class Policy:
     jailbreak_apps: bool = True
     max_checkin_age_hours: float | None = 168.0
     identity_cert_min_days: float | None = 7.0
+    os_updates: tuple[OSUpdateRule, ...] = ()
     remediation: Remediation = field(default_factory=Remediation)
 
     @property
@@ -76,6 +91,7 @@ class Policy:
         data["min_os_version"] = dict(self.min_os_version)
         data["required_profiles"] = list(self.required_profiles)
         data["forbidden_apps"] = list(self.forbidden_apps)
+        data["os_updates"] = [rule.to_dict() for rule in self.os_updates]
         return data
 
 
@@ -107,6 +123,8 @@ def policy_from(data: Mapping[str, Any]) -> Policy:
             values[key] = _versions(value)
         elif key == "remediation":
             values[key] = _remediation(value)
+        elif key == "os_updates":
+            values[key] = _os_updates(value)
         else:
             raise PolicyError(f"unknown policy key {key!r}")
     return Policy(**values)
@@ -161,6 +179,37 @@ def _versions(value: Any) -> dict[str, str]:
             raise PolicyError(f"min_os_version.{platform}: not a version: {version!r}") from None
         versions[platform] = str(version)
     return versions
+
+
+def _os_updates(value: Any) -> tuple[OSUpdateRule, ...]:
+    if not isinstance(value, list):
+        raise PolicyError("os_updates must be a list of {version, by, platform}")
+    rules = []
+    for i, item in enumerate(value):
+        where = f"os_updates[{i}]"
+        if not isinstance(item, Mapping) or set(item) - {"version", "by", "platform"}:
+            raise PolicyError(f"{where} must be a table with version, by and platform")
+        version, by, platform = item.get("version"), item.get("by"), item.get("platform")
+        try:
+            parse_version(str(version))
+        except ValueError:
+            raise PolicyError(f"{where}.version: not a version: {version!r}") from None
+        if platform is not None and platform not in PLATFORMS:
+            raise PolicyError(f"{where}.platform: unknown platform {platform!r}")
+        rules.append(OSUpdateRule(str(version), parse_deadline(by, f"{where}.by"), platform))
+    return tuple(rules)
+
+
+def parse_deadline(value: Any, where: str = "by") -> datetime:
+    """An ISO 8601 date or time; UTC when it names no zone."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise PolicyError(f"{where}: not an ISO 8601 date or time: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _remediation(value: Any) -> Remediation:

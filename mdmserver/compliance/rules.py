@@ -119,6 +119,29 @@ supervised = _boolean_rule(
 )  # fmt: skip
 
 
+def os_update_deadline(policy: Policy, device: DeviceState) -> RuleResult | None:
+    """On version >= V after the deadline of each OS update enforced (mdmserver os-update)."""
+    name = "os_update"
+    rules = [r for r in policy.os_updates if r.platform in (None, device.platform)]
+    if not rules:
+        return None
+    running = device.facts.get("os_version")
+    try:
+        current = parse_version(str(running))
+    except ValueError:
+        return _unknown(name, "OS version not reported yet")
+    for rule in sorted(rules, key=lambda r: r.by):
+        if current >= parse_version(rule.version) or device.now < rule.by:
+            continue
+        since = f"{rule.by:%Y-%m-%d %H:%M} UTC"
+        return _fail(name, f"OS {running} is older than {rule.version}, required since {since}")
+    due = [r for r in rules if current < parse_version(r.version)]
+    if due:
+        first = min(due, key=lambda r: r.by)
+        return _ok(name, f"update to {first.version} due by {first.by:%Y-%m-%d %H:%M} UTC")
+    return _ok(name, f"OS {running} meets every enforced update")
+
+
 def hardware_encryption(policy: Policy, device: DeviceState) -> RuleResult | None:
     name = "hardware_encryption"
     if not policy.hardware_encryption:
@@ -203,6 +226,7 @@ def identity_certificate(policy: Policy, device: DeviceState) -> RuleResult | No
 
 RULES: tuple[Rule, ...] = (
     min_os_version,
+    os_update_deadline,
     passcode_present,
     passcode_compliant,
     hardware_encryption,

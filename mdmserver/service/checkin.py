@@ -106,7 +106,11 @@ class CheckinHandlers:
         return Reply(dumps({"BootstrapToken": token})) if token else EMPTY
 
     def declarative_management(self, m: msg.DeclarativeManagement) -> Reply:
-        raise NotSupported("DeclarativeManagement is not supported by this server yet")
+        handler = self.hooks.declarative
+        if handler is None:
+            raise NotSupported("DeclarativeManagement is not served by this server")
+        reply: Reply = handler(m)
+        return reply
 
     def get_token(self, m: msg.GetToken) -> Reply:
         raise NotSupported(f"GetToken ({m.token_service_type}) is not supported by this server yet")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mdmserver.logs import get_logger
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity
@@ -44,12 +45,20 @@ class EnrolledEvent:
 
 ResultHandler = Callable[[ResultEvent], None]
 EnrolledHandler = Callable[[EnrolledEvent], None]
+# Answers a DeclarativeManagement check-in (its return value is the reply's body).
+DeclarativeHandler = Callable[[Any], Any]
 
 
 class Hooks:
     def __init__(self) -> None:
         self._results: dict[str, list[ResultHandler]] = defaultdict(list)
         self._enrolled: list[EnrolledHandler] = []
+        self.declarative: DeclarativeHandler | None = None
+
+    def serve_declarative(self, handler: DeclarativeHandler) -> None:
+        """The one feature that answers DeclarativeManagement check-ins (mdmserver.ddm).
+        Unlike the other hooks its errors reach the device: they are its answer."""
+        self.declarative = handler
 
     def on_result(self, request_type: str, handler: ResultHandler) -> None:
         """Call ``handler`` for answers to ``request_type`` (``"*"``: every answer)."""

@@ -52,5 +52,18 @@ class AdminClient:
         """GET /devices: the first page of devices, as the API shows them."""
         return list(self._call("GET", "/devices", 200, params={"limit": limit})["devices"])
 
+    def enforce_os_update(self, version: str, by: str, tag: str | None = None) -> dict[str, Any]:
+        """POST /os-updates: the DDM enforcement declaration, assigned, and its rule."""
+        body = {"version": version, "by": by, **({"tag": tag} if tag else {})}
+        return dict(self._call("POST", "/os-updates", 201, json=body))
+
+    def os_update_progress(self, target: str = "all") -> dict[str, Any]:
+        return dict(self._call("GET", "/os-updates", 200, params={"target": target}))
+
+    def status_items(self, device_id: str) -> dict[str, Any]:
+        """The device channel's latest status items, by name."""
+        reply = self._call("GET", f"/devices/{device_id}/status-items", 200)
+        return {i["item"]: i["value"] for i in reply["status_items"]}
+
     def close(self) -> None:
         self.session.close()

@@ -28,6 +28,7 @@ SUPPORTED = frozenset(
         "DeviceLock",
         "EraseDevice",
         "InstalledApplicationList",
+        "DeclarativeManagement",  # acknowledged; the device then syncs (simulator/ddm.py)
     }
 )
 # Injected failures, per command: (domain, code, description) in the form devices send them.
@@ -166,6 +167,7 @@ _HANDLERS = {
     "RemoveProfile": _remove_profile,
     "DeviceLock": _device_lock,
     "EraseDevice": _erase_device,
+    "DeclarativeManagement": lambda _s, _p, _c: Reply("Acknowledged"),
 }
 
 

@@ -122,6 +122,7 @@ def _run(options: DemoOptions, home: Path, cleanup: ExitStack, echo: Echo) -> No
         _enroll(fleet, instance, echo)
         admin = AdminClient(base_url, instance.api_key, verify=str(instance.ca_file))
         cleanup.callback(admin.close)
+        _declarative(fleet, admin, deadline, echo)
         _lock_one(fleet, admin, deadline, echo)
         echo(f"demo OK: the lock was acknowledged {time.monotonic() - started:.1f}s after start")
         if options.keep_running:
@@ -153,6 +154,25 @@ def _enroll(fleet: Fleet, instance: Instance, echo: Echo) -> None:
     for device in fleet.devices:
         s = device.spec
         echo(f"            {s.platform:<5} {s.os_version:<7} {s.marketing_name:<28} {s.udid}")
+
+
+def _declarative(fleet: Fleet, admin: AdminClient, deadline: float, echo: Echo) -> None:
+    """The first sessions: inventory, and DDM (enabled at enrollment) synced and reported."""
+    fleet.wake_all()
+    if not fleet.wait_quiet(_left(deadline)):
+        raise TimeoutError("devices did not finish their first session")
+    synced = fleet.stats.events["ddm_synced"]
+    echo(
+        f"  ddm       {synced} devices synced their declarations (tokens -> declaration-items ->"
+        " each declaration) and sent a status report"
+    )
+    device = next((d for d in fleet.devices if d.spec.platform == "iOS"), fleet.devices[0])
+    items = admin.status_items(device.udid)
+    echo(
+        f"            {device.udid}: OS {items.get('device.operating-system.version')},"
+        f" passcode compliant {items.get('passcode.is-compliant')}"
+        " (GET /api/v1/devices/<id>/status-items)"
+    )
 
 
 def _lock_one(fleet: Fleet, admin: AdminClient, deadline: float, echo: Echo) -> None:

@@ -4,9 +4,10 @@ Enrollment: GET the profile with a token (over the air: GET Apple's profile serv
 the device attributes signed by the device's Apple identity, whose answer is the profile), read
 the MDM and SCEP payloads from the signed profile, get the CA certificate, request an identity
 over SCEP with the one-time challenge, then Authenticate and TokenUpdate signed with it. A
-session: Idle, then answer each command until the server sends an empty body. EraseDevice
-wipes the device: it drops its key, identity and enrollment, so whatever it sends afterwards is
-unsigned and unknown to the server.
+session: Idle, then answer each command until the server sends an empty body; a
+DeclarativeManagement command among them is followed by a DDM sync and status report
+(mdmserver.simulator.ddm). EraseDevice wipes the device: it drops its key, identity and
+enrollment, so whatever it sends afterwards is unsigned and unknown to the server.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mdmserver.crypto.ca import generate_key
 from mdmserver.simulator.answers import Behaviour, answer
 from mdmserver.simulator.catalog import DeviceSpec
+from mdmserver.simulator.ddm import DDMState
 from mdmserver.simulator.stats import Stats
 from mdmserver.simulator.transport import Transport
 from mdmserver.testing.apple_device_pki import AppleDevicePki
@@ -52,6 +54,7 @@ class SimDevice:
         self.profiles: dict[str, dict[str, Any]] = {}
         self.answered: dict[str, tuple[str, str]] = {}  # CommandUUID -> (RequestType, Status)
         self.wiped = False
+        self.ddm = DDMState(spec)
         # Commands answered NotNow and not yet run: the device polls again later for them.
         self.deferred: set[str] = set()
         # Session scheduling (driven by the fleet): one session at a time per device.
@@ -190,11 +193,15 @@ class SimDevice:
         identity = self.identity
         if identity is None:
             return 0
+        self.ddm.tick(identity, transport, stats)  # time passed since the last session
         request = identity.idle()
         handled = 0
+        sync = False
         while handled < MAX_COMMANDS_PER_SESSION:
             body = transport.put("connect", "/mdm/connect", request.body, request.headers)
             if not body:
+                if sync:  # DeclarativeManagement: on, and told to sync
+                    self.ddm.sync(identity, transport, stats)
                 return handled
             command = plistlib.loads(body)
             inner = command.get("Command", {})
@@ -203,6 +210,9 @@ class SimDevice:
             request_type = str(inner.get("RequestType", ""))
             self.answered[uuid] = (request_type, reply.status)
             stats.answer(request_type, reply.status)
+            sync = sync or (
+                request_type == "DeclarativeManagement" and reply.status == "Acknowledged"
+            )
             if reply.status == "NotNow":
                 self.deferred.add(uuid)
             else:
@@ -223,6 +233,7 @@ class SimDevice:
         self.topic = None
         self.profiles.clear()
         self.deferred.clear()
+        self.ddm = DDMState(self.spec)
         self.wiped = True
 
     def unsigned_idle(self, transport: Transport) -> int:

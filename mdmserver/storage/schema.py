@@ -440,6 +440,107 @@ fde_escrow = Table(
     Column("received_at", Timestamp, nullable=False),
 )
 
+# Declarative Device Management (migration 0015_ddm) ------------------------------------------
+# Declarations are admin objects like profiles: content (its ServerToken a digest of it) and
+# assignments. ddm_channels keeps, per enrollment channel, whether DDM is on and the
+# DeclarationsToken it was last told; the status channel's latest value of every item, a
+# bounded history of changes and of whole reports, and each declaration's state on the device
+# (from management.declarations). ddm_assets holds data assets served to their devices only.
+
+ddm_declarations = Table(
+    "ddm_declarations",
+    metadata,
+    Column("identifier", String(255), primary_key=True),
+    Column("type", String(128), nullable=False),
+    Column("class", String(16), nullable=False, comment="activation, asset, configuration, ..."),
+    Column("payload", Text, nullable=False, comment="JSON, as validated"),
+    Column("server_token", String(64), nullable=False, comment="SHA-256 of the content, hex"),
+    Column("managed_by", String(16), nullable=False, comment="admin, or server (built in)"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+ddm_assignments = Table(
+    "ddm_assignments",
+    metadata,
+    Column("identifier", String(255), primary_key=True),
+    Column("target", String(160), primary_key=True, comment="all, or tag:<device tag>"),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+ddm_revision = Table(
+    "ddm_revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False, comment="always 1"),
+    Column("revision", BigInteger, nullable=False, comment="bumped by every change above"),
+)
+
+ddm_channels = Table(
+    "ddm_channels",
+    metadata,
+    Column("enrollment_id", String(300), primary_key=True),
+    Column("device_id", String(128), nullable=False, index=True),
+    Column("declarations_token", String(64), comment="the token last sent or fetched"),
+    Column("enabled_at", Timestamp, comment="first DeclarativeManagement command queued"),
+    Column("synced_at", Timestamp, comment="last declaration-items fetch"),
+    Column("status_at", Timestamp, comment="last status report"),
+)
+
+ddm_status_items = Table(
+    "ddm_status_items",
+    metadata,
+    Column("enrollment_id", String(300), primary_key=True),
+    Column("item", String(128), primary_key=True, comment="e.g. passcode.is-compliant"),
+    Column("value", Text, nullable=False, comment="JSON"),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+ddm_status_history = Table(
+    "ddm_status_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("enrollment_id", String(300), nullable=False),
+    Column("item", String(128), nullable=False),
+    Column("value", Text, comment="JSON; NULL when the item was removed"),
+    Column("at", Timestamp, nullable=False),
+    Index("ix_ddm_status_history_enrollment", "enrollment_id", "id"),
+)
+
+ddm_status_reports = Table(
+    "ddm_status_reports",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("enrollment_id", String(300), nullable=False),
+    Column("full_report", Boolean, nullable=False, server_default=text("false")),
+    Column("body", Text, nullable=False, comment="the report's JSON, as received"),
+    Column("received_at", Timestamp, nullable=False),
+    Index("ix_ddm_status_reports_enrollment", "enrollment_id", "id"),
+)
+
+ddm_declaration_states = Table(
+    "ddm_declaration_states",
+    metadata,
+    Column("enrollment_id", String(300), primary_key=True),
+    Column("identifier", String(255), primary_key=True),
+    Column("class", String(16), nullable=False),
+    Column("active", Boolean),
+    Column("valid", String(16)),
+    Column("server_token", String(64)),
+    Column("reasons", Text, comment="JSON list of the device's status reasons"),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+ddm_assets = Table(
+    "ddm_assets",
+    metadata,
+    Column("id", String(32), primary_key=True, comment="random; part of the asset's URL"),
+    Column("identifier", String(255), nullable=False, index=True, comment="the asset declaration"),
+    Column("content_type", String(128), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
 # Inventory and compliance (migration 0005_inventory) -----------------------------------------
 # Normalised facts per device (one column per fact, JSON text for lists), each command's last
 # raw answer, and per-field history. Compliance keeps the current state, its history, open

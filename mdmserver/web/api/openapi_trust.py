@@ -87,6 +87,20 @@ SCHEMAS: dict[str, Any] = {
             "jailbreak_apps": _BOOL,
             "max_checkin_age_hours": _HOURS,
             "identity_cert_min_days": _HOURS,
+            "os_updates": {
+                "type": "array",
+                "description": "on version >= version after by (set by mdmserver os-update)",
+                "items": {
+                    "type": "object",
+                    "required": ["version", "by"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "version": STR,
+                        "by": {"type": "string", "description": "ISO 8601; UTC without a zone"},
+                        "platform": {"type": ["string", "null"]},
+                    },
+                },
+            },
             "remediation": {
                 "type": "object",
                 "additionalProperties": False,

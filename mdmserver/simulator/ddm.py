@@ -1,0 +1,225 @@
+"""How a simulated device speaks Declarative Device Management.
+
+A ``DeclarativeManagement`` command turns DDM on (its Data carries the server's SyncTokens);
+the device then syncs as Apple's do: ``tokens``, and when the DeclarationsToken is new,
+``declaration-items`` and each declaration whose ServerToken it does not have. It applies the
+configurations it supports (passcode settings, status subscriptions, OS-update enforcement,
+the test configuration) when an activation names them, and reports status: a full report
+after a sync, then incremental ones as its state changes. Two changes happen over time, one
+step per poll session: a passcode that did not meet the policy is fixed by its "user", and an
+enforced OS update goes downloading -> installing -> done (the OS version changes).
+"""
+
+from __future__ import annotations
+
+import json
+import plistlib
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from mdmserver.catalog.schema import Platform, parse_version
+from mdmserver.ddm.schema import status_item_supported
+from mdmserver.simulator.catalog import DeviceSpec
+from mdmserver.simulator.stats import Stats
+from mdmserver.simulator.transport import Transport
+from mdmserver.testing.device import VirtualDevice
+
+APPLIED = frozenset(
+    {
+        "com.apple.configuration.passcode.settings",
+        "com.apple.configuration.management.status-subscriptions",
+        "com.apple.configuration.softwareupdate.enforcement.specific",
+        "com.apple.configuration.management.test",
+    }
+)
+SECTIONS = {"Activations": "activation", "Configurations": "configuration",
+            "Assets": "asset", "Management": "management"}  # fmt: skip
+UPDATE_STEPS = ("downloading", "installing")
+
+
+@dataclass
+class Declaration:
+    cls: str
+    type: str
+    server_token: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class DDMState:
+    """One device's DDM side: on or off, what it holds, and the state it reports."""
+
+    spec: DeviceSpec
+    enabled: bool = False
+    token: str | None = None
+    declarations: dict[str, Declaration] = field(default_factory=dict)
+    os_version: str = ""
+    passcode_compliant: bool = False
+    update_step: int = -1  # index in UPDATE_STEPS while an update is under way
+    subscribed: set[str] = field(default_factory=set)
+    reported: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.os_version = self.os_version or self.spec.os_version
+
+    # The server's requests -------------------------------------------------------------------
+
+    def _checkin(
+        self, identity: VirtualDevice, transport: Transport, endpoint: str, data: Any = None
+    ) -> bytes:
+        message: dict[str, Any] = {"MessageType": "DeclarativeManagement", "UDID": identity.udid,
+                                   "Endpoint": endpoint}  # fmt: skip
+        if data is not None:
+            message["Data"] = json.dumps(data).encode()
+        body = plistlib.dumps(message)
+        headers = {"Content-Type": "application/x-apple-aspen-mdm-checkin",
+                   "Mdm-Signature": identity.sign(body)}  # fmt: skip
+        return transport.put(f"ddm_{endpoint.split('/')[0]}", "/mdm/checkin", body, headers)
+
+    def sync(self, identity: VirtualDevice, transport: Transport, stats: Stats) -> bool:
+        """tokens -> declaration-items -> each new declaration; True when something changed."""
+        self.enabled = True
+        tokens = json.loads(self._checkin(identity, transport, "tokens"))["SyncTokens"]
+        if tokens["DeclarationsToken"] == self.token:
+            return False
+        items = json.loads(self._checkin(identity, transport, "declaration-items"))
+        fresh: dict[str, Declaration] = {}
+        for section, entries in items["Declarations"].items():
+            cls = SECTIONS[section]
+            for entry in entries:
+                identifier, token = entry["Identifier"], entry["ServerToken"]
+                held = self.declarations.get(identifier)
+                if held is None or held.server_token != token:
+                    path = f"declaration/{cls}/{identifier}"
+                    body = json.loads(self._checkin(identity, transport, path))
+                    held = Declaration(cls, body["Type"], body["ServerToken"], body["Payload"])
+                    stats.event("ddm_declarations_fetched")
+                fresh[identifier] = held
+        self.declarations = fresh
+        self.token = items["DeclarationsToken"]
+        self._apply()
+        stats.event("ddm_synced")
+        self.report(identity, transport, full=True)
+        return True
+
+    def _active(self) -> dict[str, Declaration]:
+        """Configurations an activation names and this device supports."""
+        named = {
+            name
+            for d in self.declarations.values()
+            if d.cls == "activation"
+            for name in d.payload.get("StandardConfigurations", [])
+        }
+        return {
+            i: d
+            for i, d in self.declarations.items()
+            if i in named and d.cls == "configuration" and d.type in APPLIED
+        }
+
+    def _apply(self) -> None:
+        self.subscribed = {
+            item["Name"]
+            for d in self._active().values()
+            if d.type.endswith("status-subscriptions")
+            for item in d.payload.get("StatusItems", [])
+        }
+        if self._update_pending() and self.update_step < 0:
+            self.update_step = 0  # an enforced update starts downloading at once
+
+    def target_version(self) -> str | None:
+        targets = [
+            d.payload["TargetOSVersion"]
+            for d in self._active().values()
+            if d.type.endswith("enforcement.specific")
+        ]
+        return max(targets, key=parse_version, default=None)
+
+    # Status ----------------------------------------------------------------------------------
+
+    def _update_pending(self) -> bool:
+        target = self.target_version()
+        return target is not None and parse_version(target) > parse_version(self.os_version)
+
+    def status_items(self) -> dict[str, Any]:
+        """Every status item this device can report, by name."""
+        install = "none"
+        if self._update_pending() and self.update_step >= 0:
+            install = UPDATE_STEPS[self.update_step]
+        items: dict[str, Any] = {
+            "passcode.is-present": True,
+            "passcode.is-compliant": self.passcode_compliant,
+            "device.operating-system.version": self.os_version,
+            "device.operating-system.build-version": self.spec.build_version,
+            "device.operating-system.family": self.spec.platform,
+            "device.model.identifier": self.spec.product_name,
+            "device.model.family": self.spec.model,
+            "softwareupdate.install-state": install,
+            "management.declarations": self._declaration_status(),
+        }
+        if self._update_pending():
+            items["softwareupdate.pending-version"] = {
+                "os-version": self.target_version(),
+                "build-version": "SIM" + str(self.target_version()),
+            }
+        if self.spec.platform == "macOS":
+            items["diskmanagement.filevault.enabled"] = True
+        platform = cast(Platform, self.spec.platform)
+        return {k: v for k, v in items.items() if status_item_supported(k, platform)}
+
+    def _declaration_status(self) -> dict[str, list[dict[str, Any]]]:
+        active = self._active()
+        out: dict[str, list[dict[str, Any]]] = {s.lower(): [] for s in SECTIONS}
+        for identifier, d in sorted(self.declarations.items()):
+            supported = d.cls != "configuration" or d.type in APPLIED
+            entry: dict[str, Any] = {
+                "identifier": identifier,
+                "server-token": d.server_token,
+                "active": identifier in active or d.cls in ("activation", "management"),
+                "valid": "valid" if supported else "invalid",
+            }
+            if not supported:
+                entry["reasons"] = [{"code": "Error.ConfigurationNotSupported",
+                                     "description": f"{d.type} is not simulated"}]  # fmt: skip
+            out[f"{d.cls}s" if d.cls != "management" else "management"].append(entry)
+        return out
+
+    def _wanted(self, name: str) -> bool:
+        return any(
+            name == pattern or (pattern.endswith(".*") and name.startswith(pattern[:-1]))
+            for pattern in self.subscribed
+        )
+
+    def report(self, identity: VirtualDevice, transport: Transport, *, full: bool) -> bool:
+        """Send the subscribed items (all of them, or only what changed); True if sent."""
+        items = {k: v for k, v in self.status_items().items() if self._wanted(k)}
+        changed = items if full else {k: v for k, v in items.items() if self.reported.get(k) != v}
+        if not changed:
+            return False
+        nested: dict[str, Any] = {}
+        for name, value in changed.items():
+            head, _, tail = name.partition(".")
+            node = nested.setdefault(head, {})
+            parts = tail.split(".") if name not in ("management.declarations",) else [tail]
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
+        report = {"StatusItems": nested, "Errors": [], "FullReport": full}
+        self._checkin(identity, transport, "status", report)
+        self.reported.update(changed)
+        return True
+
+    def tick(self, identity: VirtualDevice, transport: Transport, stats: Stats) -> None:
+        """Time passes (one poll session): the passcode is fixed, an update makes progress."""
+        if not self.enabled:
+            return
+        if not self.passcode_compliant:
+            self.passcode_compliant = True
+        elif self._update_pending():
+            if self.update_step + 1 < len(UPDATE_STEPS):
+                self.update_step += 1
+            else:
+                self.os_version = str(self.target_version())
+                self.update_step = -1
+                stats.event("ddm_os_updated")
+        if self.report(identity, transport, full=False):
+            stats.event("ddm_status_reports")
