@@ -132,3 +132,51 @@ def test_settings_api_keys_and_push_certificate_for_admins_only(
     assert changed.status_code == 422
     assert topic in person.get("/settings").get_data(as_text=True)
     assert ("console:ada", "push_cert.install", "ok") in audit_actions(app)
+
+
+def test_declarations_are_saved_validated_and_assigned_by_admins_only(
+    app: Any, people: dict[str, str], live_server: str, pki: Any
+) -> None:
+    from tests.ddm.conftest import PASSCODE, ddm, enroll, sync_commands
+
+    store = app.extensions["mdmserver.ddm"].store
+    device = pki.device()
+    enroll(live_server, device)
+    sync_commands(live_server, device)
+
+    helper = Person(app, "hal")
+    token = helper.csrf("/declarations")
+    form = {
+        "identifier": "pin",
+        "type": PASSCODE,
+        "payload": '{"RequireAlphanumericPasscode": true}',
+    }
+    assert helper.post("/declarations", {"csrf_token": token, **form}).status_code == 403
+    assert store.get("pin") is None
+
+    person = Person(app, "ada")
+    token = person.csrf("/declarations")
+    wrong = person.post(
+        "/declarations", {**form, "csrf_token": token, "payload": '{"MinimumLength": "six"}'}
+    )
+    assert wrong.status_code == 422
+    assert "MinimumLength" in wrong.get_data(as_text=True)
+    assert store.get("pin") is None
+    saved = person.post("/declarations", {"csrf_token": token, **form})
+    assert saved.status_code == 200, saved.get_data(as_text=True)[:300]
+    assert store.get("pin") is not None
+    assigned = person.post(
+        "/declarations/pin/assignments", {"csrf_token": token, "target": "all", "go": "add"}
+    )
+    assert assigned.status_code == 200
+    assert store.assignments("pin") == ["all"]
+    [tokens] = sync_commands(live_server, device)  # the device is told to sync, once
+    assert tokens["DeclarationsToken"]
+    items = ddm(live_server, device, "declaration-items").json()
+    assert "pin" in {c["Identifier"] for c in items["Declarations"]["Configurations"]}
+    page = person.get(f"/devices/{device.udid}").get_data(as_text=True)
+    assert "pin" in page and "declarative management on" in page
+    actions = audit_actions(app)
+    assert ("console:ada", "declarations.put", "ok") in actions
+    assert ("console:ada", "declarations.assign", "ok") in actions
+    assert any(a[1] == "declarations.put" and a[2].startswith("refused 422") for a in actions)

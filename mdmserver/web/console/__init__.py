@@ -87,4 +87,10 @@ def install_console(app: Flask, home: Path) -> None:
     app.register_blueprint(bp)
 
 
-from mdmserver.web.console import actions, pages, profiles, settings  # noqa: E402,F401
+from mdmserver.web.console import (  # noqa: E402,F401  (routes on bp)
+    actions,
+    declarations,
+    pages,
+    profiles,
+    settings,
+)

@@ -282,11 +282,20 @@ def render_device(ident: str, *, error: str | None = None, notice: str | None = 
         compliance_history=built.compliance_store.history(device_id, 20),
         trust=built.trust.by_device(device_id).to_dict(),
         profiles=_profile_states(detail),
+        declarations=_declaration_states(detail),
         pending=[c for c in commands if c.status.value in ("queued", "sent", "notnow")],
         done=[(c, _result(c.result)) for c in commands if c.result is not None][:50],
         error=error,
         notice=notice,
     )
+
+
+def _declaration_states(detail: Any) -> list[dict[str, Any]]:
+    """Each channel's declarations and their state on the device (declarative management)."""
+    extension = current_app.extensions.get("mdmserver.ddm")
+    if extension is None:
+        return []
+    return [extension.service.device_declarations(e.id) for e in detail.enrollments]
 
 
 def _profile_states(detail: Any) -> list[Any]:
