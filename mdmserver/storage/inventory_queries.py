@@ -97,16 +97,18 @@ class DeviceFilter:
                     func.lower(devices.c.device_name).contains(pattern, autoescape=True),
                     func.lower(devices.c.serial_number).contains(pattern, autoescape=True),
                     func.lower(devices.c.id).contains(pattern, autoescape=True),
-                    exists().where(
-                        enrollments.c.device_id == devices.c.id,
-                        or_(
-                            func.lower(enrollments.c.user_short_name).contains(
-                                pattern, autoescape=True
-                            ),
-                            func.lower(enrollments.c.user_long_name).contains(
-                                pattern, autoescape=True
-                            ),
-                        ),
+                    # A semi-join, not a correlated EXISTS: the user names are scanned once.
+                    devices.c.id.in_(
+                        select(enrollments.c.device_id).where(
+                            or_(
+                                func.lower(enrollments.c.user_short_name).contains(
+                                    pattern, autoescape=True
+                                ),
+                                func.lower(enrollments.c.user_long_name).contains(
+                                    pattern, autoescape=True
+                                ),
+                            )
+                        )
                     ),
                 )
             )

@@ -283,6 +283,7 @@ def test_every_form_field_has_a_label(app: Any, people: dict[str, str], phone: A
     person = Person(app, "ada")
     pages = ["/", "/devices", f"/devices/{phone.udid}", "/commands", "/compliance"]
     pages += ["/enrollment", "/audit", "/profiles", "/profiles/new/passcode", "/settings"]
+    pages += ["/declarations"]
     for path in pages:
         page = person.get(path)
         assert page.status_code == 200, path
