@@ -153,6 +153,35 @@ class _Abort(Exception):
         self.outcome = outcome
 
 
+def _use_challenge(
+    conn: Connection, challenge_hash: str, now: datetime, *, profile_service: bool
+) -> Any:
+    """Mark a one-time challenge used (in the caller's transaction) and return its row, or
+    abort: unknown (or of the other kind: a profile-service challenge is never SCEP's, nor the
+    reverse), used, expired. The conditional UPDATE makes concurrent spends race safely."""
+    row = conn.execute(
+        select(scep_challenges).where(scep_challenges.c.id == challenge_hash)
+    ).first()
+    if row is None or (row.purpose == PROFILE_SERVICE) != profile_service:
+        raise _Abort(SpendOutcome.UNKNOWN_CHALLENGE)
+    spent = conn.execute(
+        update(scep_challenges)
+        .where(
+            scep_challenges.c.id == challenge_hash,
+            scep_challenges.c.used_at.is_(None),
+            scep_challenges.c.expires_at > now,
+        )
+        .values(used_at=now)
+    ).rowcount
+    if not spent:
+        raise _Abort(
+            SpendOutcome.USED_CHALLENGE
+            if row.used_at is not None
+            else SpendOutcome.EXPIRED_CHALLENGE
+        )
+    return row
+
+
 class EnrollmentStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -249,26 +278,7 @@ class EnrollmentStore:
         now = utcnow()
         try:
             with self.engine.begin() as conn:
-                row = conn.execute(
-                    select(scep_challenges).where(scep_challenges.c.id == challenge_hash)
-                ).first()
-                if row is None or row.purpose == PROFILE_SERVICE:
-                    raise _Abort(SpendOutcome.UNKNOWN_CHALLENGE)
-                spent = conn.execute(
-                    update(scep_challenges)
-                    .where(
-                        scep_challenges.c.id == challenge_hash,
-                        scep_challenges.c.used_at.is_(None),
-                        scep_challenges.c.expires_at > now,
-                    )
-                    .values(used_at=now)
-                ).rowcount
-                if not spent:
-                    raise _Abort(
-                        SpendOutcome.USED_CHALLENGE
-                        if row.used_at is not None
-                        else SpendOutcome.EXPIRED_CHALLENGE
-                    )
+                row = _use_challenge(conn, challenge_hash, now, profile_service=False)
                 if row.token_id is not None and not self._use_token(conn, row.token_id, now):
                     raise _Abort(SpendOutcome.TOKEN_UNUSABLE)
                 self._insert_cert(
@@ -315,26 +325,7 @@ class EnrollmentStore:
         now = utcnow()
         try:
             with self.engine.begin() as conn:
-                row = conn.execute(
-                    select(scep_challenges).where(scep_challenges.c.id == challenge_hash)
-                ).first()
-                if row is None or row.purpose != PROFILE_SERVICE:
-                    raise _Abort(SpendOutcome.UNKNOWN_CHALLENGE)
-                spent = conn.execute(
-                    update(scep_challenges)
-                    .where(
-                        scep_challenges.c.id == challenge_hash,
-                        scep_challenges.c.used_at.is_(None),
-                        scep_challenges.c.expires_at > now,
-                    )
-                    .values(used_at=now)
-                ).rowcount
-                if not spent:
-                    raise _Abort(
-                        SpendOutcome.USED_CHALLENGE
-                        if row.used_at is not None
-                        else SpendOutcome.EXPIRED_CHALLENGE
-                    )
+                row = _use_challenge(conn, challenge_hash, now, profile_service=True)
                 usable = conn.execute(
                     select(enroll_tokens.c.id).where(
                         enroll_tokens.c.id == row.token_id, *_usable_token(now)
