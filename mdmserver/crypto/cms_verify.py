@@ -94,6 +94,11 @@ def verify_detached(signature: bytes, content: bytes) -> x509.Certificate:
     """Check a DER or BER CMS SignedData over `content`; return the signer's certificate.
 
     Says nothing about whether the certificate is trusted: that is `TrustStore.verify`'s job."""
+    return _verify(_parse_bounded(signature), content)
+
+
+def _parse_bounded(signature: bytes) -> _Parsed:
+    """The parsed SignedData, after the size checks every signature gets first."""
     signature = bytes(signature)
     if not signature:
         raise SignatureError("the signature is empty")
@@ -101,7 +106,11 @@ def verify_detached(signature: bytes, content: bytes) -> x509.Certificate:
         raise SignatureError(
             f"the signature is {len(signature)} bytes; at most {MAX_SIGNATURE_BYTES} are accepted"
         )
-    parsed = _parse_any(signature)
+    return _parse_any(signature)
+
+
+def _verify(parsed: _Parsed, content: bytes) -> x509.Certificate:
+    """The signer's certificate, once the signature over `content` is proven."""
     if parsed.content is not None and parsed.content != content:
         raise SignatureError("the signature embeds content that differs from the body")
     if parsed.signed_attributes is None:
@@ -129,17 +138,10 @@ def verify_attached(signature: bytes) -> AttachedContent:
     signer and the other embedded certificates, which a caller may use as a chain.
 
     Like `verify_detached`, it says nothing about whether the signer is trusted."""
-    signature = bytes(signature)
-    if not signature:
-        raise SignatureError("the signature is empty")
-    if len(signature) > MAX_SIGNATURE_BYTES:
-        raise SignatureError(
-            f"the signature is {len(signature)} bytes; at most {MAX_SIGNATURE_BYTES} are accepted"
-        )
-    parsed = _parse_any(signature)
+    parsed = _parse_bounded(signature)
     if parsed.content is None:
         raise SignatureError("the SignedData carries no content (it is detached)")
-    signer = verify_detached(signature, parsed.content)
+    signer = _verify(parsed, parsed.content)
     others = []
     for encoded in parsed.embedded:
         cert = _cached(_load_signer, encoded)[0]
