@@ -153,55 +153,18 @@ class InventoryStore:
             ]
 
     def context(self, device_id: str) -> DeviceContext | None:
-        not_after = (
-            select(func.max(cert_bindings.c.not_after))
-            .where(cert_bindings.c.device_id == devices.c.id)
-            .scalar_subquery()
-        )
-        query = select(
-            devices.c.id,
-            devices.c.enrolled,
-            devices.c.user_enrollment,
-            devices.c.product_name,
-            devices.c.model,
-            devices.c.os_version,
-            devices.c.last_seen_at,
-            not_after.label("cert_not_after"),
-        ).where(devices.c.id == device_id)
+        query = select(*_context_columns()).where(devices.c.id == device_id)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        if row is None:
-            return None
-        return DeviceContext(
-            device_id=row.id,
-            enrolled=bool(row.enrolled),
-            user_enrollment=bool(row.user_enrollment),
-            product_name=row.product_name,
-            model=row.model,
-            os_version=row.os_version,
-            last_seen_at=_utc(row.last_seen_at),
-            cert_not_after=_utc(row.cert_not_after),
-        )
+        return _context(row) if row is not None else None
 
     def enrolled_states(
         self, chunk: int = 1000
     ) -> Iterator[tuple[DeviceContext, dict[str, Any], str | None]]:
         """Every enrolled device with its facts and stored compliance state, read in chunks
         (a policy preview judges the whole fleet without a query per device)."""
-        not_after = (
-            select(func.max(cert_bindings.c.not_after))
-            .where(cert_bindings.c.device_id == devices.c.id)
-            .scalar_subquery()
-        )
         columns = [
-            devices.c.id,
-            devices.c.enrolled,
-            devices.c.user_enrollment,
-            devices.c.product_name,
-            devices.c.model,
-            devices.c.os_version,
-            devices.c.last_seen_at,
-            not_after.label("cert_not_after"),
+            *_context_columns(),
             compliance_state.c.state.label("compliance"),
             *(inventory.c[name] for name in ("device_id", "platform", *FIELDS)),
             inventory.c.requested_at,
@@ -222,18 +185,8 @@ class InventoryStore:
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
             for row in rows:
-                context = DeviceContext(
-                    device_id=row.id,
-                    enrolled=True,
-                    user_enrollment=bool(row.user_enrollment),
-                    product_name=row.product_name,
-                    model=row.model,
-                    os_version=row.os_version,
-                    last_seen_at=_utc(row.last_seen_at),
-                    cert_not_after=_utc(row.cert_not_after),
-                )
                 facts = _decode(row) if row.device_id is not None else {}
-                yield context, facts, row.compliance
+                yield _context(row), facts, row.compliance
             if len(rows) < chunk:
                 return
             after = rows[-1].id
@@ -294,6 +247,38 @@ class InventoryStore:
                     device_id=device_id, request_type=request_type, **values
                 )
             )
+
+
+def _context_columns() -> list[Any]:
+    """What DeviceContext is read from: the device row and its identity's expiry."""
+    not_after = (
+        select(func.max(cert_bindings.c.not_after))
+        .where(cert_bindings.c.device_id == devices.c.id)
+        .scalar_subquery()
+    )
+    return [
+        devices.c.id,
+        devices.c.enrolled,
+        devices.c.user_enrollment,
+        devices.c.product_name,
+        devices.c.model,
+        devices.c.os_version,
+        devices.c.last_seen_at,
+        not_after.label("cert_not_after"),
+    ]
+
+
+def _context(row: Any) -> DeviceContext:
+    return DeviceContext(
+        device_id=row.id,
+        enrolled=bool(row.enrolled),
+        user_enrollment=bool(row.user_enrollment),
+        product_name=row.product_name,
+        model=row.model,
+        os_version=row.os_version,
+        last_seen_at=_utc(row.last_seen_at),
+        cert_not_after=_utc(row.cert_not_after),
+    )
 
 
 def _encode(name: str, value: Any) -> Any:
