@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from mdmserver.storage.schema import (
     command_queue,
@@ -141,6 +142,21 @@ class DDMStore:
             "managed_by": managed_by,
             "updated_at": now,
         }
+        try:
+            return self._put(identifier, values, server_token, declaration_type, now)
+        except IntegrityError:
+            # Created meanwhile by another process (workers starting together write the
+            # built-in declarations at once): now it exists, compare with it.
+            return self._put(identifier, values, server_token, declaration_type, now)
+
+    def _put(
+        self,
+        identifier: str,
+        values: dict[str, Any],
+        server_token: str,
+        declaration_type: str,
+        now: datetime,
+    ) -> tuple[DeclarationRow, bool]:
         key = ddm_declarations.c.identifier == identifier
         with self.engine.begin() as conn:
             row = conn.execute(select(ddm_declarations).where(key)).first()

@@ -22,7 +22,10 @@ from mdmserver.storage import migrate
 from mdmserver.storage.engine import make_engine
 from mdmserver.storage.ratelimit_store import Counters, RedisCounters, SQLCounters
 from mdmserver.storage.schema import rate_limits
+from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.enrollment import scep_challenge, scep_request, unwrap_profile
+from mdmserver.testing.http import send
+from mdmserver.testing.pki import TEST_TOPIC
 from tests.jobs.conftest import queue_prefix, redis_available  # noqa: F401 (fixtures)
 from tests.server.conftest import admin_api_key, enrollment_token
 
@@ -89,7 +92,11 @@ def test_scep_limits_per_address_and_per_credential(serve_app, database_url, ins
     assert again.result is not None and again.result.status == PkiStatus.FAILURE
     limited = scep_request(one, ca_cert, challenge).response
     assert_limited(limited, "with this challenge", LONG_WINDOW)
-    # RenewalReqs count per renewing certificate the same way.
+    # RenewalReqs count per renewing certificate the same way (an identity renews once it is
+    # the one an active enrollment is bound to).
+    device = VirtualDevice(issued.certificate, issued.key, TEST_TOPIC)
+    for request in (device.authenticate(), device.token_update()):
+        assert send(one, request).status_code == 200
     signer = (issued.certificate, issued.key)
     renew = {"signer": signer, "message_type": MessageType.RenewalReq}
     renewed = scep_request(two, ca_cert, None, **renew)
