@@ -201,7 +201,15 @@ def test_web_process_refuses_a_schema_behind_until_the_release_step(tmp_path, em
         MDM_AUTO_MIGRATE="false",
         MDM_LOG_LEVEL="WARNING",
     )
-    (tmp_path / "inst").mkdir()
+    made = subprocess.run(  # the deployment's first step (docs/deployment.md)
+        ["mdmserver", "init", "--server-url", "https://mdm.example.test"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
     lines = procfile()
     assert lines["release"] == "mdmserver db upgrade"
 
@@ -284,10 +292,9 @@ def test_an_unreachable_database_is_one_message_not_a_traceback(tmp_path):
 
 
 def test_serve_names_a_missing_tls_file(tmp_path, instance):
-    done = run_cli(
-        tmp_path, "serve", "--certfile", str(tmp_path / "nope.pem"), MDM_HOME=str(instance)
-    )
-    assert done.exit_code == 2 and isinstance(done.exception, SystemExit)
+    missing = ("--certfile", str(tmp_path / "nope.pem"), "--keyfile", str(tmp_path / "nope.key"))
+    done = run_cli(tmp_path, "serve", *missing, MDM_HOME=str(instance))
+    assert done.exit_code != 0 and isinstance(done.exception, SystemExit)
     assert "--certfile" in done.stderr and "does not exist" in done.stderr
 
 

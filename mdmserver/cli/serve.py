@@ -106,6 +106,9 @@ def serve(
     """Run the MDM server (embedded default: SQLite in MDM_HOME, jobs in-process)."""
     if (certfile is None) != (keyfile is None):
         raise click.ClickException("--certfile and --keyfile go together: give both or neither")
+    for option, path in (("--certfile", certfile), ("--keyfile", keyfile)):
+        if path is not None and not Path(path).is_file():
+            raise click.BadParameter(f"file {path} does not exist", param_hint=f"'{option}'")
     if not tls and certfile:
         raise click.ClickException("--no-tls serves plain HTTP: drop --certfile and --keyfile")
     if workers < 1 or threads < 1:

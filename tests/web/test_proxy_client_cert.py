@@ -16,7 +16,7 @@ from mdmserver.app import create_app
 from mdmserver.config import ConfigError, load_config
 from mdmserver.crypto.ca import create_ca, dump_cert_pem, generate_key, issue_certificate
 from mdmserver.protocol.commands import new_command
-from mdmserver.testing.http import send, serve, settled_snapshot, snapshot
+from mdmserver.testing.http import drain, send, serve, settled_snapshot, snapshot
 from mdmserver.web.runtime import runtime
 
 HEADER = "X-Client-Cert"
@@ -105,6 +105,7 @@ def victim(proxied_app, proxied_server, pki):
     device = pki.device()
     for request in (device.authenticate(), device.token_update()):
         assert send(proxied_server, request).status_code == 200
+    drain(proxied_server, device)  # what enrollment queued (inventory, DDM) is answered first
     runtime(proxied_app).storage.enqueue(new_command("DeviceLock"), [device.udid])
     return device
 
