@@ -38,10 +38,12 @@ from mdmserver.storage.base import Storage
 from mdmserver.storage.engine import make_engine
 from mdmserver.storage.enrollment_store import EnrollmentStore
 from mdmserver.storage.sql import SQLStorage
-from mdmserver.web import enroll, mdm, metrics, scep
+from mdmserver.web import app_files, enroll, mdm, metrics, scep
+from mdmserver.web.api import apps as apps_api  # noqa: F401 (nests /api/v1/apps)
 from mdmserver.web.api import profiles as profiles_api  # noqa: F401 (nests /api/v1/profiles)
 from mdmserver.web.api import push as push_api  # noqa: F401 (nests /api/v1 push routes)
 from mdmserver.web.api import register_api
+from mdmserver.web.apps_runtime import install_apps
 from mdmserver.web.device_auth import DeviceAuthenticator
 from mdmserver.web.enrollment_runtime import EXTENSION as ENROLLMENT
 from mdmserver.web.enrollment_runtime import build_enrollment
@@ -87,6 +89,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     )
     install_profiles(app)  # profile hooks, identity-cert recording, signing jobs (issue #6)
     install_trust(app)  # inventory + compliance hooks, trust API and policy (issue #7)
+    install_apps(app)  # app catalog, Apps and Books licenses (issue #17)
 
     _install_request_ids(app)
     register_error_handlers(app)
@@ -95,6 +98,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(scep.bp)
     app.register_blueprint(enroll.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(app_files.bp)
     register_api(app)
     # Upkeep (renewals, inventory refresh, stale compliance) runs with the push scan.
     jobs.dispatcher.maintenance = partial(run_maintenance, maintenance_tasks(app))

@@ -70,6 +70,9 @@ class Config:
     inventory_on_enroll: bool = True
     compliance_policy_file: str = ""
     trust_assertion_ttl_seconds: int = 300
+    # Apps (issue #17): Apple's Apps and Books service (a stand-in's URL in tests); the
+    # content token is kept in MDM_HOME/vpp.token, uploaded files under MDM_HOME/apps.
+    vpp_url: str = "https://vpp.itunes.apple.com/mdm/v2"
     log_level: str = "INFO"
     log_json: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -48,11 +48,16 @@ class PackageFacts:
     version: str | None
 
 
+RESERVED_NAMES = frozenset({"upload", "vpp"})  # path segments of /api/v1/apps
+
+
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise CatalogError(
             "name: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
+    if name in RESERVED_NAMES:
+        raise CatalogError(f"name: {name!r} is reserved")
     return name
 
 
