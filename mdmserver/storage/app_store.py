@@ -29,6 +29,7 @@ from mdmserver.storage.schema import (
 )
 
 ALL = "all"
+NOT_ASSOCIATED = 9619  # Apple: "License not associated."
 
 
 def utcnow() -> datetime:
@@ -244,13 +245,18 @@ class AppStore:
                     vpp_licenses.c.serial_number == serial
                 )
                 if serial in failed:
-                    error = (
-                        f"{failed[serial].get('errorNumber')}: {failed[serial].get('errorMessage')}"
+                    number = failed[serial].get("errorNumber")
+                    error = f"{number}: {failed[serial].get('errorMessage')}"
+                    if event.event_type == "DISASSOCIATE" and number == NOT_ASSOCIATED:
+                        conn.execute(delete(vpp_licenses).where(key))  # there was none
+                        continue
+                    # A failed assignment has no license; a failed revocation keeps it.
+                    status = "failed" if event.event_type == "ASSOCIATE" else "assigned"
+                    conn.execute(
+                        update(vpp_licenses)
+                        .where(key)
+                        .values(status=status, error=error, updated_at=now)
                     )
-                    values = {"status": "failed", "error": error, "updated_at": now}
-                    if event.event_type == "DISASSOCIATE":
-                        values["status"] = "assigned"
-                    conn.execute(update(vpp_licenses).where(key).values(**values))
                 elif event.event_type == "ASSOCIATE":
                     conn.execute(
                         update(vpp_licenses).where(key).values(status="assigned", updated_at=now)
