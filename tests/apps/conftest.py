@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mdmserver.testing.fake_vpp import FakeVpp, make_token, serve_fake_vpp
+from tests.api.conftest import api  # noqa: F401 (the admin API client fixture)
 
 ADAM_ID = "408709785"
 
