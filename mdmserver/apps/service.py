@@ -8,7 +8,7 @@ and the database and the file store are unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ log = get_logger("apps")
 _SERIAL = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _FILE_SUFFIX = {"ios_inhouse": ".ipa", "macos_pkg": ".pkg"}
 MAX_SERIALS = 1000
+Progress = Callable[[EventStatus], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,18 +265,28 @@ class AppsService:
         self.store.save_assets(assets)
         return self.store.assets()
 
-    def assign_licenses(self, key: str, body: Any, wait: float = 10.0) -> dict[str, Any]:
-        return self._manage(key, body, "ASSOCIATE", wait)
+    def assign_licenses(
+        self, key: str, body: Any, wait: float = 10.0, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        return self._manage(key, body, "ASSOCIATE", wait, progress)
 
-    def revoke_licenses(self, key: str, body: Any, wait: float = 10.0) -> dict[str, Any]:
-        return self._manage(key, body, "DISASSOCIATE", wait)
+    def revoke_licenses(
+        self, key: str, body: Any, wait: float = 10.0, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        return self._manage(key, body, "DISASSOCIATE", wait, progress)
 
-    def follow(self, event_id: str, wait: float = 10.0, poll: float = 0.2) -> dict[str, Any]:
+    def follow(
+        self,
+        event_id: str,
+        wait: float = 10.0,
+        poll: float = 0.2,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
         """Poll an event until Apple finishes it (or ``wait`` passes) and record the outcome."""
         if self.store.event(event_id) is None:
             raise NotFound(f"no Apps and Books event {event_id!r}")
         status: EventStatus = self._apple(
-            lambda c: c.wait_event(event_id, timeout=wait, poll_seconds=poll)
+            lambda c: c.wait_event(event_id, timeout=wait, poll_seconds=poll, progress=progress)
         )
         if status.done:
             self.store.finish_event(event_id, status.status, status.num_completed, status.failures)
@@ -288,7 +299,9 @@ class AppsService:
         assert found is not None
         return found
 
-    def _manage(self, key: str, body: Any, event_type: str, wait: float) -> dict[str, Any]:
+    def _manage(
+        self, key: str, body: Any, event_type: str, wait: float, progress: Progress | None
+    ) -> dict[str, Any]:
         found = self.get(key)
         if found.kind != "app_store" or found.adam_id is None:
             raise Unprocessable(f"app {found.name!r} is not an App Store app: it has no licenses")
@@ -304,7 +317,7 @@ class AppsService:
             )
         )
         self.store.start_event(event_id, event_type, found.adam_id, pricing, serials)
-        return self.follow(event_id, wait)
+        return self.follow(event_id, wait, progress=progress)
 
     def _apple(self, call: Callable[[VppClient], Any]) -> Any:
         client = self.client()
@@ -375,7 +388,3 @@ def license_rows(store: AppStore, adam_id: str | None) -> list[dict[str, Any]]:
         }
         for row in store.licenses(adam_id)
     ]
-
-
-def as_serials(values: Sequence[str]) -> dict[str, list[str]]:
-    return {"serials": list(values)}

@@ -7,6 +7,7 @@ from flask.cli import FlaskGroup
 
 from mdmserver.app import create_app
 from mdmserver.cli.api_key import api_key
+from mdmserver.cli.apps import apps
 from mdmserver.cli.commands import command, lock, wipe
 from mdmserver.cli.compliance import compliance, inventory
 from mdmserver.cli.db import db
@@ -40,3 +41,4 @@ main.add_command(demo)
 main.add_command(simulate)
 main.add_command(inventory)
 main.add_command(compliance)
+main.add_command(apps)
