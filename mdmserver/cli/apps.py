@@ -55,7 +55,7 @@ def apps() -> None:
 def list_apps(as_json: bool) -> None:
     """List the catalog."""
     with _service() as service:
-        found = [describe_app(a, service.store.assignments(a.id)) for a in service.store.list()]
+        found = [describe_app(a, service.store.assignments(a.id)) for a in service.store.all()]
     if as_json:
         emit_json(found)
         return

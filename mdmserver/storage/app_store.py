@@ -101,7 +101,7 @@ class AppStore:
             ).first()
         return _app(row) if row else None
 
-    def list(self) -> list[AppRow]:
+    def all(self) -> list[AppRow]:
         with self.engine.connect() as conn:
             return [_app(r) for r in conn.execute(select(apps).order_by(apps.c.name))]
 

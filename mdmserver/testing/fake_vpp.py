@@ -177,7 +177,7 @@ class FakeVpp:
         serials = body.get("serialNumbers") or []
         if not serials or not all(isinstance(s, str) and s for s in serials):
             return _error(400, 9600, "Missing required argument.")
-        work = []
+        work: list[tuple[str, str]] = []
         for item in body["assets"]:
             adam = item.get("adamId") if isinstance(item, dict) else None
             if adam not in self.assets:

@@ -11,6 +11,8 @@ unenrolled client learns nothing about the catalog). The manifest is a property 
 from __future__ import annotations
 
 import plistlib
+from collections.abc import Mapping
+from typing import cast
 
 from flask import Blueprint, Response, current_app, request, send_file
 
@@ -28,7 +30,8 @@ bp = Blueprint("app_files", __name__)
 def _enrolled_device() -> str:
     """The device asking, once its identity and active enrollment are proven."""
     rt = runtime(current_app)
-    identity = rt.authenticator.authenticate(request.headers, request.get_data(cache=True))
+    headers = cast(Mapping[str, str], request.headers)  # case-insensitive, like the check-in's
+    identity = rt.authenticator.authenticate(headers, request.get_data(cache=True))
     device_id = rt.storage.device_for_certificate(identity.fingerprint)
     if device_id is None:
         raise DeviceForbidden("the identity certificate is not bound to an enrolled device")

@@ -36,6 +36,10 @@ def _get(live_server, path: str, device=None, headers: dict[str, str] | None = N
 
 @pytest.fixture
 def package(app, live_server):
+    return _store_package(app, live_server)
+
+
+def _store_package(app, live_server) -> tuple[str, bytes]:
     """A stored .pkg assigned to devices tagged "mac"."""
     key = make_key(app, "files-admin")
     data = make_pkg(payload=b"\2" * 20000)
@@ -115,3 +119,35 @@ def test_a_signature_over_another_body_is_refused(app, live_server, pki, package
 def test_an_enrolled_device_asking_for_an_unknown_app_gets_404(app, live_server, pki, package):
     device = _enrolled(live_server, pki, "C02MAC00004")
     assert _get(live_server, "/mdm/apps/nope/file", device).status_code == 404
+
+
+def test_behind_the_trusted_proxy_the_forwarded_certificate_counts(app_config, pki):
+    """With MDM_CLIENT_CERT_HEADER set, the proxy's client-certificate header identifies the
+    device instead of a signature; the same enrollment and assignment rules apply."""
+    import dataclasses
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from mdmserver.app import create_app
+    from mdmserver.testing.http import serve
+
+    proxied = create_app(dataclasses.replace(app_config, client_cert_header="X-Client-Cert"))
+    try:
+        with serve(proxied) as server:
+            app_id, data = _store_package(proxied, server)
+            device = _enrolled(server, pki, "C02MAC00005")
+
+            def forwarded(cert) -> dict[str, str]:
+                der = cert.public_bytes(Encoding.DER)
+                return {"X-Client-Cert": ":" + base64.b64encode(der).decode() + ":"}
+
+            path = f"/mdm/apps/{app_id}/file"
+            assert _get(server, path, headers=forwarded(device.certificate)).status_code == 403
+            _tag(proxied, device, "mac")
+            reply = _get(server, path, headers=forwarded(device.certificate))
+            assert reply.status_code == 200 and reply.content == data
+            stranger = pki.device(serial_number="C02NOPE0002")
+            assert _get(server, path, headers=forwarded(stranger.certificate)).status_code == 403
+            assert _get(server, path).status_code == 400  # neither header nor signature
+    finally:
+        runtime(proxied).close()

@@ -49,7 +49,7 @@ def _app_json(key: str, status: int = 200) -> Response:
 def list_apps() -> Response:
     service = apps_service()
     return jsonify(
-        apps=[describe_app(a, service.store.assignments(a.id)) for a in service.store.list()]
+        apps=[describe_app(a, service.store.assignments(a.id)) for a in service.store.all()]
     )
 
 
