@@ -357,9 +357,10 @@ fde_escrow = Table(
 # Apps (migration 0017_apps) ------------------------------------------------------------------
 # The catalog: App Store apps (by Adam ID), in-house iOS apps and macOS packages (a stored file
 # or an admin-given URL, with the manifest devices download by). Assignments say which devices
-# may fetch (and, later, should have) an app. The vpp_* tables mirror Apple's Apps and Books
-# service: the organisation's assets with their counts, the licenses assigned by serial and the
-# asynchronous events that assign or revoke them. The content token itself is a file in
+# may fetch and should have an app; app_device_states what each device has or was sent. The
+# vpp_* tables mirror Apple's Apps and Books service: the organisation's assets with their
+# counts, the licenses assigned by serial and the asynchronous events that assign or revoke
+# them. The content token itself is a file in
 # MDM_HOME (mode 0600, like the push key), never a column.
 
 apps = Table(
@@ -388,6 +389,22 @@ app_assignments = Table(
     Column("target", String(160), primary_key=True, comment="all, or tag:<device tag>"),
     Column("behaviour", String(16), nullable=False, comment="required or available"),
     Column("created_at", Timestamp, nullable=False),
+)
+
+app_device_states = Table(
+    "app_device_states",
+    metadata,
+    Column("device_id", String(128), primary_key=True),
+    Column("app_id", String(32), primary_key=True),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="pending, installing, installed, failed, needs_license, removing",
+    ),
+    Column("command_uuid", String(64), index=True),
+    Column("error", Text, comment="JSON: the device's ErrorChain"),
+    Column("updated_at", Timestamp, nullable=False),
 )
 
 vpp_assets = Table(

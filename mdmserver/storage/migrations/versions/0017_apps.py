@@ -1,4 +1,4 @@
-"""apps: the app catalog, app assignments, and Apps and Books assets, licenses and events
+"""apps: the app catalog, assignments, per-device app state, Apps and Books assets/licenses/events
 
 Revision ID: 0017_apps
 Revises: 0001
@@ -79,6 +79,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("app_id", "target"),
     )
     op.create_table(
+        "app_device_states",
+        sa.Column("device_id", sa.String(length=128), nullable=False),
+        sa.Column("app_id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "status",
+            sa.String(length=16),
+            nullable=False,
+            comment="pending, installing, installed, failed, needs_license, removing",
+        ),
+        sa.Column("command_uuid", sa.String(length=64), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True, comment="JSON: the device's ErrorChain"),
+        sa.Column("updated_at", _TS, nullable=False),
+        sa.PrimaryKeyConstraint("device_id", "app_id"),
+    )
+    op.create_index("ix_app_device_states_command_uuid", "app_device_states", ["command_uuid"])
+    op.create_table(
         "vpp_assets",
         sa.Column("adam_id", sa.String(length=32), nullable=False),
         sa.Column("pricing_param", sa.String(length=16), nullable=False, comment="STDQ or PLUS"),
@@ -134,5 +150,7 @@ def downgrade() -> None:
     op.drop_index("ix_vpp_licenses_event_id", table_name="vpp_licenses")
     op.drop_table("vpp_licenses")
     op.drop_table("vpp_assets")
+    op.drop_index("ix_app_device_states_command_uuid", table_name="app_device_states")
+    op.drop_table("app_device_states")
     op.drop_table("app_assignments")
     op.drop_table("apps")
