@@ -21,8 +21,10 @@ from sqlalchemy.exc import IntegrityError
 
 from mdmserver.storage.schema import (
     app_assignments,
+    app_device_states,
     apps,
     device_tags,
+    devices,
     vpp_assets,
     vpp_events,
     vpp_licenses,
@@ -108,6 +110,7 @@ class AppStore:
     def delete(self, app_id: str) -> bool:
         with self.engine.begin() as conn:
             conn.execute(delete(app_assignments).where(app_assignments.c.app_id == app_id))
+            conn.execute(delete(app_device_states).where(app_device_states.c.app_id == app_id))
             return conn.execute(delete(apps).where(apps.c.id == app_id)).rowcount > 0
 
     def assign(self, app_id: str, target: str, behaviour: str) -> None:
@@ -145,6 +148,103 @@ class AppStore:
         """Assigned to every device, or to one of this device's tags."""
         with self.engine.connect() as conn:
             return _is_assigned(conn, app_id, device_id)
+
+    # Desired state per device -------------------------------------------------------------
+
+    def assigned_to(self, device_id: str) -> dict[str, tuple[AppRow, str]]:
+        """app id -> (app, behaviour) for every app assigned to all or to one of the device's
+        tags; "required" wins over "available" when both apply."""
+        with self.engine.connect() as conn:
+            targets = [ALL, *_device_tag_targets(conn, device_id)]
+            rows = conn.execute(
+                select(apps, app_assignments.c.behaviour)
+                .join(app_assignments, app_assignments.c.app_id == apps.c.id)
+                .where(app_assignments.c.target.in_(targets))
+            ).all()
+        found: dict[str, tuple[AppRow, str]] = {}
+        for row in rows:
+            values = row._asdict()
+            behaviour = values.pop("behaviour")
+            app = _app_values(values)
+            if app.id not in found or behaviour == "required":
+                found[app.id] = (app, behaviour)
+        return found
+
+    def catalog_bundle_ids(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(apps.c.bundle_id)).scalars())
+
+    def has_license(self, adam_id: str, serial_number: str | None) -> bool:
+        if not serial_number:
+            return False
+        query = select(vpp_licenses.c.status).where(
+            vpp_licenses.c.adam_id == adam_id,
+            vpp_licenses.c.serial_number == serial_number,
+            vpp_licenses.c.status == "assigned",
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def device_facts(self, device_id: str) -> dict[str, str | None]:
+        query = select(devices.c.serial_number, devices.c.product_name, devices.c.model).where(
+            devices.c.id == device_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return dict(row._asdict()) if row else {}
+
+    def device_states(self, device_id: str) -> dict[str, dict[str, Any]]:
+        query = select(app_device_states).where(app_device_states.c.device_id == device_id)
+        with self.engine.connect() as conn:
+            return {r.app_id: _state_row(r) for r in conn.execute(query)}
+
+    def app_states(self, app_id: str) -> list[dict[str, Any]]:
+        query = (
+            select(app_device_states)
+            .where(app_device_states.c.app_id == app_id)
+            .order_by(app_device_states.c.device_id)
+        )
+        with self.engine.connect() as conn:
+            return [_state_row(r) for r in conn.execute(query)]
+
+    def set_state(
+        self,
+        device_id: str,
+        app_id: str,
+        status: str,
+        *,
+        command_uuid: str | None = None,
+        error: str | None = None,
+        keep_command: bool = False,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
+        if not keep_command:
+            values["command_uuid"] = command_uuid
+        key = (app_device_states.c.device_id == device_id) & (app_device_states.c.app_id == app_id)
+        with self.engine.begin() as conn:
+            if conn.execute(update(app_device_states).where(key).values(**values)).rowcount == 0:
+                values.setdefault("command_uuid", command_uuid)
+                conn.execute(
+                    insert(app_device_states).values(device_id=device_id, app_id=app_id, **values)
+                )
+
+    def forget_state(self, device_id: str, app_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(app_device_states).where(
+                    app_device_states.c.device_id == device_id,
+                    app_device_states.c.app_id == app_id,
+                )
+            )
+
+    def state_for_command(self, device_id: str, command_uuid: str) -> str | None:
+        """The app id a command was sent for."""
+        query = select(app_device_states.c.app_id).where(
+            app_device_states.c.device_id == device_id,
+            app_device_states.c.command_uuid == command_uuid,
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
 
     # Apps and Books ----------------------------------------------------------------------------
 
@@ -322,12 +422,15 @@ def new_app_id() -> str:
     return secrets.token_hex(8)
 
 
+def _device_tag_targets(conn: Connection, device_id: str) -> list[str]:
+    query = select(device_tags.c.tag).where(device_tags.c.device_id == device_id)
+    return [f"tag:{t}" for t in conn.execute(query).scalars()]
+
+
 def _is_assigned(conn: Connection, app_id: str, device_id: str) -> bool:
-    tags = [f"tag:{t}" for t in conn.execute(
-        select(device_tags.c.tag).where(device_tags.c.device_id == device_id)
-    ).scalars()]  # fmt: skip
+    targets = [ALL, *_device_tag_targets(conn, device_id)]
     query = select(app_assignments.c.target).where(
-        app_assignments.c.app_id == app_id, app_assignments.c.target.in_([ALL, *tags])
+        app_assignments.c.app_id == app_id, app_assignments.c.target.in_(targets)
     )
     return conn.execute(query.limit(1)).first() is not None
 
@@ -344,8 +447,24 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
+def _state_row(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "device_id": row.device_id,
+        "app_id": row.app_id,
+        "status": row.status,
+        "command_uuid": row.command_uuid,
+        "error": json.loads(row.error) if row.error else None,
+        "updated_at": _utc(row.updated_at),
+    }
+
+
 def _app(row: Row[Any]) -> AppRow:
-    values = row._asdict()
-    values["manifest"] = json.loads(row.manifest) if row.manifest else None
-    values["created_at"], values["updated_at"] = _utc(row.created_at), _utc(row.updated_at)
+    return _app_values(row._asdict())
+
+
+def _app_values(values: dict[str, Any]) -> AppRow:
+    values = dict(values)
+    values["manifest"] = json.loads(values["manifest"]) if values["manifest"] else None
+    values["created_at"] = _utc(values["created_at"])
+    values["updated_at"] = _utc(values["updated_at"])
     return AppRow(**values)

@@ -1,13 +1,16 @@
 """Wiring the apps feature into one app: its store, file folder and admin service (issue #17).
 
-Called once by the app factory; the admin routes (``web/api/apps.py``) and the device
-download routes (``web/app_files.py``) find the service here.
+Called once by the app factory, which also registers the desired-state hooks (enrollment and
+``ManagedApplicationList`` answers reconcile the device's apps); the admin routes
+(``web/api/apps.py``) and the device download routes (``web/app_files.py``) find the service
+here.
 """
 
 from __future__ import annotations
 
 from flask import Flask, current_app
 
+from mdmserver.apps.reconcile import AppReconciler
 from mdmserver.apps.service import AppsService
 from mdmserver.storage.app_store import AppFiles, AppStore
 from mdmserver.web.runtime import runtime
@@ -24,6 +27,7 @@ def install_apps(app: Flask) -> AppsService:
         token_file=rt.config.home / "vpp.token",
         vpp_url=rt.config.vpp_url,
     )
+    AppReconciler(service.store, rt.storage, rt.config.server_url).register(rt.hooks)
     app.extensions[EXTENSION] = service
     return service
 

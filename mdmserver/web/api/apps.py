@@ -11,6 +11,9 @@ blueprint (Bearer key of scope ``admin``). Every mutating route is one audit row
     DELETE /apps/<app>
     POST   /apps/<app>/assignments            {"target": "all"|"tag:x", "behaviour": ...}
     DELETE /apps/<app>/assignments/<target>
+    GET    /apps/<app>/devices                per-device state: pending, installing, installed,
+                                              failed (with the ErrorChain), needs_license,
+                                              removing
     GET    /apps/<app>/licenses               Apps and Books licenses by serial
     POST   /apps/<app>/licenses               {"serials": [...]}: assign, follow the event
     POST   /apps/<app>/licenses/revoke        {"serials": [...]}: revoke, follow the event
@@ -89,6 +92,13 @@ def assign_app(key: str) -> Response:
 @audited("app.unassign")
 def unassign_app(key: str, target: str) -> Response:
     return _app_json(apps_service().unassign(key, target).id)
+
+
+@bp.get("/apps/<key>/devices")
+def device_states(key: str) -> Response:
+    service = apps_service()
+    found = service.get(key)
+    return jsonify(app=found.id, devices=_jsonable(service.store.app_states(found.id)))
 
 
 @bp.get("/apps/<key>/licenses")

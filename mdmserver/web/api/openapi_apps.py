@@ -180,6 +180,14 @@ PATHS: dict[str, Any] = {
             "responses": {"200": json_response(ref("App"), "Unassigned"), **errors(400, 404)},
         },
     },
+    "/api/v1/apps/{key}/devices": {
+        "get": {
+            "summary": "Per-device state of an app (pending, installing, installed, failed, "
+            "needs_license, removing), failures with the device's ErrorChain",
+            "parameters": [_APP],
+            "responses": {"200": json_response(_OBJECT, "The devices"), **errors(404)},
+        },
+    },
     "/api/v1/apps/{key}/licenses": {
         "get": {
             "summary": "Apps and Books licenses of an App Store app, by serial",
