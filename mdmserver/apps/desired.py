@@ -45,15 +45,18 @@ def plan(
     catalog_bundle_ids: set[str],
     reported: Mapping[str, str],
     in_flight: set[str],
+    delivered: frozenset[str] | set[str] = frozenset(),
 ) -> AppPlan:
     """``required``: app id -> app; ``reported``: bundle id -> Status from the device;
-    ``in_flight``: app ids with an install command still queued or unanswered."""
+    ``in_flight``: app ids with an install command still queued or unanswered;
+    ``delivered``: macOS packages the device accepted (packages are not managed apps, so the
+    ManagedApplicationList never lists them: an accepted one is not sent again)."""
     out = AppPlan()
     for app_id, app in required.items():
         status = reported.get(app.bundle_id)
         if status in INSTALLED:
             out.state[app_id] = "installed"
-        elif status in IN_PROGRESS or app_id in in_flight:
+        elif status in IN_PROGRESS or app_id in in_flight or app_id in delivered:
             out.state[app_id] = "installing"
         elif app.kind == "app_store" and not app.licensed:
             out.state[app_id] = "needs_license"

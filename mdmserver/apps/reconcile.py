@@ -102,12 +102,18 @@ class AppReconciler:
         }
         states = self.store.device_states(device_id)
         in_flight = {a for a, s in states.items() if s["command_uuid"] in pending}
+        delivered = {
+            a
+            for a, s in states.items()
+            if s["status"] == "installing" and a in assigned and assigned[a][0].kind == "macos_pkg"
+        }
         decided = plan(
             required,
             {app.bundle_id for app, _ in assigned.values()},
             self.store.catalog_bundle_ids(),
             reported,
             in_flight,
+            delivered,
         )
         queued: list[str] = []
         for app_id, status in decided.state.items():
