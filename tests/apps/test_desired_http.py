@@ -153,7 +153,7 @@ def test_commands_are_checked_against_apples_schema(api, live_server, pki, stoke
     Apple's schema): the state says why. Its licensed App Store app is installed with the
     iOS-only PurchaseMethod option."""
     device = pki.device(serial_number="C02PHONE001")  # an iPhone
-    pages, agent = _setup(api, stoken, device.serial_number)
+    _, agent = _setup(api, stoken, device.serial_number)
     mac = Mac(live_server, device)
     send(live_server, device.authenticate())
     send(live_server, device.token_update())
