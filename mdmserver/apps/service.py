@@ -299,6 +299,22 @@ class AppsService:
         assert found is not None
         return found
 
+    def follow_pending(self) -> int:
+        """Ask Apple once about each event still PENDING here (an API or CLI call that
+        stopped waiting); the number that finished. Run with the periodic upkeep."""
+        if self.token() is None:
+            return 0
+        finished = 0
+        for event_id in self.store.pending_events():
+            try:
+                if self.follow(event_id, wait=0)["status"] != "PENDING":
+                    finished += 1
+            except AdminError as exc:
+                fields = {"event_id": event_id, "error": exc.message}
+                log.warning("vpp_event_unfollowed", extra={"fields": fields})
+                break  # Apple is refusing or away: try again at the next run
+        return finished
+
     def _manage(
         self, key: str, body: Any, event_type: str, wait: float, progress: Progress | None
     ) -> dict[str, Any]:

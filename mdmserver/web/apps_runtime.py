@@ -8,14 +8,20 @@ here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
 from flask import Flask, current_app
 
 from mdmserver.apps.reconcile import AppReconciler
 from mdmserver.apps.service import AppsService
+from mdmserver.logs import get_logger
+from mdmserver.metrics.registry import Sample
 from mdmserver.storage.app_store import AppFiles, AppStore
 from mdmserver.web.runtime import runtime
 
 EXTENSION = "mdmserver.apps"
+log = get_logger("apps")
 
 
 def install_apps(app: Flask) -> AppsService:
@@ -28,8 +34,26 @@ def install_apps(app: Flask) -> AppsService:
         vpp_url=rt.config.vpp_url,
     )
     AppReconciler(service.store, rt.storage, rt.config.server_url).register(rt.hooks)
+    rt.metrics.register(
+        "mdm_vpp_token_days_left",
+        "gauge",
+        "Days until the Apps and Books content token expires (licenses stop after).",
+        lambda: _days_left(service),
+    )
+    summary = service.token_summary()
+    for warning in summary["warnings"] if summary["installed"] else ():
+        log.warning("vpp_token_expiring", extra={"fields": {"detail": warning}})
     app.extensions[EXTENSION] = service
     return service
+
+
+def _days_left(service: AppsService) -> Iterable[Sample]:
+    # Read at scrape time: a token replaced with `apps vpp-token` shows at once.
+    token = service.token()
+    if token is None:
+        return []
+    left = (token.expires_at - datetime.now(UTC)).total_seconds() / 86400
+    return [({}, round(left, 2))]
 
 
 def apps_service() -> AppsService:

@@ -138,3 +138,27 @@ def test_license_refusals_change_nothing(app, api, stoken, fake_vpp):
     assert reply.status_code == 422 and "revoked" in reply.get_json()["error"]
     assert state(app) == before
     assert len(fake_vpp.requests) == calls + 1  # only the refused associate reached Apple
+
+
+def test_an_event_left_pending_is_finished_by_the_upkeep(app, api, stoken, fake_vpp):
+    from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
+    from mdmserver.web.apps_runtime import EXTENSION
+
+    assert _put_token(api, stoken).status_code == 200
+    app_id = _store_app(api)
+    fake_vpp.pending_polls = 3
+    started = app.extensions[EXTENSION].assign_licenses(app_id, {"serials": ["C02AAA"]}, wait=0)
+    assert started["status"] == "PENDING"  # the caller stopped waiting
+    runs = [run_maintenance(maintenance_tasks(app)).get("vpp_events") for _ in range(4)]
+    assert runs == [0, 0, 1, 0]  # Apple finished it on the third look; then nothing is left
+    rows = api.get(f"/api/v1/apps/{app_id}/licenses").get_json()["licenses"]
+    assert [(r["serial_number"], r["status"]) for r in rows] == [("C02AAA", "assigned")]
+
+
+def test_the_token_expiry_is_a_metric(app, api, stoken):
+    before = app.test_client().get("/metrics").get_data(as_text=True).splitlines()
+    assert not [ln for ln in before if ln.startswith("mdm_vpp_token_days_left ")]  # no token
+    assert _put_token(api, stoken).status_code == 200
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    [line] = [ln for ln in text.splitlines() if ln.startswith("mdm_vpp_token_days_left ")]
+    assert 198 < float(line.split()[1]) <= 200
