@@ -171,7 +171,14 @@ class AppsService:
         return found
 
     def delete(self, key: str) -> AppRow:
+        """Only an unassigned app: unassigning is what removes it from devices (at their next
+        ManagedApplicationList), and a deleted app is no longer recognised as ours."""
         found = self.get(key)
+        targets = sorted(self.store.assignments(found.id))
+        if targets:
+            raise Conflict(
+                f"app {found.name!r} is still assigned to {', '.join(targets)}: unassign it first"
+            )
         self.store.delete(found.id)
         self.files.remove(found.id)
         return found

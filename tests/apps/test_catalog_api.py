@@ -107,6 +107,8 @@ def test_assign_unassign_and_delete(app, api):
         f"{APPS}/{app_id}/assignments", {"target": "tag:sales", "behaviour": "available"}
     )
     assert assigned.get_json()["assignments"] == [{"target": "tag:sales", "behaviour": "available"}]
+    refused = api.delete(f"{APPS}/{app_id}")
+    assert refused.status_code == 409 and "unassign it first" in refused.get_json()["error"]
     assert api.delete(f"{APPS}/{app_id}/assignments/tag:sales").status_code == 200
     assert api.delete(f"{APPS}/{app_id}/assignments/tag:sales").status_code == 404
     ipa = _upload(api, make_ipa("com.example.gone"), kind="ios_inhouse", name="gone").get_json()

@@ -160,9 +160,12 @@ PATHS: dict[str, Any] = {
             "responses": {"200": json_response(ref("App"), "The app"), **errors(404)},
         },
         "delete": {
-            "summary": "Remove an app and its stored file",
+            "summary": "Remove an unassigned app and its stored file",
             "parameters": [_APP],
-            "responses": {"200": json_response(_OBJECT, "Deleted"), **errors(404)},
+            "responses": {
+                "200": json_response(_OBJECT, "Deleted"),
+                **errors(404, 409, why={409: "The app is still assigned"}),
+            },
         },
     },
     "/api/v1/apps/{key}/assignments": {
