@@ -4,12 +4,16 @@ device, and the missing ``required`` apps get an install command, the catalog ap
 assigned a ``RemoveApplication``. Every command is checked against Apple's schema for the
 device's platform before it is queued; one the schema refuses is not sent, and the app's state
 says why. Answers to the install commands record ``installing`` or ``failed`` with the
-ErrorChain, visible per device in ``GET /api/v1/apps/<app>/devices``.
+ErrorChain, visible per device in ``GET /api/v1/apps/<app>/devices``; a failed install is
+sent again only after a backoff that grows with each attempt (:func:`retry_at`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from mdmserver.apps.desired import WantedApp, install_command, plan, read_managed_list
 from mdmserver.catalog.platforms import platform_of
@@ -27,6 +31,15 @@ LIST = "ManagedApplicationList"
 INSTALLS = ("InstallApplication", "InstallEnterpriseApplication")
 REMOVE = "RemoveApplication"
 _UNANSWERED = ("queued", "sent", "notnow")
+RETRY_BASE = timedelta(minutes=5)  # after the first failure; each further one waits 4x more
+RETRY_MAX = timedelta(hours=24)
+
+
+def retry_at(state: Mapping[str, Any]) -> datetime:
+    """When a failed install may be sent again: backoff grows with the installs already sent."""
+    wait = min(RETRY_BASE * 4 ** max(int(state["attempts"]) - 1, 0), RETRY_MAX)
+    updated: datetime = state["updated_at"]
+    return updated + wait
 
 
 class AppReconciler:
@@ -118,9 +131,18 @@ class AppReconciler:
         queued: list[str] = []
         for app_id, status in decided.state.items():
             if app_id not in decided.install and states.get(app_id, {}).get("status") != status:
-                self.store.set_state(device_id, app_id, status, keep_command=True)
+                attempts = 0 if status == "installed" else None
+                self.store.set_state(
+                    device_id, app_id, status, keep_command=True, attempts=attempts
+                )
+        now = datetime.now(UTC)
         for app_id in decided.install:
             app = assigned[app_id][0]
+            previous = states.get(app_id)
+            attempts = previous["attempts"] if previous else 0
+            if previous and previous["status"] == "failed" and now < retry_at(previous):
+                continue  # backing off after a failed install; the state says when
+            attempts += 1
             request_type, payload = install_command(
                 app.kind,
                 adam_id=app.adam_id,
@@ -139,7 +161,9 @@ class AppReconciler:
                 continue
             command = new_command(request_type, payload)
             self.storage.enqueue(command, [enrollment_id])
-            self.store.set_state(device_id, app_id, "pending", command_uuid=command.command_uuid)
+            self.store.set_state(
+                device_id, app_id, "pending", command_uuid=command.command_uuid, attempts=attempts
+            )
             queued.append(request_type)
         by_bundle = {app.bundle_id: app for app in self.store.all()}
         for bundle_id in decided.remove:

@@ -216,8 +216,11 @@ class AppStore:
         command_uuid: str | None = None,
         error: str | None = None,
         keep_command: bool = False,
+        attempts: int | None = None,
     ) -> None:
         values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
+        if attempts is not None:
+            values["attempts"] = attempts
         if not keep_command:
             values["command_uuid"] = command_uuid
         key = (app_device_states.c.device_id == device_id) & (app_device_states.c.app_id == app_id)
@@ -454,6 +457,7 @@ def _state_row(row: Row[Any]) -> dict[str, Any]:
         "status": row.status,
         "command_uuid": row.command_uuid,
         "error": json.loads(row.error) if row.error else None,
+        "attempts": row.attempts,
         "updated_at": _utc(row.updated_at),
     }
 

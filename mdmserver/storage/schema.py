@@ -404,6 +404,7 @@ app_device_states = Table(
     ),
     Column("command_uuid", String(64), index=True),
     Column("error", Text, comment="JSON: the device's ErrorChain"),
+    Column("attempts", Integer, nullable=False, server_default=text("0"), comment="installs sent"),
     Column("updated_at", Timestamp, nullable=False),
 )
 

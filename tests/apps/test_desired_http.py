@@ -7,9 +7,13 @@ without a license is shown as needing one."""
 from __future__ import annotations
 
 import plistlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+
 from mdmserver.protocol.commands import new_command
+from mdmserver.storage.schema import app_device_states
 from mdmserver.testing.app_packages import make_pkg
 from mdmserver.testing.http import send
 from mdmserver.web.runtime import runtime
@@ -120,7 +124,7 @@ def test_required_apps_are_installed_kept_and_removed(app, api, live_server, pki
     assert device.udid not in _states(api, pages)
 
 
-def test_a_failed_install_keeps_its_error_chain(api, live_server, pki, stoken):
+def test_a_failed_install_keeps_its_error_chain_and_backs_off(app, api, live_server, pki, stoken):
     device = pki.device(serial_number="C02MAC0FAIL", **MAC)
     pages, _ = _setup(api, stoken, device.serial_number)
     mac = Mac(live_server, device)
@@ -133,8 +137,26 @@ def test_a_failed_install_keeps_its_error_chain(api, live_server, pki, stoken):
         "InstallApplication": ("Error", {"ErrorChain": chain}),
     })  # fmt: skip
     state = _states(api, pages)[device.udid]
-    assert state["status"] == "failed"
+    assert (state["status"], state["attempts"]) == ("failed", 1)
     assert state["error"]["ErrorChain"][0]["ErrorCode"] == 12064
+    assert state["retry_at"] > state["updated_at"]
+
+    # Still missing, but the backoff has not passed: nothing is sent.
+    _ask_list(app, device)
+    assert _types(mac.session({"ManagedApplicationList": _listing()})) == ["ManagedApplicationList"]
+    # Once it has, the install is sent again (and counted).
+    with runtime(app).engine.begin() as conn:
+        conn.execute(
+            update(app_device_states)
+            .where(app_device_states.c.device_id == device.udid)
+            .values(updated_at=datetime.now(UTC) - timedelta(minutes=6))
+        )
+    _ask_list(app, device)
+    assert _types(mac.session({"ManagedApplicationList": _listing()})) == [
+        "ManagedApplicationList",
+        "InstallApplication",
+    ]
+    assert _states(api, pages)[device.udid]["attempts"] == 2
 
 
 def test_an_unlicensed_device_needs_a_license(api, live_server, pki, stoken):

@@ -31,6 +31,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from mdmserver.apps.reconcile import retry_at
 from mdmserver.apps.service import describe_app, license_rows
 from mdmserver.service.admin.errors import BadRequest, NotFound
 from mdmserver.web.api import audited, json_body
@@ -98,7 +99,10 @@ def unassign_app(key: str, target: str) -> Response:
 def device_states(key: str) -> Response:
     service = apps_service()
     found = service.get(key)
-    return jsonify(app=found.id, devices=_jsonable(service.store.app_states(found.id)))
+    rows = service.store.app_states(found.id)
+    for row in rows:
+        row["retry_at"] = retry_at(row) if row["status"] == "failed" else None
+    return jsonify(app=found.id, devices=_jsonable(rows))
 
 
 @bp.get("/apps/<key>/licenses")

@@ -90,6 +90,13 @@ def upgrade() -> None:
         ),
         sa.Column("command_uuid", sa.String(length=64), nullable=True),
         sa.Column("error", sa.Text(), nullable=True, comment="JSON: the device's ErrorChain"),
+        sa.Column(
+            "attempts",
+            sa.Integer(),
+            server_default=sa.text("0"),
+            nullable=False,
+            comment="installs sent",
+        ),
         sa.Column("updated_at", _TS, nullable=False),
         sa.PrimaryKeyConstraint("device_id", "app_id"),
     )
