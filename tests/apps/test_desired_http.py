@@ -184,3 +184,27 @@ def test_commands_are_checked_against_apples_schema(api, live_server, pki, stoke
     assert received[1]["Command"]["Options"] == {"PurchaseMethod": 1}
     refused = _states(api, agent)[device.udid]
     assert refused["status"] == "failed" and "refused_by_schema" in refused["error"]
+
+
+def test_with_inventory_on_the_list_is_asked_once_and_still_reconciled(app_config, pki, stoken):
+    """Inventory asks for the ManagedApplicationList on enrollment and on its schedule; the
+    apps feature does not ask twice, and reconciles on inventory's answers."""
+    import dataclasses
+
+    from mdmserver.app import create_app
+    from mdmserver.testing.http import serve
+    from tests.api.conftest import Api, make_key
+
+    inventoried = create_app(dataclasses.replace(app_config, inventory_on_enroll=True))
+    try:
+        api = Api(inventoried, make_key(inventoried, "apps-admin"))
+        device = pki.device(serial_number="C02MAC0INV1", **MAC)
+        _setup(api, stoken, device.serial_number)
+        with serve(inventoried) as server:
+            send(server, device.authenticate())
+            send(server, device.token_update())
+            received = _types(Mac(server, device).session({"ManagedApplicationList": _listing()}))
+        assert received.count("ManagedApplicationList") == 1
+        assert "InstallApplication" in received and "InstallEnterpriseApplication" in received
+    finally:
+        runtime(inventoried).close()
