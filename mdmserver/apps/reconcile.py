@@ -151,13 +151,13 @@ class AppReconciler:
                 manifest=app.manifest if app.kind == "macos_pkg" and not app.manifest_url else None,
                 platform=platform,
             )
-            problems = [p for p in validate_command(request_type, payload, platform=platform)
-                        if p.severity == "error"]  # fmt: skip
+            findings = validate_command(request_type, payload, platform=platform)
+            problems = [p for p in findings if p.severity == "error"]
             if problems:
                 error = json.dumps({"refused_by_schema": [str(p) for p in problems]})
                 self.store.set_state(device_id, app_id, "failed", error=error)
-                log.warning("app_install_refused", extra={"fields": {
-                    "device_id": device_id, "app": app_id, "problems": len(problems)}})  # fmt: skip
+                fields = {"device_id": device_id, "app": app_id, "problems": len(problems)}
+                log.warning("app_install_refused", extra={"fields": fields})
                 continue
             command = new_command(request_type, payload)
             self.storage.enqueue(command, [enrollment_id])
@@ -167,13 +167,14 @@ class AppReconciler:
             queued.append(request_type)
         by_bundle = {app.bundle_id: app for app in self.store.all()}
         for bundle_id in decided.remove:
+            app_id = by_bundle[bundle_id].id
+            if app_id in in_flight:
+                continue  # a RemoveApplication is already on its way
             command = new_command(REMOVE, {"Identifier": bundle_id})
             self.storage.enqueue(command, [enrollment_id])
-            self.store.set_state(
-                device_id, by_bundle[bundle_id].id, "removing", command_uuid=command.command_uuid
-            )
+            self.store.set_state(device_id, app_id, "removing", command_uuid=command.command_uuid)
             queued.append(REMOVE)
         if queued:
-            log.info("apps_reconciled", extra={"fields": {
-                "enrollment_id": enrollment_id, "commands": queued}})  # fmt: skip
+            fields = {"enrollment_id": enrollment_id, "commands": queued}
+            log.info("apps_reconciled", extra={"fields": fields})
         return queued

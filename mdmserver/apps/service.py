@@ -297,11 +297,12 @@ class AppsService:
         )
         if status.done:
             self.store.finish_event(event_id, status.status, status.num_completed, status.failures)
-            log.info(
-                "vpp_event_done",
-                extra={"fields": {"event_id": event_id, "status": status.status,
-                                  "failures": len(status.failures)}},
-            )  # fmt: skip
+            fields = {
+                "event_id": event_id,
+                "status": status.status,
+                "failures": len(status.failures),
+            }
+            log.info("vpp_event_done", extra={"fields": fields})
         found = self.store.event(event_id)
         assert found is not None
         return found
