@@ -73,11 +73,12 @@ def plan(
     return out
 
 
-def read_managed_list(raw: Any) -> dict[str, str]:
-    """bundle id -> Status from a ManagedApplicationList answer (defensively: devices vary)."""
+def read_managed_list(raw: Any) -> dict[str, str] | None:
+    """bundle id -> Status from a ManagedApplicationList answer (defensively: devices vary);
+    None when the answer has no list at all, so nothing is decided from it."""
     found = raw.get("ManagedApplicationList") if isinstance(raw, Mapping) else None
     if not isinstance(found, Mapping):
-        return {}
+        return None
     return {
         str(bundle_id): str(entry.get("Status"))
         for bundle_id, entry in found.items()

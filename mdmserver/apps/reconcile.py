@@ -65,7 +65,11 @@ class AppReconciler:
         identity = event.identity
         if identity.is_user_channel or event.result.status != Status.ACKNOWLEDGED:
             return
-        self.reconcile(identity.id, read_managed_list(event.result.raw))
+        reported = read_managed_list(event.result.raw)
+        if reported is None:
+            log.warning("app_list_unreadable", extra={"fields": {"enrollment_id": identity.id}})
+            return
+        self.reconcile(identity.id, reported)
 
     def on_answer(self, event: ResultEvent) -> None:
         result, identity = event.result, event.identity

@@ -102,6 +102,11 @@ def test_required_apps_are_installed_kept_and_removed(app, api, live_server, pki
     assert asset["url"].endswith(f"/mdm/apps/{agent}/file") and asset["sha256s"]
     assert _states(api, pages)[device.udid]["status"] == "installing"
 
+    # An answer without a list decides nothing (no reinstall storm from a malformed answer).
+    _ask_list(app, device)
+    odd = mac.session({"ManagedApplicationList": ("Acknowledged", {"ManagedApplicationList": [1]})})
+    assert _types(odd) == ["ManagedApplicationList"]
+
     # Installed: nothing more to do.
     _ask_list(app, device)
     assert _types(mac.session({"ManagedApplicationList": _listing(**{PAGES: "Managed"})})) == [
