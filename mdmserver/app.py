@@ -45,11 +45,13 @@ from mdmserver.storage.base import Storage
 from mdmserver.storage.engine import make_engine
 from mdmserver.storage.enrollment_store import EnrollmentStore
 from mdmserver.storage.sql import SQLStorage
-from mdmserver.web import ddm_assets, enroll, enroll_ota, mdm, metrics, scep
+from mdmserver.web import app_files, ddm_assets, enroll, enroll_ota, mdm, metrics, scep
+from mdmserver.web.api import apps as apps_api  # noqa: F401 (nests /api/v1/apps)
 from mdmserver.web.api import declarations as declarations_api  # noqa: F401 (nests routes)
 from mdmserver.web.api import profiles as profiles_api  # noqa: F401 (nests /api/v1/profiles)
 from mdmserver.web.api import push as push_api  # noqa: F401 (nests /api/v1 push routes)
 from mdmserver.web.api import register_api
+from mdmserver.web.apps_runtime import install_apps
 from mdmserver.web.console import install_console
 from mdmserver.web.ddm_runtime import install_ddm
 from mdmserver.web.device_auth import DeviceAuthenticator
@@ -121,6 +123,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     install_profiles(app)  # profile hooks, identity-cert recording, signing jobs (issue #6)
     install_trust(app)  # inventory + compliance hooks, trust API and policy (issue #7)
     install_ddm(app)  # declarative management, its status channel feeding compliance (#15)
+    install_apps(app)  # app catalog, Apps and Books licenses (issue #17)
 
     _install_request_ids(app)
     register_error_handlers(app)
@@ -131,6 +134,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(enroll_ota.bp)  # over-the-air enrollment, phase 2 (issue #12)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(ddm_assets.bp)
+    app.register_blueprint(app_files.bp)
     register_api(app)
     install_console(app, config.home)  # the web console at / (issue #16)
     # Upkeep (renewals, inventory refresh, stale compliance) runs with the push scan.

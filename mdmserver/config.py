@@ -355,6 +355,12 @@ class Config:
     trust_assertion_ttl_seconds: int = field(
         default=300, metadata=doc("lifetime of signed device-trust JWTs")
     )
+    # Apps (issue #17): Apple's Apps and Books service (a stand-in's URL in tests); the
+    # content token is kept in MDM_HOME/vpp.token, uploaded files under MDM_HOME/apps.
+    vpp_url: str = field(
+        default="https://vpp.itunes.apple.com/mdm/v2",
+        metadata=doc("Apple's Apps and Books service", form="https:// URL"),
+    )
     log_level: str = field(
         default="INFO",
         metadata=doc("logs are JSON lines on stderr, with a request id", choices=LOG_LEVELS),

@@ -14,6 +14,7 @@ import click
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
 from mdmserver.cli.api_key import api_key
+from mdmserver.cli.apps import apps
 from mdmserver.cli.backup import backup, restore
 from mdmserver.cli.commands import command, lock, wipe
 from mdmserver.cli.compliance import compliance, inventory
@@ -85,3 +86,4 @@ main.add_command(compliance)
 main.add_command(users)
 main.add_command(backup)
 main.add_command(restore)
+main.add_command(apps)

@@ -1,9 +1,10 @@
 """Periodic upkeep that keeps devices healthy with no admin involved.
 
 Identity renewal (before a device's certificate expires), inventory refresh (every
-``inventory_interval_hours``) and stale compliance (devices silent past the limit). They run
-with the push scan, wherever that runs: in the web process when jobs are in-process, in
-``mdmserver worker`` with RQ (one worker per period, under the scan lock).
+``inventory_interval_hours``), stale compliance (devices silent past the limit) and Apps and
+Books events still pending. They run with the push scan, wherever that runs: in the web
+process when jobs are in-process, in ``mdmserver worker`` with RQ (one worker per period,
+under the scan lock).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flask import Flask
 
 from mdmserver.logs import get_logger
 from mdmserver.service.renewal import queue_renewals
+from mdmserver.web.apps_runtime import EXTENSION as APPS
 from mdmserver.web.enrollment_runtime import EXTENSION as ENROLLMENT
 from mdmserver.web.runtime import runtime
 from mdmserver.web.trust import EXTENSION as INVENTORY
@@ -39,6 +41,9 @@ def maintenance_tasks(app: Flask) -> dict[str, Task]:
     if inventory is not None:
         tasks["inventory_refresh"] = lambda: inventory.inventory.refresh_due_inventory()
         tasks["compliance_stale"] = lambda: inventory.compliance.evaluate_stale()
+    apps = app.extensions.get(APPS)
+    if apps is not None:
+        tasks["vpp_events"] = apps.follow_pending
     return tasks
 
 

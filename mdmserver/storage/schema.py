@@ -541,6 +541,102 @@ ddm_assets = Table(
     Column("created_at", Timestamp, nullable=False),
 )
 
+# Apps (migration 0017_apps) ------------------------------------------------------------------
+# The catalog: App Store apps (by Adam ID), in-house iOS apps and macOS packages (a stored file
+# or an admin-given URL, with the manifest devices download by). Assignments say which devices
+# may fetch and should have an app; app_device_states what each device has or was sent. The
+# vpp_* tables mirror Apple's Apps and Books service: the organisation's assets with their
+# counts, the licenses assigned by serial and the asynchronous events that assign or revoke
+# them. The content token itself is a file in
+# MDM_HOME (mode 0600, like the push key), never a column.
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True, comment="API and CLI handle"),
+    Column("kind", String(16), nullable=False, comment="app_store, ios_inhouse, macos_pkg"),
+    Column("bundle_id", String(255), nullable=False),
+    Column("adam_id", String(32), comment="iTunes Store ID (App Store apps)"),
+    Column("version", String(64)),
+    Column("file_name", String(255), comment="stored file, under MDM_HOME/apps"),
+    Column("file_size", BigInteger),
+    Column("file_sha256", String(64)),
+    Column("download_url", Text, comment="admin-given CDN URL of the file"),
+    Column("manifest_url", Text, comment="admin-given manifest URL (nothing stored)"),
+    Column("manifest", Text, comment="JSON: the manifest built from the stored file"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+app_assignments = Table(
+    "app_assignments",
+    metadata,
+    Column("app_id", String(32), ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("target", String(160), primary_key=True, comment="all, or tag:<device tag>"),
+    Column("behaviour", String(16), nullable=False, comment="required or available"),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+app_device_states = Table(
+    "app_device_states",
+    metadata,
+    Column("device_id", String(128), primary_key=True),
+    Column("app_id", String(32), primary_key=True),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="pending, installing, installed, failed, needs_license, removing",
+    ),
+    Column("command_uuid", String(64), index=True),
+    Column("error", Text, comment="JSON: the device's ErrorChain"),
+    Column("attempts", Integer, nullable=False, server_default=text("0"), comment="installs sent"),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+vpp_assets = Table(
+    "vpp_assets",
+    metadata,
+    Column("adam_id", String(32), primary_key=True),
+    Column("pricing_param", String(16), primary_key=True, comment="STDQ or PLUS"),
+    Column("product_type", String(16)),
+    Column("total_count", Integer, nullable=False),
+    Column("assigned_count", Integer, nullable=False),
+    Column("available_count", Integer, nullable=False),
+    Column("retired_count", Integer, nullable=False),
+    Column("device_assignable", Boolean, nullable=False),
+    Column("revocable", Boolean, nullable=False),
+    Column("platforms", Text, nullable=False, comment="JSON list"),
+    Column("synced_at", Timestamp, nullable=False),
+)
+
+vpp_licenses = Table(
+    "vpp_licenses",
+    metadata,
+    Column("adam_id", String(32), primary_key=True),
+    Column("serial_number", String(64), primary_key=True),
+    Column("pricing_param", String(16), nullable=False),
+    Column("status", String(16), nullable=False, comment="assigning, assigned, revoking, failed"),
+    Column("event_id", String(64), index=True),
+    Column("error", Text),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+vpp_events = Table(
+    "vpp_events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("event_type", String(16), nullable=False, comment="ASSOCIATE or DISASSOCIATE"),
+    Column("adam_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False, comment="PENDING, COMPLETE or FAILED"),
+    Column("num_requested", Integer),
+    Column("num_completed", Integer),
+    Column("failures", Text, comment="JSON: Apple's failures"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("completed_at", Timestamp),
+)
+
 # Inventory and compliance (migration 0005_inventory) -----------------------------------------
 # Normalised facts per device (one column per fact, JSON text for lists), each command's last
 # raw answer, and per-field history. Compliance keeps the current state, its history, open

@@ -547,6 +547,7 @@ def document() -> Response:
 # The features' descriptions add themselves with add_paths when imported; they need the helpers
 # above, so they come last.
 from mdmserver.web.api import (  # noqa: E402, F401
+    openapi_apps,
     openapi_declarations,
     openapi_profiles,
     openapi_push,

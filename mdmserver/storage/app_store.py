@@ -1,0 +1,474 @@
+"""The app catalog and the Apps and Books mirror in SQL, and the stored app files on disk.
+
+Reads the core tables (device_tags, enrollments) to answer "may this device fetch this app";
+writes only its own (apps, app_assignments, vpp_assets, vpp_licenses, vpp_events).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import IntegrityError
+
+from mdmserver.storage.schema import (
+    app_assignments,
+    app_device_states,
+    apps,
+    device_tags,
+    devices,
+    vpp_assets,
+    vpp_events,
+    vpp_licenses,
+)
+
+ALL = "all"
+NOT_ASSOCIATED = 9619  # Apple: "License not associated."
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AppNameTaken(ValueError):
+    """Another app already has this name."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppRow:
+    id: str
+    name: str
+    kind: str
+    bundle_id: str
+    adam_id: str | None
+    version: str | None
+    file_name: str | None
+    file_size: int | None
+    file_sha256: str | None
+    download_url: str | None
+    manifest_url: str | None
+    manifest: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseRow:
+    adam_id: str
+    serial_number: str
+    pricing_param: str
+    status: str
+    event_id: str | None
+    error: str | None
+    updated_at: datetime
+
+
+class AppStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # Catalog ---------------------------------------------------------------------------------
+
+    def create(self, values: Mapping[str, Any], app_id: str | None = None) -> AppRow:
+        now = utcnow()
+        row = {
+            "id": app_id or new_app_id(),
+            **values,
+            "manifest": json.dumps(values["manifest"]) if values.get("manifest") else None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(apps).values(**row))
+        except IntegrityError:
+            raise AppNameTaken(f"an app named {values['name']!r} already exists") from None
+        found = self.get(row["id"])
+        assert found is not None
+        return found
+
+    def get(self, key: str) -> AppRow | None:
+        """By id or by name."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(apps).where(or_(apps.c.id == key, apps.c.name == key))
+            ).first()
+        return _app(row) if row else None
+
+    def all(self) -> list[AppRow]:
+        with self.engine.connect() as conn:
+            return [_app(r) for r in conn.execute(select(apps).order_by(apps.c.name))]
+
+    def delete(self, app_id: str) -> bool:
+        with self.engine.begin() as conn:
+            conn.execute(delete(app_assignments).where(app_assignments.c.app_id == app_id))
+            conn.execute(delete(app_device_states).where(app_device_states.c.app_id == app_id))
+            return conn.execute(delete(apps).where(apps.c.id == app_id)).rowcount > 0
+
+    def assign(self, app_id: str, target: str, behaviour: str) -> None:
+        """Add or change one assignment (its behaviour is replaced)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(app_assignments).where(
+                    app_assignments.c.app_id == app_id, app_assignments.c.target == target
+                )
+            )
+            conn.execute(
+                insert(app_assignments).values(
+                    app_id=app_id, target=target, behaviour=behaviour, created_at=utcnow()
+                )
+            )
+
+    def unassign(self, app_id: str, target: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(app_assignments).where(
+                    app_assignments.c.app_id == app_id, app_assignments.c.target == target
+                )
+            )
+            return result.rowcount > 0
+
+    def assignments(self, app_id: str) -> dict[str, str]:
+        """target -> behaviour."""
+        query = select(app_assignments.c.target, app_assignments.c.behaviour).where(
+            app_assignments.c.app_id == app_id
+        )
+        with self.engine.connect() as conn:
+            return {t: b for t, b in conn.execute(query).all()}
+
+    def is_assigned(self, app_id: str, device_id: str) -> bool:
+        """Assigned to every device, or to one of this device's tags."""
+        with self.engine.connect() as conn:
+            return _is_assigned(conn, app_id, device_id)
+
+    # Desired state per device -------------------------------------------------------------
+
+    def assigned_to(self, device_id: str) -> dict[str, tuple[AppRow, str]]:
+        """app id -> (app, behaviour) for every app assigned to all or to one of the device's
+        tags; "required" wins over "available" when both apply."""
+        with self.engine.connect() as conn:
+            targets = [ALL, *_device_tag_targets(conn, device_id)]
+            rows = conn.execute(
+                select(apps, app_assignments.c.behaviour)
+                .join(app_assignments, app_assignments.c.app_id == apps.c.id)
+                .where(app_assignments.c.target.in_(targets))
+            ).all()
+        found: dict[str, tuple[AppRow, str]] = {}
+        for row in rows:
+            values = row._asdict()
+            behaviour = values.pop("behaviour")
+            app = _app_values(values)
+            if app.id not in found or behaviour == "required":
+                found[app.id] = (app, behaviour)
+        return found
+
+    def catalog_bundle_ids(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(apps.c.bundle_id)).scalars())
+
+    def has_license(self, adam_id: str, serial_number: str | None) -> bool:
+        if not serial_number:
+            return False
+        query = select(vpp_licenses.c.status).where(
+            vpp_licenses.c.adam_id == adam_id,
+            vpp_licenses.c.serial_number == serial_number,
+            vpp_licenses.c.status == "assigned",
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def device_facts(self, device_id: str) -> dict[str, str | None]:
+        query = select(devices.c.serial_number, devices.c.product_name, devices.c.model).where(
+            devices.c.id == device_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return dict(row._asdict()) if row else {}
+
+    def device_states(self, device_id: str) -> dict[str, dict[str, Any]]:
+        query = select(app_device_states).where(app_device_states.c.device_id == device_id)
+        with self.engine.connect() as conn:
+            return {r.app_id: _state_row(r) for r in conn.execute(query)}
+
+    def app_states(self, app_id: str) -> list[dict[str, Any]]:
+        query = (
+            select(app_device_states)
+            .where(app_device_states.c.app_id == app_id)
+            .order_by(app_device_states.c.device_id)
+        )
+        with self.engine.connect() as conn:
+            return [_state_row(r) for r in conn.execute(query)]
+
+    def set_state(
+        self,
+        device_id: str,
+        app_id: str,
+        status: str,
+        *,
+        command_uuid: str | None = None,
+        error: str | None = None,
+        keep_command: bool = False,
+        attempts: int | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
+        if attempts is not None:
+            values["attempts"] = attempts
+        if not keep_command:
+            values["command_uuid"] = command_uuid
+        key = (app_device_states.c.device_id == device_id) & (app_device_states.c.app_id == app_id)
+        with self.engine.begin() as conn:
+            if conn.execute(update(app_device_states).where(key).values(**values)).rowcount == 0:
+                values.setdefault("command_uuid", command_uuid)
+                conn.execute(
+                    insert(app_device_states).values(device_id=device_id, app_id=app_id, **values)
+                )
+
+    def forget_state(self, device_id: str, app_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(app_device_states).where(
+                    app_device_states.c.device_id == device_id,
+                    app_device_states.c.app_id == app_id,
+                )
+            )
+
+    def state_for_command(self, device_id: str, command_uuid: str) -> str | None:
+        """The app id a command was sent for."""
+        query = select(app_device_states.c.app_id).where(
+            app_device_states.c.device_id == device_id,
+            app_device_states.c.command_uuid == command_uuid,
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    # Apps and Books ----------------------------------------------------------------------------
+
+    def save_assets(self, found: Iterable[Mapping[str, Any]]) -> int:
+        """Replace the mirror of the organisation's assets with Apple's latest answer."""
+        now = utcnow()
+        rows = [
+            {
+                "adam_id": str(a["adamId"]),
+                "pricing_param": str(a.get("pricingParam") or "STDQ"),
+                "product_type": a.get("productType"),
+                "total_count": int(a.get("totalCount") or 0),
+                "assigned_count": int(a.get("assignedCount") or 0),
+                "available_count": int(a.get("availableCount") or 0),
+                "retired_count": int(a.get("retiredCount") or 0),
+                "device_assignable": bool(a.get("deviceAssignable")),
+                "revocable": bool(a.get("revocable")),
+                "platforms": json.dumps(list(a.get("supportedPlatforms") or [])),
+                "synced_at": now,
+            }
+            for a in found
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(delete(vpp_assets))
+            if rows:
+                conn.execute(insert(vpp_assets), rows)
+        return len(rows)
+
+    def assets(self, adam_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(vpp_assets).order_by(vpp_assets.c.adam_id)
+        if adam_id is not None:
+            query = query.where(vpp_assets.c.adam_id == adam_id)
+        with self.engine.connect() as conn:
+            return [
+                {
+                    **row._asdict(),
+                    "platforms": json.loads(row.platforms),
+                    "synced_at": _utc(row.synced_at),
+                }
+                for row in conn.execute(query)
+            ]
+
+    def start_event(
+        self,
+        event_id: str,
+        event_type: str,
+        adam_id: str,
+        pricing_param: str,
+        serials: Sequence[str],
+    ) -> None:
+        """Record an event Apple accepted and mark its licenses as in flight, in one go."""
+        now = utcnow()
+        status = "assigning" if event_type == "ASSOCIATE" else "revoking"
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(vpp_events).values(
+                    event_id=event_id, event_type=event_type, adam_id=adam_id,
+                    status="PENDING", num_requested=len(serials), created_at=now,
+                )
+            )  # fmt: skip
+            for serial in serials:
+                _upsert_license(
+                    conn, adam_id, serial,
+                    {"pricing_param": pricing_param, "status": status, "event_id": event_id,
+                     "error": None, "updated_at": now},
+                )  # fmt: skip
+
+    def finish_event(
+        self,
+        event_id: str,
+        status: str,
+        num_completed: int | None,
+        failures: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Apple's final word: licenses in flight become assigned (or are gone, for a
+        revocation); each serial Apple names in ``failures`` keeps the error instead."""
+        now = utcnow()
+        failed = {str(f.get("serialNumber")): f for f in failures}
+        with self.engine.begin() as conn:
+            event = conn.execute(
+                select(vpp_events).where(vpp_events.c.event_id == event_id)
+            ).first()
+            if event is None:
+                return
+            conn.execute(
+                update(vpp_events)
+                .where(vpp_events.c.event_id == event_id)
+                .values(
+                    status=status, num_completed=num_completed,
+                    failures=json.dumps(list(failures)) if failures else None, completed_at=now,
+                )
+            )  # fmt: skip
+            in_flight = conn.execute(
+                select(vpp_licenses.c.serial_number).where(vpp_licenses.c.event_id == event_id)
+            ).scalars()
+            for serial in list(in_flight):
+                key = (vpp_licenses.c.adam_id == event.adam_id) & (
+                    vpp_licenses.c.serial_number == serial
+                )
+                if serial in failed:
+                    number = failed[serial].get("errorNumber")
+                    error = f"{number}: {failed[serial].get('errorMessage')}"
+                    if event.event_type == "DISASSOCIATE" and number == NOT_ASSOCIATED:
+                        conn.execute(delete(vpp_licenses).where(key))  # there was none
+                        continue
+                    # A failed assignment has no license; a failed revocation keeps it.
+                    status = "failed" if event.event_type == "ASSOCIATE" else "assigned"
+                    conn.execute(
+                        update(vpp_licenses)
+                        .where(key)
+                        .values(status=status, error=error, updated_at=now)
+                    )
+                elif event.event_type == "ASSOCIATE":
+                    conn.execute(
+                        update(vpp_licenses).where(key).values(status="assigned", updated_at=now)
+                    )
+                else:
+                    conn.execute(delete(vpp_licenses).where(key))
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(vpp_events).where(vpp_events.c.event_id == event_id)).first()
+        if row is None:
+            return None
+        found = row._asdict()
+        found["failures"] = json.loads(row.failures) if row.failures else []
+        found["created_at"], found["completed_at"] = _utc(row.created_at), _utc(row.completed_at)
+        return found
+
+    def pending_events(self) -> list[str]:
+        query = select(vpp_events.c.event_id).where(vpp_events.c.status == "PENDING")
+        with self.engine.connect() as conn:
+            return list(conn.execute(query.order_by(vpp_events.c.created_at)).scalars())
+
+    def licenses(self, adam_id: str) -> list[LicenseRow]:
+        query = (
+            select(vpp_licenses)
+            .where(vpp_licenses.c.adam_id == adam_id)
+            .order_by(vpp_licenses.c.serial_number)
+        )
+        with self.engine.connect() as conn:
+            return [
+                LicenseRow(**{**r._asdict(), "updated_at": _utc(r.updated_at)})
+                for r in conn.execute(query)
+            ]
+
+
+class AppFiles:
+    """Uploaded app files, one folder per app under ``<MDM_HOME>/apps`` (mode 0700)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, app_id: str, file_name: str) -> Path:
+        return self.root / app_id / file_name
+
+    def write(self, app_id: str, file_name: str, data: bytes) -> Path:
+        folder = self.root / app_id
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = folder / file_name
+        temporary = folder / f".{file_name}.{os.getpid()}.tmp"
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+        return target
+
+    def remove(self, app_id: str) -> None:
+        folder = self.root / app_id
+        if folder.is_dir():
+            for child in folder.iterdir():
+                child.unlink(missing_ok=True)
+            folder.rmdir()
+
+
+def new_app_id() -> str:
+    return secrets.token_hex(8)
+
+
+def _device_tag_targets(conn: Connection, device_id: str) -> list[str]:
+    query = select(device_tags.c.tag).where(device_tags.c.device_id == device_id)
+    return [f"tag:{t}" for t in conn.execute(query).scalars()]
+
+
+def _is_assigned(conn: Connection, app_id: str, device_id: str) -> bool:
+    targets = [ALL, *_device_tag_targets(conn, device_id)]
+    query = select(app_assignments.c.target).where(
+        app_assignments.c.app_id == app_id, app_assignments.c.target.in_(targets)
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def _upsert_license(conn: Connection, adam_id: str, serial: str, values: Mapping[str, Any]) -> None:
+    key = (vpp_licenses.c.adam_id == adam_id) & (vpp_licenses.c.serial_number == serial)
+    if conn.execute(update(vpp_licenses).where(key).values(**values)).rowcount == 0:
+        conn.execute(insert(vpp_licenses).values(adam_id=adam_id, serial_number=serial, **values))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _state_row(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "device_id": row.device_id,
+        "app_id": row.app_id,
+        "status": row.status,
+        "command_uuid": row.command_uuid,
+        "error": json.loads(row.error) if row.error else None,
+        "attempts": row.attempts,
+        "updated_at": _utc(row.updated_at),
+    }
+
+
+def _app(row: Row[Any]) -> AppRow:
+    return _app_values(row._asdict())
+
+
+def _app_values(values: dict[str, Any]) -> AppRow:
+    values = dict(values)
+    values["manifest"] = json.loads(values["manifest"]) if values["manifest"] else None
+    values["created_at"] = _utc(values["created_at"])
+    values["updated_at"] = _utc(values["updated_at"])
+    return AppRow(**values)
