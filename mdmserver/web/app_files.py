@@ -31,7 +31,9 @@ def _enrolled_device() -> str:
     """The device asking, once its identity and active enrollment are proven."""
     rt = runtime(current_app)
     headers = cast(Mapping[str, str], request.headers)  # case-insensitive, like the check-in's
-    identity = rt.authenticator.authenticate(headers, request.get_data(cache=True))
+    identity = rt.authenticator.authenticate(
+        headers, request.get_data(cache=True), request.remote_addr or ""
+    )
     device_id = rt.storage.device_for_certificate(identity.fingerprint)
     if device_id is None:
         raise DeviceForbidden("the identity certificate is not bound to an enrolled device")

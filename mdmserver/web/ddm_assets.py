@@ -28,7 +28,7 @@ bp = Blueprint("ddm_assets", __name__)
 def asset(asset_id: str) -> Response:
     rt = runtime(current_app)
     headers = cast(Mapping[str, str], request.headers)  # case-insensitive, as device_auth needs
-    device_request = rt.authenticator.authenticate(headers, b"")
+    device_request = rt.authenticator.authenticate(headers, b"", request.remote_addr or "")
     device_id = rt.storage.device_for_certificate(device_request.fingerprint)
     if device_id is None:
         raise DeviceForbidden("identity certificate is not bound to a device")

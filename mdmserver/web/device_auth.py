@@ -99,10 +99,9 @@ class DeviceAuthenticator:
         self.trusted_proxies = parse_networks(trusted_proxies)
         self._verified = _VerifiedCache()
 
-    def authenticate(
-        self, headers: Mapping[str, str], body: bytes, peer: str = ""
-    ) -> DeviceRequest:
-        """The verified identity behind a request from `peer` (the socket's REMOTE_ADDR)."""
+    def authenticate(self, headers: Mapping[str, str], body: bytes, peer: str) -> DeviceRequest:
+        """The verified identity behind a request from `peer` (the socket's REMOTE_ADDR: the
+        client-certificate header counts only from a trusted proxy)."""
         if self.trust is None:
             # Secure by default: with no device CA (before `mdmserver init`) nobody is trusted.
             raise DeviceForbidden("no device CA is configured on this server")

@@ -23,6 +23,11 @@ PAGES = "com.apple.Pages"
 MAC = {"product_name": "Mac14,2", "model": "Mac14,2", "model_name": "MacBook Air"}
 
 
+# Turned on at enrollment for every OS that supports it (issue #15): acknowledged, not an
+# app command.
+NOT_APPS = {"DeclarativeManagement"}
+
+
 class Mac:
     """A virtual Mac that answers each command with what the test says."""
 
@@ -36,8 +41,9 @@ class Mac:
         reply = send(self.server, self.device.idle())
         while reply.status_code == 200 and reply.content:
             command = plistlib.loads(reply.content)
-            received.append(command)
             kind = command["Command"]["RequestType"]
+            if kind not in NOT_APPS:
+                received.append(command)
             status, extra = answers.get(kind, ("Acknowledged", {}))
             reply = send(self.server, self.device.result(status, command["CommandUUID"], **extra))
         assert reply.status_code == 200, reply.text
@@ -45,7 +51,9 @@ class Mac:
 
 
 def _types(commands: list[dict[str, Any]]) -> list[str]:
-    return [c["Command"]["RequestType"] for c in commands]
+    return [
+        c["Command"]["RequestType"] for c in commands if c["Command"]["RequestType"] not in NOT_APPS
+    ]
 
 
 def _listing(**apps: str) -> tuple[str, dict[str, Any]]:
