@@ -103,6 +103,30 @@ def _declaration(row: Any) -> DeclarationRow:
 Catalog = tuple[list[DeclarationRow], dict[str, list[str]]]
 
 
+# What a channel's context is read from (ChannelContext), for one channel or many.
+_CHANNEL_COLUMNS = (
+    enrollments.c.id,
+    enrollments.c.device_id,
+    devices.c.product_name,
+    devices.c.model,
+    devices.c.os_version,
+    ddm_channels.c.declarations_token,
+)
+
+
+def _channel_context(row: Any, tags: Iterable[str]) -> ChannelContext:
+    return ChannelContext(
+        enrollment_id=row.id,
+        device_id=row.device_id,
+        user_channel=row.id != row.device_id,
+        product_name=row.product_name,
+        model=row.model,
+        os_version=row.os_version,
+        tags=tuple(sorted(tags)),
+        declarations_token=row.declarations_token,
+    )
+
+
 class DDMStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -242,14 +266,7 @@ class DDMStore:
 
     def channel(self, enrollment_id: str) -> ChannelContext | None:
         query = (
-            select(
-                enrollments.c.id,
-                enrollments.c.device_id,
-                devices.c.product_name,
-                devices.c.model,
-                devices.c.os_version,
-                ddm_channels.c.declarations_token,
-            )
+            select(*_CHANNEL_COLUMNS)
             .select_from(
                 enrollments.join(devices, devices.c.id == enrollments.c.device_id).outerjoin(
                     ddm_channels, ddm_channels.c.enrollment_id == enrollments.c.id
@@ -264,29 +281,13 @@ class DDMStore:
             tags = conn.execute(
                 select(device_tags.c.tag).where(device_tags.c.device_id == row.device_id)
             ).scalars()
-            return ChannelContext(
-                enrollment_id=row.id,
-                device_id=row.device_id,
-                user_channel=row.id != row.device_id,
-                product_name=row.product_name,
-                model=row.model,
-                os_version=row.os_version,
-                tags=tuple(sorted(tags)),
-                declarations_token=row.declarations_token,
-            )
+            return _channel_context(row, tags)
 
     def enabled_channels(self, enrollment_ids: Sequence[str] | None = None) -> list[ChannelContext]:
         """The active channels DDM is on for (all, or those named), read in two queries: an
         admin change to every device reads them all at once, not one by one."""
         query = (
-            select(
-                enrollments.c.id,
-                enrollments.c.device_id,
-                devices.c.product_name,
-                devices.c.model,
-                devices.c.os_version,
-                ddm_channels.c.declarations_token,
-            )
+            select(*_CHANNEL_COLUMNS)
             .select_from(
                 enrollments.join(devices, devices.c.id == enrollments.c.device_id).join(
                     ddm_channels, ddm_channels.c.enrollment_id == enrollments.c.id
@@ -302,19 +303,7 @@ class DDMStore:
             tags: dict[str, list[str]] = {}
             for t in conn.execute(select(device_tags.c.device_id, device_tags.c.tag)):
                 tags.setdefault(t.device_id, []).append(t.tag)
-        return [
-            ChannelContext(
-                enrollment_id=r.id,
-                device_id=r.device_id,
-                user_channel=r.id != r.device_id,
-                product_name=r.product_name,
-                model=r.model,
-                os_version=r.os_version,
-                tags=tuple(sorted(tags.get(r.device_id, ()))),
-                declarations_token=r.declarations_token,
-            )
-            for r in rows
-        ]
+        return [_channel_context(r, tags.get(r.device_id, ())) for r in rows]
 
     def active_channels(self, targets: Iterable[str] | None = None) -> list[str]:
         """Active enrollments (device and user channels) of devices a target set reaches;
