@@ -5,17 +5,18 @@ that cannot be reached — says why in one line per problem and stops, instead o
 traceback retried forever, or a server that answers every request with 500. ``serve`` checks
 once before any worker starts (:func:`startup_problems`); a worker that still fails to build
 the app exits with APP_LOAD_ERROR, and the supervisor stops instead of restarting it.
+
+Nothing here imports Flask: the app itself is built by :func:`mdmserver.web.app.create`
+(``mdmserver.wsgi.create`` still names it, loaded on first use).
 """
 
 from __future__ import annotations
 
-import os
 import sys
+from typing import Any
 
-from flask import Flask
 from sqlalchemy.exc import DBAPIError
 
-from mdmserver.app import create_app
 from mdmserver.config import ConfigError, load_config
 from mdmserver.storage import migrate
 from mdmserver.storage.engine import make_engine
@@ -56,9 +57,10 @@ def say(problems: list[str]) -> None:
     sys.stderr.flush()
 
 
-def create() -> Flask:
-    try:
-        return create_app()
-    except (ConfigError, migrate.SchemaNotCurrent, DBAPIError) as exc:
-        say(problems_of(exc))
-    os._exit(APP_LOAD_ERROR)
+def __getattr__(name: str) -> Any:
+    """``mdmserver.wsgi.create``, the worker's app factory, lives with the web layer."""
+    if name == "create":
+        from mdmserver.web.app import create
+
+        return create
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

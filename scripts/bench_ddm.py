@@ -36,7 +36,6 @@ from mdmserver.storage.schema import cert_bindings, ddm_channels, devices, enrol
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.pki import TEST_TOPIC, Pki
 from mdmserver.testing.scratch import check_server, scratch_database
-from mdmserver.web.ddm_runtime import ddm_runtime
 from mdmserver.web.runtime import runtime
 
 PASSCODE = "com.apple.configuration.passcode.settings"
@@ -88,7 +87,7 @@ def populate(app: Any, fleet_: list[VirtualDevice], declarations: int) -> None:
                     for d in chunk
                 ],
             )  # fmt: skip
-    service = ddm_runtime(app).service
+    service = runtime(app).ddm.service
     names = []
     for index in range(declarations - 1):
         name = f"bench.config.{index:02d}"
@@ -115,7 +114,7 @@ def populate(app: Any, fleet_: list[VirtualDevice], declarations: int) -> None:
 def edit_and_sync(app: Any) -> tuple[float, int]:
     """One admin edit of a configuration every device has: seconds, and channels synced."""
     started = time.perf_counter()
-    saved = ddm_runtime(app).service.put(
+    saved = runtime(app).ddm.service.put(
         "bench.config.01", {"Type": PASSCODE, "Payload": {"MinimumLength": 12}}
     )
     return time.perf_counter() - started, saved.synced

@@ -24,7 +24,6 @@ from mdmserver.config import load_config
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity, EnrollmentType
 from mdmserver.storage.base import DeviceRecord, TokenRecord
 from mdmserver.web.runtime import runtime
-from mdmserver.web.trust import EXTENSION
 
 TOPIC = "com.apple.mgmt.External.bench"
 
@@ -32,7 +31,7 @@ TOPIC = "com.apple.mgmt.External.bench"
 def populate(app, count: int) -> list[tuple[str, str]]:
     """Enrolled devices with a bound certificate and a stored compliance state."""
     rt = runtime(app)
-    store = app.extensions[EXTENSION].compliance_store
+    store = runtime(app).inventory.compliance_store
     now = datetime.now(UTC)
     devices = []
     for index in range(count):

@@ -1,5 +1,6 @@
-"""What the admin commands share: the service built from the configuration, the caller's
-name for the audit log, tables for people and ``--json`` for scripts."""
+"""What the admin commands share: the server assembled from the configuration
+(:func:`cli_server`, :func:`admin_service`), the caller's name for the audit log, tables for
+people and ``--json`` for scripts."""
 
 from __future__ import annotations
 
@@ -11,30 +12,37 @@ from typing import Any, TypeVar
 
 import click
 
+from mdmserver.assembly import Server, build_server
 from mdmserver.cli._instance import open_instance
 from mdmserver.commands.base import CommandRefused
-from mdmserver.service.admin import Admin, build_admin
+from mdmserver.service.admin import Admin
 from mdmserver.service.admin.errors import AdminError
 from mdmserver.storage.base import AmbiguousSerial
-from mdmserver.storage.outbox_store import OutboxStore
-from mdmserver.storage.sql import SQLStorage
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextmanager
-def admin_service() -> Iterator[Admin]:
-    _, engine = open_instance()
-    storage = SQLStorage(engine)
+def cli_server() -> Iterator[Server]:
+    """The instance's server, assembled as the web process assembles it (``role="cli"``: push
+    requests stay in the outbox, which the running server or worker drains)."""
+    config, engine = open_instance()
+    server = build_server(config, role="cli", engine=engine)
     try:
-        # The running server (or worker) drains the outbox and sends the pushes.
-        yield build_admin(engine, storage, wake=OutboxStore(engine).add)
-    except (AdminError, CommandRefused, AmbiguousSerial) as exc:
-        # The API's field is the CLI's option.
-        message = str(exc).replace("allow_unknown_keys sends", "--allow-unknown-keys sends")
-        raise click.ClickException(message) from None
+        yield server
     finally:
-        storage.dispose()
+        server.close()
+
+
+@contextmanager
+def admin_service() -> Iterator[Admin]:
+    with cli_server() as server:
+        try:
+            yield server.admin
+        except (AdminError, CommandRefused, AmbiguousSerial) as exc:
+            # The API's field is the CLI's option.
+            message = str(exc).replace("allow_unknown_keys sends", "--allow-unknown-keys sends")
+            raise click.ClickException(message) from None
 
 
 def cli_actor() -> str:

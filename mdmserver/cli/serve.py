@@ -58,7 +58,7 @@ def _is_existing_instance(config: Config) -> bool:
 
 
 def _create_app() -> WSGIApplication:
-    from mdmserver.wsgi import create
+    from mdmserver.web.app import create
 
     return create()
 

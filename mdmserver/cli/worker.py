@@ -33,13 +33,10 @@ def worker(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
     from rq import Queue
     from rq.worker import SimpleWorker
 
-    from mdmserver.app import create_app
-    from mdmserver.jobs.context import close_process_context, process_context
-    from mdmserver.jobs.dispatcher import Dispatcher, policy_from
+    from mdmserver.assembly import build_server
+    from mdmserver.jobs.context import close_process_context, use_process_context
     from mdmserver.jobs.rq_backend import connect, queue_names
-    from mdmserver.jobs.runtime import scan_period
-    from mdmserver.service.maintenance import upkeep
-    from mdmserver.web.runtime import runtime
+    from mdmserver.logs import configure_logging
 
     config = load_config()
     if not config.redis_url:
@@ -47,42 +44,20 @@ def worker(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
             "MDM_REDIS_URL is not set: without Redis, jobs run inside the web process"
         )
     config = instance_config()
-    open_database(config).dispose()  # one clear refusal when the schema is behind
-    context = process_context()
+    configure_logging(config.log_level, config.log_json)
+    # The same server the web process assembles (no Flask app): its job context runs the
+    # jobs, its dispatcher scans (with the features' upkeep) and hands the outbox to Redis.
+    server = build_server(config, role="worker", engine=open_database(config))
     # RQ forks its scheduler process: the child must not reuse (or close) our DB connections.
-    os.register_at_fork(after_in_child=lambda: context.engine.dispose(close=False))
+    os.register_at_fork(after_in_child=lambda: server.storage.dispose(close=False))
+    use_process_context(server.jobs.context)
     connection = connect(config.redis_url, socket_timeout=None)
     names = list(queues) or queue_names(config.queue_prefix)
-    period = scan_period(config)
-    lock_key = f"{config.queue_prefix}:push-scan-lock"
-
-    def one_scanner() -> bool:
-        """Several workers share one scan per period; without Redis, scan anyway."""
-        try:
-            return bool(connection.set(lock_key, "1", nx=True, ex=max(1, int(period))))
-        except Exception:
-            return True
-
-    dispatcher = Dispatcher(
-        context.outbox,
-        context.push_store,
-        context.backend,
-        batch_size=config.push_batch_size,
-        policy=policy_from(config.repush_interval_seconds, config.repush_max_attempts),
-        retry_base=config.retry_base_seconds,
-        tick=1.0,
-        scan_every=period,
-        scan_guard=one_scanner,
-    )
-    # The features' upkeep tasks, built exactly as the web process builds them.
-    app = create_app(config)
-    app_runtime = runtime(app)
-    os.register_at_fork(after_in_child=lambda: app_runtime.storage.dispose(close=False))
-    dispatcher.maintenance = upkeep(app)
+    dispatcher = server.jobs.dispatcher
     dispatcher.start()
     log.info(
         "worker_start",
-        extra={"fields": {"queues": names, "scan_every": period, "backend": "rq"}},
+        extra={"fields": {"queues": names, "scan_every": dispatcher.scan_every, "backend": "rq"}},
     )
     try:
         rq_worker = SimpleWorker(
@@ -90,6 +65,6 @@ def worker(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
         )
         rq_worker.work(burst=burst, with_scheduler=True, logging_level=config.log_level.upper())
     finally:
-        dispatcher.stop()
         close_process_context()
+        server.close()
         connection.close()

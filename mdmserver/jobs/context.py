@@ -1,8 +1,11 @@
-"""What a task needs (settings, database, job backend, the push client), built once per process.
+"""What a task needs (settings, database, job backend, the push client), one per process.
 
-The web process builds one for its in-process backend; an RQ worker builds its own from the
-``MDM_*`` settings on its first job and keeps it, so the push client (and its TLS connections
-to APNs) lives as long as the worker process, not one job.
+The server's assembly builds one with its job backend (``Server.jobs.context``): the web
+process runs its in-process jobs with it, and ``mdmserver worker`` makes it the process's
+context (:func:`use_process_context`), which the RQ entry point passes to every task. So the
+push client (and its TLS connections to APNs) lives as long as the worker process, not one
+job. An RQ worker started by other means (``rq worker``) builds a context from the ``MDM_*``
+settings on its first job instead.
 """
 
 from __future__ import annotations
@@ -74,12 +77,21 @@ def apns_endpoint(config: Config) -> ApnsEndpoint | None:
 
 _process: JobContext | None = None
 _process_pid = 0
+_process_owned = False  # built here (closed here), not installed by a server
 _process_lock = threading.Lock()
 
 
+def use_process_context(context: JobContext) -> None:
+    """Make ``context`` (the worker's server's) the one this process's RQ jobs run with."""
+    global _process, _process_pid, _process_owned
+    with _process_lock:
+        _process, _process_pid, _process_owned = context, os.getpid(), False
+
+
 def process_context() -> JobContext:
-    """This worker process's context, from the environment (rebuilt after a fork)."""
-    global _process, _process_pid
+    """This worker process's context: the one installed by ``mdmserver worker``, otherwise one
+    built from the environment (rebuilt after a fork)."""
+    global _process, _process_pid, _process_owned
     with _process_lock:
         if _process is None or _process_pid != os.getpid():
             config = load_config()
@@ -88,14 +100,16 @@ def process_context() -> JobContext:
 
             backend = RQBackend(config.redis_url, config.queue_prefix)
             _process = JobContext(config, make_engine(config.resolved_database_url), backend)
-            _process_pid = os.getpid()
+            _process_pid, _process_owned = os.getpid(), True
         return _process
 
 
 def close_process_context() -> None:
+    """Forget the process's context; one this module built is closed with its engine (an
+    installed one belongs to its server, which closes it)."""
     global _process
     with _process_lock:
         context, _process = _process, None
-    if context is not None and _process_pid == os.getpid():
+    if context is not None and _process_pid == os.getpid() and _process_owned:
         context.close()
         context.engine.dispose()

@@ -40,6 +40,7 @@ class Dispatcher:
         tick: float = 5.0,
         scan_every: float | None = None,
         scan_guard: Callable[[], bool] | None = None,
+        hand_over: bool = True,
     ) -> None:
         self.outbox = outbox
         self.push_store = push_store
@@ -50,6 +51,9 @@ class Dispatcher:
         self.tick = tick
         self.scan_every = scan_every
         self.scan_guard = scan_guard  # e.g. a Redis lock so one worker of many scans
+        # False in a CLI run: its requests stay in the outbox for the running server to drain
+        # (a short-lived process must not start pushing and exit halfway).
+        self.hand_over = hand_over
         # Periodic upkeep run with each scan (service.maintenance), set once the app is built.
         self.maintenance: Callable[[], object] | None = None
         self._wake = threading.Event()
@@ -64,7 +68,7 @@ class Dispatcher:
     def request(self, enrollment_ids: list[str], *, repush: bool = False) -> int:
         """Store push requests (durable) and wake the dispatcher thread to hand them over."""
         written = self.outbox.add(enrollment_ids, repush=repush)
-        if written:
+        if written and self.hand_over:
             self.start()
             self._wake.set()
         return written

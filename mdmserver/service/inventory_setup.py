@@ -1,12 +1,13 @@
-"""Builds inventory, compliance and trust for one app or one CLI run, from the configuration.
-
-Without Flask, so the CLI and a job worker build exactly what the web app builds.
+"""Builds inventory, compliance and trust from the configuration: part of the server
+:func:`mdmserver.assembly.build_server` assembles (the ``compliance`` CLI commands build this
+part alone).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -56,12 +57,10 @@ def build_inventory(
     inventory_store = InventoryStore(engine)
     compliance_store = ComplianceStore(engine)
     policies = PolicySource(compliance_store, policy_path(config))
-    holder: list[InventoryService] = []
-
-    def refresh(device_id: str, now: object) -> bool:
-        return holder[0].refresh(device_id, now)  # type: ignore[arg-type]
-
-    remediator = Remediator(compliance_store, storage, refresh, profiles, push)
+    # Remediation asks for an inventory refresh, which is the inventory service's, which
+    # reports answers to compliance, which remediates: the remediator is given the inventory
+    # service's refresh once that exists (until then it has nothing to refresh).
+    remediator = Remediator(compliance_store, storage, _no_refresh, profiles, push)
     compliance = ComplianceService(inventory_store, compliance_store, policies, remediator, emit)
     inventory = InventoryService(
         inventory_store,
@@ -71,7 +70,7 @@ def build_inventory(
         on_enroll=config.inventory_on_enroll,
         push=push,
     )
-    holder.append(inventory)
+    remediator.refresh = inventory.refresh
     issuer = config.server_url or "mdmserver"
     signer = TrustSigner(config.home, issuer, config.trust_assertion_ttl_seconds)
     return InventoryRuntime(
@@ -82,6 +81,10 @@ def build_inventory(
         signer=signer,
         compliance_store=compliance_store,
     )
+
+
+def _no_refresh(device_id: str, now: datetime) -> bool:
+    return False
 
 
 def push_from(pusher: object | None) -> Callable[[list[str]], object] | None:

@@ -10,47 +10,48 @@ under the scan lock).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import timedelta
 
-from flask import Flask
-
+from mdmserver.apps.service import AppsService
 from mdmserver.logs import get_logger
+from mdmserver.service.enrollment_setup import EnrollmentRuntime
+from mdmserver.service.inventory_setup import InventoryRuntime
 from mdmserver.service.renewal import queue_renewals
-from mdmserver.web.apps_runtime import EXTENSION as APPS
-from mdmserver.web.enrollment_runtime import EXTENSION as ENROLLMENT
-from mdmserver.web.runtime import runtime
-from mdmserver.web.trust import EXTENSION as INVENTORY
+from mdmserver.storage.base import Storage
 
 log = get_logger("maintenance")
 
 Task = Callable[[], int]
 
 
-def maintenance_tasks(app: Flask) -> dict[str, Task]:
-    """The upkeep tasks this app's features provide, by name."""
-    rt = runtime(app)
+def maintenance_tasks(
+    storage: Storage,
+    *,
+    enrollment: EnrollmentRuntime | None = None,
+    inventory: InventoryRuntime | None = None,
+    apps: AppsService | None = None,
+    renewal_days: int = 0,
+) -> dict[str, Task]:
+    """The upkeep tasks the server's features provide, by name (built by the assembly)."""
     tasks: dict[str, Task] = {}
-    enrollment = app.extensions.get(ENROLLMENT)
     if enrollment is not None and enrollment.profiles is not None:
-        window = timedelta(days=rt.config.identity_renewal_days)
+        window = timedelta(days=renewal_days)
         store, profiles = enrollment.store, enrollment.profiles
-        tasks["identity_renewal"] = lambda: queue_renewals(
-            store, rt.storage, profiles, window=window
-        )
-    inventory = app.extensions.get(INVENTORY)
+        tasks["identity_renewal"] = lambda: queue_renewals(store, storage, profiles, window=window)
     if inventory is not None:
         tasks["inventory_refresh"] = lambda: inventory.inventory.refresh_due_inventory()
         tasks["compliance_stale"] = lambda: inventory.compliance.evaluate_stale()
-    apps = app.extensions.get(APPS)
     if apps is not None:
         tasks["vpp_events"] = apps.follow_pending
     return tasks
 
 
-def upkeep(app: Flask) -> Callable[[], dict[str, int]]:
-    """One maintenance run of this app's tasks, its push requests written once at the end."""
-    tasks = maintenance_tasks(app)
-    batch = getattr(runtime(app).storage, "batch", None)
+def upkeep(
+    tasks: Mapping[str, Task], batch: Callable[[], AbstractContextManager[object]] | None = None
+) -> Callable[[], dict[str, int]]:
+    """One maintenance run of these tasks; with ``batch`` (the waking storage's), the push
+    requests they cause are written once at the end."""
 
     def run() -> dict[str, int]:
         if batch is None:

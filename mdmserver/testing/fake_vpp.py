@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+from mdmserver.testing.wsgi_server import serve_wsgi
 
 APPLE_TIME = "%Y-%m-%dT%H:%M:%S%z"
 PAGE_SIZE = 2  # small, so tests cross pages
@@ -102,17 +103,16 @@ class FakeVpp:
         request = Request(environ)
         with self._lock:
             response = self._answer(request)
-        return response(environ, start_response)
+        phrase = HTTPStatus(response.status).phrase
+        start_response(f"{response.status} {phrase}", list(response.headers.items()))
+        return [response.body]
 
     def _answer(self, request: Request) -> Response:
         auth = request.headers.get("Authorization", "")
         self.requests.append((request.method, request.path, auth))
         if self._throttle:
             return Response(
-                json.dumps({"errorMessage": "Too many requests"}),
-                status=429,
-                headers={"Retry-After": self._throttle.pop(0)},
-                content_type="application/json",
+                429, {"errorMessage": "Too many requests"}, {"Retry-After": self._throttle.pop(0)}
             )
         scheme, _, bearer = auth.partition(" ")
         if scheme != "Bearer" or not bearer:
@@ -171,7 +171,7 @@ class FakeVpp:
         )
 
     def _manage(self, request: Request, event_type: str) -> Response:
-        body = request.get_json(silent=True)
+        body = request.json()
         if not isinstance(body, dict) or not body.get("assets"):
             return _error(400, 9600, "Missing required argument.")
         serials = body.get("serialNumbers") or []
@@ -243,23 +243,52 @@ def _token_expiry(token: str) -> str:
         return ""
 
 
+class Request:
+    """What the stand-in reads of a request: method, path, query arguments, header, JSON."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.method: str = environ["REQUEST_METHOD"]
+        self.path: str = environ.get("PATH_INFO", "")
+        self.args: dict[str, str] = {}
+        for name, value in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True):
+            self.args.setdefault(name, value)  # the first value, as a form's get() gives
+        self.headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        self.body: bytes = environ["wsgi.input"].read(length) if length > 0 else b""
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+@dataclass
+class Response:
+    status: int
+    document: dict[str, Any]
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def body(self) -> bytes:
+        return json.dumps(self.document).encode()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", **self.extra}
+
+
 def _ok(body: dict[str, Any]) -> Response:
-    return Response(json.dumps(body), status=200, content_type="application/json")
+    return Response(200, body)
 
 
 def _error(status: int, number: int, message: str) -> Response:
-    body = {"errorNumber": number, "errorMessage": message}
-    return Response(json.dumps(body), status=status, content_type="application/json")
+    return Response(status, {"errorNumber": number, "errorMessage": message})
 
 
 @contextmanager
 def serve_fake_vpp(fake: FakeVpp) -> Iterator[str]:
     """Serve the stand-in on an ephemeral loopback port; yields its ``/mdm/v2`` base URL."""
-    server = make_server("127.0.0.1", 0, fake, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/mdm/v2"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serve_wsgi(fake) as port:
+        yield f"http://127.0.0.1:{port}/mdm/v2"

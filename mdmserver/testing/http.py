@@ -6,7 +6,6 @@ Shared by the tests and the benchmarks (``requests`` is a dev dependency).
 from __future__ import annotations
 
 import plistlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,10 +14,10 @@ from typing import Any
 import requests
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from werkzeug.serving import make_server
 
 from mdmserver.storage.schema import metadata
 from mdmserver.testing.device import SignedRequest
+from mdmserver.testing.wsgi_server import serve_wsgi
 
 
 def send(base_url: str, request: SignedRequest, **overrides: Any) -> requests.Response:
@@ -88,14 +87,8 @@ def settled_snapshot(
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Serve a WSGI app over real HTTP on an ephemeral loopback port; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serve_wsgi(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def drain(base_url: str, device: Any) -> list[str]:

@@ -16,22 +16,26 @@ from typing import cast
 
 from flask import Blueprint, Response, current_app, request, send_file
 
+from mdmserver.apps.service import AppsService
 from mdmserver.logs import get_logger
 from mdmserver.service.errors import DeviceForbidden
 from mdmserver.storage.base import EnrollmentStatus
-from mdmserver.web.apps_runtime import apps_service
-from mdmserver.web.runtime import runtime
+from mdmserver.web.runtime import device_authenticator, runtime
 
 log = get_logger("apps.files")
 
 bp = Blueprint("app_files", __name__)
 
 
+def apps_service() -> AppsService:
+    return runtime(current_app).apps
+
+
 def _enrolled_device() -> str:
     """The device asking, once its identity and active enrollment are proven."""
     rt = runtime(current_app)
     headers = cast(Mapping[str, str], request.headers)  # case-insensitive, like the check-in's
-    identity = rt.authenticator.authenticate(
+    identity = device_authenticator(current_app).authenticate(
         headers, request.get_data(cache=True), request.remote_addr or ""
     )
     device_id = rt.storage.device_for_certificate(identity.fingerprint)

@@ -36,6 +36,6 @@ def request_address() -> str:
     """The client address of the Flask request being served."""
     from flask import current_app, request
 
-    from mdmserver.web.runtime import runtime
+    from mdmserver.web.runtime import device_authenticator
 
-    return client_address(request.environ, runtime(current_app).authenticator.trusted_proxies)
+    return client_address(request.environ, device_authenticator(current_app).trusted_proxies)

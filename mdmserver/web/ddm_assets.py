@@ -17,8 +17,7 @@ from flask import Blueprint, Response, current_app, request
 from mdmserver.ddm.assets import ASSET_PATH, asset_for
 from mdmserver.logs import get_logger
 from mdmserver.service.errors import DeviceForbidden
-from mdmserver.web.ddm_runtime import ddm_runtime
-from mdmserver.web.runtime import runtime
+from mdmserver.web.runtime import device_authenticator, runtime
 
 log = get_logger("ddm")
 bp = Blueprint("ddm_assets", __name__)
@@ -28,12 +27,14 @@ bp = Blueprint("ddm_assets", __name__)
 def asset(asset_id: str) -> Response:
     rt = runtime(current_app)
     headers = cast(Mapping[str, str], request.headers)  # case-insensitive, as device_auth needs
-    device_request = rt.authenticator.authenticate(headers, b"", request.remote_addr or "")
+    device_request = device_authenticator(current_app).authenticate(
+        headers, b"", request.remote_addr or ""
+    )
     device_id = rt.storage.device_for_certificate(device_request.fingerprint)
     if device_id is None:
         raise DeviceForbidden("identity certificate is not bound to a device")
     try:
-        content_type, data = asset_for(ddm_runtime(current_app).service, asset_id, device_id)
+        content_type, data = asset_for(rt.ddm.service, asset_id, device_id)
     except LookupError:
         log.info("asset_refused", extra={"fields": {"asset": asset_id, "device_id": device_id}})
         raise DeviceForbidden("this asset is not assigned to this device") from None

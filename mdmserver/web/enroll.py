@@ -14,7 +14,6 @@ from flask import Blueprint, Response, current_app, request
 from mdmserver.enrollment.profile import PROFILE_CONTENT_TYPE, ProfileSchemaError
 from mdmserver.service.enrollment import refuse_token
 from mdmserver.web.client_address import request_address
-from mdmserver.web.enrollment_runtime import enrollment_runtime
 from mdmserver.web.runtime import runtime
 
 bp = Blueprint("enroll", __name__)
@@ -24,7 +23,7 @@ MAX_TOKEN_LENGTH = 256
 
 @bp.get("/mdm/enroll")
 def enroll() -> Response:
-    profiles = enrollment_runtime(current_app).need_profiles()
+    profiles = runtime(current_app).enrollment.need_profiles()
     limiter = runtime(current_app).rate_limiter
     if limiter is not None:  # each profile costs a signature and a challenge row
         limiter.hit(limiter.limits.enroll_address, request_address())

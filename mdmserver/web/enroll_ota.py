@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from mdmserver.enrollment.profile import PROFILE_CONTENT_TYPE
 from mdmserver.enrollment.profile_service import MAX_ATTRIBUTES_BYTES, PROFILE_SERVICE_PATH
-from mdmserver.web.enrollment_runtime import enrollment_runtime
+from mdmserver.web.runtime import runtime
 
 bp = Blueprint("enroll_ota", __name__)
 
@@ -23,7 +23,7 @@ MAX_BODY_BYTES = MAX_ATTRIBUTES_BYTES + 48 * 1024
 
 @bp.post(PROFILE_SERVICE_PATH)
 def device_attributes() -> Response:
-    ota = enrollment_runtime(current_app).need_ota()
+    ota = runtime(current_app).enrollment.need_ota()
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise RequestEntityTooLarge()
     body = request.stream.read(MAX_BODY_BYTES + 1)

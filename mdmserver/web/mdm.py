@@ -30,7 +30,8 @@ from mdmserver.web.errors import TOO_LARGE, refusal
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from mdmserver.web.runtime import Runtime
+    from mdmserver.assembly import Server
+    from mdmserver.web.device_auth import DeviceAuthenticator
 
 log = get_logger("http")
 
@@ -51,21 +52,21 @@ class BodyTooLarge(DeviceRequestError):
         super().__init__(TOO_LARGE)
 
 
-def checkin(rt: Runtime, environ: WSGIEnvironment) -> Reply:
+def checkin(rt: Server, authenticator: DeviceAuthenticator, environ: WSGIEnvironment) -> Reply:
     mime = _mime(environ)
     if mime != CHECKIN_CONTENT_TYPE:
         raise BadDeviceRequest(
             f"check-in requests must have Content-Type {CHECKIN_CONTENT_TYPE}, got {mime!r}"
         )
     body = read_body(environ, rt.config.max_body_bytes)
-    device_request = rt.authenticator.authenticate(
+    device_request = authenticator.authenticate(
         EnvironHeaders(environ), body, environ.get("REMOTE_ADDR", "")
     )
     message = parse_checkin(body, max_bytes=rt.config.max_body_bytes)
     return rt.service.checkin(device_request, message)
 
 
-def connect(rt: Runtime, environ: WSGIEnvironment) -> Reply:
+def connect(rt: Server, authenticator: DeviceAuthenticator, environ: WSGIEnvironment) -> Reply:
     mime = _mime(environ)
     # No Content-Type at all is a device client that leaves it out (NanoMDM and MicroMDM take
     # those): the body is a signed plist either way. A type that says something else is refused.
@@ -75,22 +76,25 @@ def connect(rt: Runtime, environ: WSGIEnvironment) -> Reply:
             f" got {mime!r}"
         )
     body = read_body(environ, rt.config.max_body_bytes)
-    device_request = rt.authenticator.authenticate(
+    device_request = authenticator.authenticate(
         EnvironHeaders(environ), body, environ.get("REMOTE_ADDR", "")
     )
     result = parse_result(body, max_bytes=rt.config.max_body_bytes)
     return rt.service.connect(device_request, result)
 
 
-Handler = Callable[["Runtime", "WSGIEnvironment"], Reply]
+Handler = Callable[["Server", "DeviceAuthenticator", "WSGIEnvironment"], Reply]
 ROUTES: dict[str, Handler] = {CHECKIN_PATH: checkin, CONNECT_PATH: connect}
 
 
 class DeviceEndpoints:
     """WSGI middleware: serves the device paths itself, hands every other request to ``app``."""
 
-    def __init__(self, runtime: Callable[[], Runtime], app: WSGIApplication) -> None:
-        self.runtime = runtime  # looked up per request: features may rewrap the service
+    def __init__(
+        self, server: Server, authenticator: DeviceAuthenticator, app: WSGIApplication
+    ) -> None:
+        self.server = server
+        self.authenticator = authenticator
         self.app = app
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -119,7 +123,7 @@ class DeviceEndpoints:
         if environ["REQUEST_METHOD"] != "PUT":
             return 405, b"devices send PUT requests to this path\n", TEXT
         try:
-            reply = handler(self.runtime(), environ)
+            reply = handler(self.server, self.authenticator, environ)
         except (DeviceRequestError, ProtocolError) as exc:
             status, message = refusal(exc)
             return status, _text(message), TEXT

@@ -1,62 +1,34 @@
-"""The objects one app instance runs with, built once by the app factory."""
+"""The one way the web layer reaches the server it serves: ``runtime(app)``.
+
+``create_app`` (web/app.py) builds the :class:`~mdmserver.assembly.Server` once and keeps it on
+the app, an :class:`MDMApp`, beside the web layer's own device authenticator. Views call
+``runtime(current_app).profiles``, ``.inventory``, ``.ddm``... (typed attributes, never string
+keys in ``app.extensions``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import cast
 
 from flask import Flask
-from sqlalchemy.engine import Engine
 
-from mdmserver.config import Config
-from mdmserver.metrics.registry import MetricsRegistry
-from mdmserver.service.admin import Admin
-from mdmserver.service.base import MDMService
-from mdmserver.service.hooks import Hooks
-from mdmserver.service.last_seen import SeenRecorder
-from mdmserver.service.rate_limits import RateLimiter
-from mdmserver.storage.base import Storage
+from mdmserver.assembly import Server
 from mdmserver.web.device_auth import DeviceAuthenticator
 
-if TYPE_CHECKING:
-    from mdmserver.jobs.runtime import Jobs
-    from mdmserver.service.push_scheduling import Pusher
 
-EXTENSION = "mdmserver"
+class MDMApp(Flask):
+    """The Flask app of one server."""
 
-
-@dataclass
-class Runtime:
-    config: Config
-    engine: Engine
-    storage: Storage
-    service: MDMService
+    server: Server
+    # Who is speaking on a device request (the Mdm-Signature header or a proxy's certificate).
     authenticator: DeviceAuthenticator
-    # Features register what they do when devices answer or enroll (see service/hooks.py).
-    hooks: Hooks = field(default_factory=Hooks)
-    # The admin API and CLI service (issue #5), and the /metrics registry features add to.
-    admin: Admin | None = None
-    metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
-    # Background work (issue #4): request pushes after queueing commands; backend, threads.
-    pusher: Pusher | None = None
-    jobs: Jobs | None = None
-    # 429s for enrollment, SCEP and admin key guesses, counted across processes (issue #13).
-    rate_limiter: RateLimiter | None = None
-    # Last seen of device requests, written in batches by a thread (service/last_seen.py).
-    seen: SeenRecorder | None = None
-
-    def close(self) -> None:
-        """Stop the background threads and release the database connections.
-
-        The push dispatcher claims work from the database's outbox: an app left running
-        would take (and, configured differently, fail) pushes that belong to another.
-        """
-        if self.seen is not None:
-            self.seen.close()
-        if self.jobs is not None:
-            self.jobs.close()
-        self.storage.dispose()
 
 
-def runtime(app: Flask) -> Runtime:
-    return app.extensions[EXTENSION]
+def runtime(app: Flask) -> Server:
+    """The server this app serves."""
+    return cast(MDMApp, app).server
+
+
+def device_authenticator(app: Flask) -> DeviceAuthenticator:
+    """The app's device authenticator (a web concern: it reads HTTP headers)."""
+    return cast(MDMApp, app).authenticator

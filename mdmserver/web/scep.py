@@ -19,7 +19,6 @@ from mdmserver.scep.errors import ScepError
 from mdmserver.scep.message import MAX_MESSAGE_BYTES
 from mdmserver.service.scep_server import CERT_REP_CONTENT_TYPE, CRL_CONTENT_TYPE
 from mdmserver.web.client_address import request_address
-from mdmserver.web.enrollment_runtime import enrollment_runtime
 from mdmserver.web.runtime import runtime
 
 bp = Blueprint("scep", __name__)
@@ -48,7 +47,7 @@ def _message() -> bytes | Response:
 @bp.route("/scep", methods=["GET", "POST"])
 def scep() -> Response:
     operation = request.args.get("operation", "")
-    service = enrollment_runtime(current_app).need_scep()
+    service = runtime(current_app).enrollment.need_scep()
     if operation == "GetCACaps":
         body, content_type = service.ca_caps()
         return Response(body, content_type=content_type)
@@ -73,7 +72,7 @@ def scep() -> Response:
 
 @bp.get("/scep/crl")
 def crl() -> Response:
-    body = enrollment_runtime(current_app).need_scep().crl_der()
+    body = runtime(current_app).enrollment.need_scep().crl_der()
     response = Response(body, content_type=CRL_CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"  # a revocation shows at once
     return response

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,49 +30,22 @@ from mdmserver.crypto.certheader import parse_client_cert_header
 from mdmserver.crypto.errors import CertificateFormatError
 from mdmserver.logs import get_logger
 from mdmserver.service.admin.errors import AdminError, BadRequest, Unprocessable
-from mdmserver.service.inventory_setup import (
-    InventoryRuntime,
-    ProfilesAdapter,
-    build_inventory,
-    push_from,
-)
+from mdmserver.service.inventory_setup import InventoryRuntime
 from mdmserver.service.trust import UNMANAGED, TrustAnswer
 from mdmserver.web.api import actor, admin, audited, json_body
-from mdmserver.web.runtime import runtime
+from mdmserver.web.runtime import device_authenticator, runtime
 
 log = get_logger("trust")
 
-EXTENSION = "mdmserver.inventory"
 TRUST_SCOPE = "trust"
 ADMIN_SCOPE = "admin"
 KEY_CACHE_SECONDS = 5.0
-KEY_CACHE = "mdmserver.trust_keys"
 
 bp = Blueprint("trust", __name__, url_prefix="/api/v1")
 
 
-def install_trust(app: Flask) -> InventoryRuntime:
-    """Build inventory/compliance/trust, register the hooks and the routes (once per app)."""
-    rt = runtime(app)
-    jobs = rt.jobs
-    emitter = getattr(jobs, "emitter", None) if jobs is not None else None
-    profiles = app.extensions.get("mdmserver.profiles")
-    built = build_inventory(
-        rt.config,
-        rt.engine,
-        rt.storage,
-        emit=emitter.emit if emitter is not None else None,
-        push=push_from(rt.pusher),
-        profiles=ProfilesAdapter(profiles.store, profiles.service) if profiles else None,
-    )
-    built.inventory.register(rt.hooks)
-    app.extensions[EXTENSION] = built
-    app.register_blueprint(bp)
-    return built
-
-
 def inventory_runtime() -> InventoryRuntime:
-    return current_app.extensions[EXTENSION]
+    return runtime(current_app).inventory
 
 
 REASON_HEADER = "X-MDM-Trust-Reason"
@@ -117,6 +91,17 @@ class _KeyCache:
         return info
 
 
+# One cache per app (a test process builds many), dropped with its app.
+_caches: weakref.WeakKeyDictionary[Flask, _KeyCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _key_cache() -> _KeyCache:
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _caches_lock:
+        return _caches.setdefault(app, _KeyCache())
+
+
 @bp.before_request
 def _authenticate() -> Response | None:
     if request.endpoint == "trust.jwks":
@@ -125,7 +110,7 @@ def _authenticate() -> Response | None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return _error(401, "missing API key: send Authorization: Bearer <key>")
-    cache = current_app.extensions.setdefault(KEY_CACHE, _KeyCache())
+    cache = _key_cache()
     info = cache.authenticate(key.strip())
     if info is None:
         return _error(401, "invalid or revoked API key")
@@ -216,7 +201,7 @@ def _presented() -> TrustAnswer | Response:
     value = request.headers.get(header)
     if not value:
         return UNMANAGED
-    if not rt.authenticator.trusted_proxy(request.remote_addr or ""):
+    if not device_authenticator(current_app).trusted_proxy(request.remote_addr or ""):
         return _error(403, f"{header} is only accepted from a trusted proxy (MDM_TRUSTED_PROXIES)")
     try:
         cert = parse_client_cert_header(value)

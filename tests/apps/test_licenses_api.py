@@ -141,15 +141,15 @@ def test_license_refusals_change_nothing(app, api, stoken, fake_vpp):
 
 
 def test_an_event_left_pending_is_finished_by_the_upkeep(app, api, stoken, fake_vpp):
-    from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
-    from mdmserver.web.apps_runtime import EXTENSION
+    from mdmserver.service.maintenance import run_maintenance
+    from mdmserver.web.runtime import runtime
 
     assert _put_token(api, stoken).status_code == 200
     app_id = _store_app(api)
     fake_vpp.pending_polls = 3
-    started = app.extensions[EXTENSION].assign_licenses(app_id, {"serials": ["C02AAA"]}, wait=0)
+    started = runtime(app).apps.assign_licenses(app_id, {"serials": ["C02AAA"]}, wait=0)
     assert started["status"] == "PENDING"  # the caller stopped waiting
-    runs = [run_maintenance(maintenance_tasks(app)).get("vpp_events") for _ in range(4)]
+    runs = [run_maintenance(runtime(app).maintenance).get("vpp_events") for _ in range(4)]
     assert runs == [0, 0, 1, 0]  # Apple finished it on the third look; then nothing is left
     rows = api.get(f"/api/v1/apps/{app_id}/licenses").get_json()["licenses"]
     assert [(r["serial_number"], r["status"]) for r in rows] == [("C02AAA", "assigned")]

@@ -14,7 +14,7 @@ from tests.console.test_console_http import Person, audit_actions
 def test_an_admin_makes_and_assigns_a_profile_from_a_template_and_helpdesk_cannot(
     app: Any, people: dict[str, str]
 ) -> None:
-    profiles = app.extensions["mdmserver.profiles"].admin
+    profiles = runtime(app).profiles.admin
     helper = Person(app, "hal")
     token = helper.csrf("/profiles")
     refused = helper.post(
@@ -87,7 +87,7 @@ def test_an_uploaded_profile_that_fails_apples_schema_is_refused_with_the_key_pa
     )
     assert reply.status_code == 422
     assert "minLength" in reply.get_data(as_text=True)
-    assert app.extensions["mdmserver.profiles"].admin.list() == []
+    assert runtime(app).profiles.admin.list() == []
 
 
 def test_settings_api_keys_and_push_certificate_for_admins_only(
@@ -139,7 +139,7 @@ def test_declarations_are_saved_validated_and_assigned_by_admins_only(
 ) -> None:
     from tests.ddm.conftest import PASSCODE, ddm, enroll, sync_commands
 
-    store = app.extensions["mdmserver.ddm"].store
+    store = runtime(app).ddm.store
     device = pki.device()
     enroll(live_server, device)
     sync_commands(live_server, device)

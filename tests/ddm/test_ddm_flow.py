@@ -10,7 +10,7 @@ from mdmserver.catalog.validate import validate_value
 from mdmserver.ddm.schema import declaration_spec, protocol_spec, status_spec
 from mdmserver.ddm.status import flatten
 from mdmserver.testing.http import send
-from mdmserver.web.ddm_runtime import ddm_runtime
+from mdmserver.web.runtime import runtime
 from tests.ddm.conftest import PASSCODE, ddm, enroll, sync_commands
 
 ACTIVATION = "com.apple.activation.simple"
@@ -146,7 +146,7 @@ def test_bad_ddm_requests_get_a_4xx(app, live_server, pki):
                                "Endpoint": "tokens"})  # fmt: skip
     del unsigned.headers["Mdm-Signature"]
     assert send(live_server, unsigned).status_code == 400
-    reports = ddm_runtime(app).store.report_count(device.udid)
+    reports = runtime(app).ddm.store.report_count(device.udid)
     assert reports == 0  # nothing refused was stored
 
 
@@ -157,5 +157,5 @@ def test_ddm_is_turned_on_only_where_the_os_supports_it(app, live_server, pki):
         enroll(live_server, device)
     assert sync_commands(live_server, old) == []
     assert len(sync_commands(live_server, new)) == 1
-    store = ddm_runtime(app).store
+    store = runtime(app).ddm.store
     assert (store.enabled(old.udid), store.enabled(new.udid)) == (False, True)

@@ -8,7 +8,6 @@ from typing import Any
 import requests
 
 from mdmserver.storage.ddm_store import REPORTS_KEPT
-from mdmserver.web.ddm_runtime import ddm_runtime
 from mdmserver.web.runtime import runtime
 from tests.ddm.conftest import ddm
 from tests.trust.conftest import CLEAN, enroll
@@ -75,7 +74,7 @@ def test_reports_keep_the_latest_items_and_a_bounded_history(app, live_server, p
     assert {"item": "passcode.is-present", "value": None} in [
         {"item": h["item"], "value": h["value"]} for h in history
     ]
-    ddm_store = ddm_runtime(app).store
+    ddm_store = runtime(app).ddm.store
     for _ in range(REPORTS_KEPT + 3):
         ddm(live_server, device, "status", {"StatusItems": more})
     assert ddm_store.report_count(device.udid) == REPORTS_KEPT
@@ -85,12 +84,12 @@ def test_a_failing_inventory_feed_does_not_fail_the_device(app, live_server, pki
     """The report is stored before inventory hears of it; inventory's trouble stays its own."""
     device = pki.device()
     enroll(live_server, device, CLEAN)
-    service = ddm_runtime(app).service
+    service = runtime(app).ddm.service
 
     def broken(*_: Any) -> None:
         raise RuntimeError("inventory is down")
 
     service.on_status = broken
     assert ddm(live_server, device, "status", _report(False)).status_code == 200
-    items = ddm_runtime(app).store.status_items(device.udid)
+    items = runtime(app).ddm.store.status_items(device.udid)
     assert items["passcode.is-compliant"][0] is False

@@ -36,7 +36,6 @@ from mdmserver.testing.scep_client import (
     parse_cert_rep,
     self_signed_for_scep,
 )
-from mdmserver.web.enrollment_runtime import enrollment_runtime
 from mdmserver.web.runtime import runtime
 from tests.deploy.conftest import DEPLOY
 from tests.trust.conftest import CLEAN
@@ -191,7 +190,7 @@ def test_only_a_managed_compliant_device_reaches_the_mail_server(recipe, pki):
     [install] = [c for c in session(r["base"], device, CLEAN)
                  if c["Command"]["RequestType"] == "InstallProfile"]  # fmt: skip
     cert, key = access_identity(r["base"], device, install)
-    issued = enrollment_runtime(r["app"]).store.issued(fingerprint_sha256(cert))
+    issued = runtime(r["app"]).enrollment.store.issued(fingerprint_sha256(cert))
     assert (issued.device_id, issued.method) == (device.udid, "access")
     assert cert.serial_number != device.certificate.serial_number
 
@@ -242,7 +241,7 @@ def test_only_a_managed_compliant_device_reaches_the_mail_server(recipe, pki):
     assert send(r["base"], device.token_update()).status_code == 200
     session(r["base"], device, CLEAN)
     assert _until(door, 200)[0].status_code == 200
-    assert enrollment_runtime(r["app"]).store.revoke_certificate(fingerprint_sha256(cert))
+    assert runtime(r["app"]).enrollment.store.revoke_certificate(fingerprint_sha256(cert))
     revoked, took = _until(door, 403)
     assert revoked.status_code == 403 and took <= WITHIN
     assert "revoked" in revoked.text

@@ -14,8 +14,9 @@ from cryptography import x509
 from mdmserver.crypto.ca import load_pem_certificates
 from mdmserver.enrollment.instance import init_instance
 from mdmserver.service.enrollment import EnrollmentTokens
+from mdmserver.service.enrollment_setup import EnrollmentRuntime
 from mdmserver.testing.pki import TEST_TOPIC
-from mdmserver.web.enrollment_runtime import EnrollmentRuntime, enrollment_runtime
+from mdmserver.web.runtime import runtime
 
 SERVER_URL = "https://mdm.example.test"
 
@@ -63,7 +64,7 @@ def ca_cert(enroll_home: Path) -> x509.Certificate:
 
 @pytest.fixture
 def enrollment(app: Any) -> EnrollmentRuntime:
-    return enrollment_runtime(app)
+    return runtime(app).enrollment
 
 
 @pytest.fixture

@@ -365,14 +365,14 @@ def test_without_apple_bundle_ota_is_unavailable(tmp_path, enroll_home, database
     from mdmserver.config import load_config
     from mdmserver.service.enrollment import EnrollmentTokens
     from mdmserver.testing.http import serve
-    from mdmserver.web.enrollment_runtime import enrollment_runtime
+    from mdmserver.web.runtime import runtime
 
     config = load_config(
         environ={},
         overrides={"home": enroll_home, "database_url": database_url, "log_level": "ERROR"},
     )
     app = create_app(config)
-    token = EnrollmentTokens(enrollment_runtime(app).store).create().token
+    token = EnrollmentTokens(runtime(app).enrollment.store).create().token
     try:
         with serve(app) as url:
             reply = _phase1(url, token, ota="1")

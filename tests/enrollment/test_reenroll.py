@@ -342,7 +342,7 @@ def test_open_setting_lets_any_identity_in(app_config, ca_cert, reenroll_log):
     from mdmserver.testing.enrollment import scep_identity
     from mdmserver.testing.http import serve
     from mdmserver.testing.pki import TEST_TOPIC
-    from mdmserver.web.enrollment_runtime import enrollment_runtime
+    from mdmserver.web.runtime import runtime
 
     warnings = []
     logging.getLogger("mdmserver.app").addHandler(reenroll_log)
@@ -352,7 +352,7 @@ def test_open_setting_lets_any_identity_in(app_config, ca_cert, reenroll_log):
         logging.getLogger("mdmserver.app").removeHandler(reenroll_log)
     warnings = [r for r in reenroll_log.records if r.getMessage() == "reenroll_open"]
     assert warnings and warnings[0].levelname == "WARNING"
-    tokens = EnrollmentTokens(enrollment_runtime(open_app).store)
+    tokens = EnrollmentTokens(runtime(open_app).enrollment.store)
     try:
         with serve(open_app) as url:
             cert, key = scep_identity(url, ca_cert, tokens.create().token)

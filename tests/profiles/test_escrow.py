@@ -8,7 +8,6 @@ from click.testing import CliRunner
 from mdmserver.cli.profiles import make_escrow_cert, profiles
 from mdmserver.protocol.commands import new_command
 from mdmserver.testing.http import command_of, send
-from mdmserver.web.profiles_runtime import profiles_runtime
 from mdmserver.web.runtime import runtime
 from tests.profiles.conftest import openssl
 
@@ -27,7 +26,7 @@ def test_escrowed_key_is_stored_and_decrypts(app, app_config, live_server, pki):
     command_of(send(live_server, device.idle()))
     info = {"FDE_PersonalRecoveryKeyCMS": cms, "FDE_PersonalRecoveryKeyDeviceKey": "C02MAC000001"}
     send(live_server, device.result("Acknowledged", command.command_uuid, SecurityInfo=info))
-    ((device_id, key, envelope, _),) = profiles_runtime(app).store.escrowed("C02MAC000001")
+    ((device_id, key, envelope, _),) = runtime(app).profiles.store.escrowed("C02MAC000001")
     assert (device_id, key, envelope) == (device.udid, "C02MAC000001", cms)
     env = {"MDM_HOME": str(app_config.home), "MDM_DATABASE_URL": app_config.database_url}
     shown = CliRunner().invoke(profiles, ["escrowed-key", "C02MAC000001"], env=env)

@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 from mdmserver.cli.profiles import profiles
 from mdmserver.profiles.signing import SIGNING_CERT
-from mdmserver.web.profiles_runtime import profiles_runtime
 from mdmserver.web.runtime import runtime
 from tests.api.conftest import Api, last_audit, make_key
 from tests.profiles.conftest import write_signer
@@ -95,7 +94,7 @@ def test_a_device_sync_without_a_signer_queues_nothing_rather_than_half(app):
     removal is not sent alone (the device would be left between two states); nothing is."""
     api = _api(app)
     udid = api.enroll()
-    profiles = profiles_runtime(app)
+    profiles = runtime(app).profiles
     old = profiles.admin.from_template("restrictions", "old", {}).profile
     new = profiles.admin.from_template("passcode", "new", {"min_length": 8}).profile
     profiles.store.record_profile_list(udid, {old.identifier: old.payload_uuid})
@@ -111,7 +110,7 @@ def test_a_device_sync_without_a_signer_queues_nothing_rather_than_half(app):
 def test_the_cli_assigns_and_warns_on_stderr(app, app_config):
     api = _api(app)
     udid = api.enroll()
-    profiles_runtime(app).admin.from_template("restrictions", "r", {})
+    runtime(app).profiles.admin.from_template("restrictions", "r", {})
     env = {"MDM_HOME": str(app_config.home), "MDM_DATABASE_URL": app_config.database_url}
     done = CliRunner().invoke(profiles, ["assign", "r", "all"], env=env)
     assert done.exit_code == 0, done.output

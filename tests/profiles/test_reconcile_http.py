@@ -10,7 +10,6 @@ from __future__ import annotations
 import plistlib
 
 from mdmserver.crypto.ca import dump_cert_pem, dump_key_pem
-from mdmserver.web.profiles_runtime import profiles_runtime
 from mdmserver.web.runtime import runtime
 from tests.profiles.conftest import openssl, write_signer
 from tests.profiles.phone import Phone
@@ -35,7 +34,7 @@ def _pending_profile_commands(app, udid: str) -> list[str]:
 
 def test_enroll_install_list_remove_fail_and_change(app, app_config, live_server, pki):
     write_signer(app_config.home, pki)
-    admin = profiles_runtime(app).admin
+    admin = runtime(app).profiles.admin
     admin.from_template("passcode", "pass", {"min_length": 10})
     admin.from_template("webclip", "clip", {})
     admin.assign("pass", "all")
@@ -54,7 +53,7 @@ def test_enroll_install_list_remove_fail_and_change(app, app_config, live_server
 
     # The ProfileList answer queued nothing more.
     assert _pending_profile_commands(app, phone.device.udid) == []
-    assert profiles_runtime(app).service.reconcile(phone.device.udid).plan.install == []
+    assert runtime(app).profiles.service.reconcile(phone.device.udid).plan.install == []
 
     # Unassigning queues the RemoveProfile for exactly that profile.
     admin.unassign("clip", "tag:sales")
@@ -70,7 +69,7 @@ def test_enroll_install_list_remove_fail_and_change(app, app_config, live_server
     (state,) = admin.status("restr")
     assert state.status == "failed"
     assert '"ErrorCode": 4001' in (state.error or "")
-    profiles_runtime(app).service.reconcile(phone.device.udid)
+    runtime(app).profiles.service.reconcile(phone.device.udid)
     assert _pending_profile_commands(app, phone.device.udid) == []
 
     # A changed profile gets a new PayloadUUID and is installed again.
@@ -87,7 +86,7 @@ def test_profiles_with_secrets_are_encrypted_to_the_device(
     app, app_config, live_server, pki, template_values, tmp_path
 ):
     write_signer(app_config.home, pki)
-    admin = profiles_runtime(app).admin
+    admin = runtime(app).profiles.admin
     admin.from_template("wifi-eap-tls", "wifi", template_values["wifi-eap-tls"])
     admin.assign("wifi", "all")
     phone = Phone(live_server, pki.device(), pki.ca_file)

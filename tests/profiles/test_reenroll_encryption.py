@@ -12,7 +12,6 @@ from mdmserver.crypto.ca import dump_cert_pem, dump_key_pem
 from mdmserver.protocol.commands import new_command
 from mdmserver.storage.base import QueueStatus
 from mdmserver.testing.http import command_of, send
-from mdmserver.web.profiles_runtime import profiles_runtime
 from mdmserver.web.runtime import runtime
 from tests.profiles.conftest import write_signer
 from tests.profiles.phone import Phone
@@ -34,7 +33,7 @@ def test_profiles_encrypted_to_the_old_identity_are_not_handed_to_the_new_one(
     app, app_config, live_server, pki, template_values, tmp_path
 ):
     write_signer(app_config.home, pki)
-    admin = profiles_runtime(app).admin
+    admin = runtime(app).profiles.admin
     admin.from_template("wifi-eap-tls", "wifi", template_values["wifi-eap-tls"])
     admin.assign("wifi", "all")
     phone = Phone(live_server, pki.device(), pki.ca_file)

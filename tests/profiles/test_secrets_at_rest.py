@@ -18,7 +18,6 @@ from mdmserver.crypto.sealed import is_sealed
 from mdmserver.profiles.redact import REDACTED
 from mdmserver.storage.schema import profile_shown, profiles
 from mdmserver.testing.http import snapshot
-from mdmserver.web.profiles_runtime import profiles_runtime
 from mdmserver.web.runtime import runtime
 from tests.api.conftest import make_key
 from tests.profiles.conftest import openssl, write_signer
@@ -121,7 +120,7 @@ def test_unencrypted_secret_profile_keeps_no_signature_in_the_clear(
     """--no-encrypt overrides the template: the device gets it signed, and the signature (which
     holds the content) is not cached."""
     write_signer(app_config.home, pki)
-    admin = profiles_runtime(app).admin
+    admin = runtime(app).profiles.admin
     admin.from_template("wifi-eap-tls", "wifi", template_values["wifi-eap-tls"], encrypt=False)
     admin.assign("wifi", "all")
     phone = Phone(live_server, pki.device(), pki.ca_file)

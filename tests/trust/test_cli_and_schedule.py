@@ -9,14 +9,13 @@ from click.testing import CliRunner
 
 from mdmserver.cli import main
 from mdmserver.web.runtime import runtime
-from mdmserver.web.trust import EXTENSION
 from tests.trust.conftest import enroll
 
 
 def test_refresh_due_inventory_requeues_after_the_interval(app, live_server, pki, policy):
     device = pki.device()
     enroll(live_server, device)
-    built = app.extensions[EXTENSION]
+    built = runtime(app).inventory
     assert built.inventory.refresh_due_inventory(datetime.now(UTC)) == 0
     later = datetime.now(UTC) + timedelta(hours=25)
     assert built.inventory.refresh_due_inventory(later) == 1
@@ -28,7 +27,7 @@ def test_refresh_due_inventory_requeues_after_the_interval(app, live_server, pki
 def test_history_records_old_and_new_values(app, live_server, pki, policy):
     device = pki.device()
     enroll(live_server, device)
-    built = app.extensions[EXTENSION]
+    built = runtime(app).inventory
     built.inventory.refresh_due_inventory(datetime.now(UTC) + timedelta(hours=25))
     from tests.trust.conftest import CLEAN, drive
 

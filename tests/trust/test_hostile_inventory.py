@@ -17,7 +17,6 @@ from mdmserver.storage.schema import inventory_answers
 from mdmserver.testing.device import SignedRequest
 from mdmserver.testing.http import send
 from mdmserver.web.runtime import runtime
-from mdmserver.web.trust import EXTENSION
 from tests.trust.conftest import CLEAN
 
 
@@ -53,7 +52,7 @@ def test_out_of_range_numbers_are_unknown_and_the_rest_is_kept(
             headers = {**result.headers, "Mdm-Signature": device.sign(body)}
             reply = send(live_server, SignedRequest(result.path, body, headers))
             assert reply.status_code == 200, (request_type, reply.text)
-    facts = app.extensions[EXTENSION].inventory.store.facts(device.udid)
+    facts = runtime(app).inventory.inventory.store.facts(device.udid)
     assert facts["storage_capacity_gb"] is None and facts["storage_available_gb"] is None
     assert facts["device_name"] is None and facts["hardware_encryption_caps"] is None
     # ... and everything else the same answers said is there.

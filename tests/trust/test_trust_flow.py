@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from mdmserver.protocol.commands import new_command
 from mdmserver.testing.http import send
 from mdmserver.web.runtime import runtime
-from mdmserver.web.trust import EXTENSION
 from tests.trust.conftest import CLEAN, drive, enroll
 
 
@@ -46,7 +45,7 @@ def test_enrollment_queues_the_full_inventory(app, live_server, pki, trust, poli
         ).scalar()
     queries = plistlib.loads(plist)["Command"]["Queries"]
     assert {"OSVersion", "IsSupervised", "IsActivationLockEnabled", "BatteryLevel"} <= set(queries)
-    facts = app.extensions[EXTENSION].inventory.store.facts(device.udid)
+    facts = runtime(app).inventory.inventory.store.facts(device.udid)
     assert facts["platform"] == "iOS"
     assert facts["supervised"] is True and facts["data_protection"] is True
     assert facts["profiles"][0]["identifier"] == "com.example.wifi"
@@ -78,7 +77,7 @@ def test_no_passcode_flips_trust_in_the_same_cycle_and_back(app, live_server, pk
         {"PasscodePresent": True, "PasscodeCompliant": True, "HardwareEncryptionCaps": 3},
     )
     assert trust.get(url).json() == {**trust.get(url).json(), "compliant": True, "reasons": []}
-    history = app.extensions[EXTENSION].compliance_store.history(device.udid)
+    history = runtime(app).inventory.compliance_store.history(device.udid)
     assert [h["state"] for h in history][:3] == ["compliant", "noncompliant", "compliant"]
 
 
@@ -101,7 +100,7 @@ def test_a_silent_device_falls_out_of_compliance(app, live_server, pki, trust, p
     device = pki.device()
     enroll(live_server, device)
     runtime(app).seen.flush()  # last seen is written in batches (service/last_seen.py)
-    built = app.extensions[EXTENSION]
+    built = runtime(app).inventory
     later = datetime.now(UTC) + timedelta(hours=25)
     assert built.compliance.evaluate_stale(later) == 1
     state = built.compliance_store.state(device.udid)
@@ -124,7 +123,7 @@ def test_missing_required_profile_is_recorded_for_remediation(app, live_server, 
     body = trust.get(f"/api/v1/trust/devices/{device.udid}").json()
     assert body["compliant"] is False
     assert "required profiles missing: com.example.wifi" in body["reasons"]
-    open_items = app.extensions[EXTENSION].compliance_store.remediations(device.udid)
+    open_items = runtime(app).inventory.compliance_store.remediations(device.udid)
     assert [(r["kind"], r["detail"], r["status"]) for r in open_items] == [
         ("install_profile", "com.example.wifi", "requested")
     ]

@@ -158,8 +158,8 @@ def _http_error(exc: HTTPException) -> Response:
     return keep_allow(error(exc.code or 500, exc.description or exc.name), exc)
 
 
-def register_api(app: Flask) -> None:
-    app.register_blueprint(bp)
+def register_api_errors(app: Flask) -> None:
+    """JSON 404/405 for unrouted paths under /api/ (create_app registers the blueprints)."""
 
     @app.errorhandler(404)
     @app.errorhandler(405)
@@ -173,10 +173,3 @@ def register_api(app: Flask) -> None:
             content_type="text/plain; charset=utf-8",
         )
         return keep_allow(response, exc)
-
-
-# The resources, registered once at import (a blueprint nests its children only once).
-from mdmserver.web.api import commands, devices, enrollment_tokens, openapi, queue  # noqa: E402
-
-for _module in (devices, queue, commands, enrollment_tokens, openapi):
-    bp.register_blueprint(_module.bp)

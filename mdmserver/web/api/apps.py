@@ -29,16 +29,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from mdmserver.apps.reconcile import retry_at
-from mdmserver.apps.service import describe_app, license_rows
+from mdmserver.apps.service import AppsService, describe_app, license_rows
 from mdmserver.service.admin.errors import BadRequest, NotFound
 from mdmserver.web.api import audited, json_body
-from mdmserver.web.api import bp as api_bp
-from mdmserver.web.apps_runtime import apps_service
+from mdmserver.web.runtime import runtime
 
 bp = Blueprint("apps", __name__)
+
+
+def apps_service() -> AppsService:
+    return runtime(current_app).apps
 
 
 def _app_json(key: str, status: int = 200) -> Response:
@@ -179,6 +182,3 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
-
-
-api_bp.register_blueprint(bp)

@@ -26,8 +26,6 @@ from mdmserver.ddm.service import (
 from mdmserver.service.admin.errors import BadRequest, Conflict, NotFound, Unprocessable
 from mdmserver.storage.ddm_store import DeclarationRow
 from mdmserver.web.api import actor, admin, audited, error, json_body
-from mdmserver.web.api import bp as api_bp
-from mdmserver.web.ddm_runtime import INVENTORY, ddm_runtime
 from mdmserver.web.runtime import runtime
 
 bp = Blueprint("declarations", __name__)
@@ -47,7 +45,7 @@ def _refused(exc: Refused) -> Response:
 
 
 def _service() -> DDMService:
-    return ddm_runtime(current_app).service
+    return runtime(current_app).ddm.service
 
 
 def _run(call: Any, *args: Any) -> Any:
@@ -84,7 +82,7 @@ def _warnings(found: list[Any]) -> list[dict[str, str]]:
 
 @bp.get("/declarations")
 def list_declarations() -> Response:
-    store = ddm_runtime(current_app).store
+    store = runtime(current_app).ddm.store
     return jsonify(
         declarations=[
             describe(d, store.assignments(d.identifier)) for d in _service().declarations()
@@ -98,9 +96,9 @@ def put_declaration(identifier: str) -> tuple[Response, int]:
     body = json_body()
     if not isinstance(body, Mapping):
         raise BadRequest('expected a JSON object: {"Type": ..., "Payload": {...}}')
-    existed = ddm_runtime(current_app).store.get(identifier) is not None
+    existed = runtime(current_app).ddm.store.get(identifier) is not None
     saved = _run(_service().put, identifier, body)
-    answer = describe(saved.declaration, ddm_runtime(current_app).store.assignments(identifier))
+    answer = describe(saved.declaration, runtime(current_app).ddm.store.assignments(identifier))
     answer |= {"changed": saved.changed, "synced": saved.synced}
     answer["warnings"] = _warnings(saved.warnings)
     return jsonify(answer), 200 if existed else 201
@@ -109,7 +107,7 @@ def put_declaration(identifier: str) -> tuple[Response, int]:
 @bp.get("/declarations/<identifier>")
 def show_declaration(identifier: str) -> Response:
     row = _run(_service().get, identifier)
-    return jsonify(describe(row, ddm_runtime(current_app).store.assignments(identifier)))
+    return jsonify(describe(row, runtime(current_app).ddm.store.assignments(identifier)))
 
 
 @bp.delete("/declarations/<identifier>")
@@ -148,12 +146,12 @@ def put_asset_data(identifier: str) -> tuple[Response, int]:
         raise Conflict("hosting assets needs the server's public URL (MDM_SERVER_URL)")
     declaration_type = request.args.get("type", "com.apple.asset.data")
     content_type = request.mimetype or "application/octet-stream"
-    existed = ddm_runtime(current_app).store.get(identifier) is not None
+    existed = runtime(current_app).ddm.store.get(identifier) is not None
     data = request.get_data(cache=False)
     saved = _run(
         assets.put_asset_data, _service(), identifier, declaration_type, content_type, data, base
     )
-    answer = describe(saved.declaration, ddm_runtime(current_app).store.assignments(identifier))
+    answer = describe(saved.declaration, runtime(current_app).ddm.store.assignments(identifier))
     answer |= {"changed": saved.changed, "synced": saved.synced, "warnings": []}
     return jsonify(answer), 200 if existed else 201
 
@@ -177,11 +175,10 @@ def enforce_os_update() -> tuple[Response, int]:
             raise BadRequest(f"{name}: must be a string")
     if "version" not in body or "by" not in body:
         raise BadRequest("version and by are required")
-    inventory = current_app.extensions.get(INVENTORY)
     try:
         done = os_update.enforce(
             _service(),
-            inventory.policies if inventory is not None else None,
+            runtime(current_app).inventory.policies,
             body["version"],
             body["by"],
             tag=body.get("tag"),
@@ -232,7 +229,7 @@ def device_declarations(ident: str) -> Response:
 
 @bp.get("/devices/<ident>/status-items")
 def device_status_items(ident: str) -> Response:
-    store = ddm_runtime(current_app).store
+    store = runtime(current_app).ddm.store
     channels = []
     for enrollment_id in _channels(ident):
         items = store.status_items(enrollment_id)
@@ -251,7 +248,3 @@ def device_status_items(ident: str) -> Response:
         )
     first = channels[0] if channels else {"status_items": []}
     return jsonify(status_items=first["status_items"], channels=channels)
-
-
-# Nested under /api/v1 (and its API-key check) once, at import, like the other resources.
-api_bp.register_blueprint(bp)

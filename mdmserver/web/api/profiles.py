@@ -24,8 +24,7 @@ from mdmserver.service.profile_admin import (
     refusal,
 )
 from mdmserver.web.api import actor, admin, error, json_body
-from mdmserver.web.api import bp as api_bp
-from mdmserver.web.profiles_runtime import profiles_runtime
+from mdmserver.web.runtime import runtime
 
 bp = Blueprint("profiles", __name__)
 _CREATE_FIELDS = frozenset(
@@ -35,7 +34,7 @@ _TRUE = {"1", "true", "yes", "on"}
 
 
 def _admin() -> ProfileAdmin:
-    return profiles_runtime(current_app).admin
+    return runtime(current_app).profiles.admin
 
 
 @bp.errorhandler(ProfileRefused)
@@ -218,7 +217,3 @@ def _audit(response: Response) -> Response:
             message = str((response.get_json(silent=True) or {}).get("error", ""))
         admin().audit.outcome(actor(), f"profiles.{name}", targets, response.status_code, message)
     return response
-
-
-# Nested under /api/v1 (and its API-key check) once, at import, like the other resources.
-api_bp.register_blueprint(bp)

@@ -21,7 +21,6 @@ from mdmserver.logs import get_logger
 from mdmserver.service.admin.errors import NotFound
 from mdmserver.service.push_scheduling import Pusher
 from mdmserver.web.api import actor, admin, error
-from mdmserver.web.api import bp as api_bp
 from mdmserver.web.runtime import runtime
 
 log = get_logger("api.push")
@@ -84,7 +83,3 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
-
-
-# Nested under /api/v1 (and its API-key check) once, at import, like the other resources.
-api_bp.register_blueprint(bp)

@@ -15,22 +15,18 @@ from mdmserver.ddm.validate import DeclarationRefused
 from mdmserver.service.admin.errors import AdminError, BadRequest, Conflict, NotFound, Unprocessable
 from mdmserver.web.console import bp
 from mdmserver.web.console.auth import actor, admin, require
+from mdmserver.web.runtime import runtime
 
 PAYLOAD_MAX = 64 * 1024
 
 
 def ddm() -> DDMService | None:
-    extension = current_app.extensions.get("mdmserver.ddm")
-    return extension.service if extension is not None else None
+    return runtime(current_app).ddm.service
 
 
 def _page(*, status: int = 200, **extra: Any) -> tuple[str, int]:
-    extension = current_app.extensions.get("mdmserver.ddm")
-    rows = []
-    if extension is not None:
-        rows = [
-            (d, extension.store.assignments(d.identifier)) for d in extension.service.declarations()
-        ]
+    ddm = runtime(current_app).ddm
+    rows = [(d, ddm.store.assignments(d.identifier)) for d in ddm.service.declarations()]
     return render_template("declarations.html", rows=rows, **extra), status
 
 

@@ -292,19 +292,15 @@ def render_device(ident: str, *, error: str | None = None, notice: str | None = 
 
 def _declaration_states(detail: Any) -> list[dict[str, Any]]:
     """Each channel's declarations and their state on the device (declarative management)."""
-    extension = current_app.extensions.get("mdmserver.ddm")
-    if extension is None:
-        return []
-    return [extension.service.device_declarations(e.id) for e in detail.enrollments]
+    service = runtime(current_app).ddm.service
+    return [service.device_declarations(e.id) for e in detail.enrollments]
 
 
 def _profile_states(detail: Any) -> list[Any]:
-    extension = current_app.extensions.get("mdmserver.profiles")
-    if extension is None:
-        return []
+    store = runtime(current_app).profiles.store
     states: list[Any] = []
     for enrollment in detail.enrollments:
-        states.extend(extension.store.states(enrollment.id).values())
+        states.extend(store.states(enrollment.id).values())
     return states
 
 

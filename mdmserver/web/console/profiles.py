@@ -19,16 +19,14 @@ from mdmserver.service.admin.errors import AdminError, BadRequest, NotFound, Unp
 from mdmserver.service.profile_admin import ProfileAdmin, ProfileNotFound, describe_state
 from mdmserver.web.console import bp
 from mdmserver.web.console.auth import actor, admin, require
+from mdmserver.web.runtime import runtime
 
 NAME_MAX = 128
 UPLOAD_MAX = 1024 * 1024
 
 
 def profiles_admin() -> ProfileAdmin:
-    extension = current_app.extensions.get("mdmserver.profiles")
-    if extension is None:
-        abort(404, "profiles are not set up on this server")
-    return extension.admin  # type: ignore[no-any-return]
+    return runtime(current_app).profiles.admin
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""The enrollment services one app instance runs with, built by the app factory.
+"""The enrollment services one server runs with (SCEP, enrollment profiles, over the air),
+built by :func:`mdmserver.assembly.build_server`.
 
 Without ``mdmserver init`` (no CA key or signing certificate in MDM_HOME) the device protocol
 still runs; only /scep and /mdm/enroll answer 503, saying what to do.
@@ -9,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-
-from flask import Flask
 
 from mdmserver.config import Config
 from mdmserver.crypto.apple_chain import AppleDeviceCAs
@@ -24,7 +23,6 @@ from mdmserver.service.rate_limits import RateLimiter
 from mdmserver.service.scep_server import ScepService
 from mdmserver.storage.enrollment_store import EnrollmentStore
 
-EXTENSION = "mdmserver.enrollment"
 log = get_logger("app")
 
 
@@ -50,6 +48,11 @@ class EnrollmentRuntime:
             why = self.missing or "no Apple device CA bundle is configured (apple_device_ca_file)"
             raise EnrollmentUnavailable(f"over-the-air enrollment is not available: {why}")
         return self.ota
+
+    def access_challenge(self, device_id: str) -> str | None:
+        """A device-bound SCEP challenge (profiles put one in identity payloads); None while
+        enrollment is unavailable (no CA)."""
+        return self.profiles.access_challenge(device_id) if self.profiles is not None else None
 
     def need_scep(self) -> ScepService:
         if self.scep is None:
@@ -102,7 +105,3 @@ def _unavailable(
 ) -> EnrollmentRuntime:
     log.warning("enrollment_unavailable", extra={"fields": {"detail": why}})
     return EnrollmentRuntime(store, None, scep, why)
-
-
-def enrollment_runtime(app: Flask) -> EnrollmentRuntime:
-    return app.extensions[EXTENSION]
