@@ -16,33 +16,21 @@ import click
 
 from mdmserver.apps.service import AppsService, describe_app, license_rows
 from mdmserver.apps.vpp import EXPIRY_WARNING_DAYS
-from mdmserver.cli._admin import cli_actor, emit_json, json_option, open_instance, table
-from mdmserver.service.admin.audit import Audit
+from mdmserver.cli._admin import cli_actor, cli_server, emit_json, json_option, table
 from mdmserver.service.admin.errors import AdminError
-from mdmserver.storage.admin_store import AdminStore
-from mdmserver.storage.app_store import AppFiles, AppStore
 
 
 @contextmanager
 def _service(action: str | None = None, targets: list[str] | None = None) -> Iterator[AppsService]:
-    config, engine = open_instance()
-    service = AppsService(
-        AppStore(engine),
-        AppFiles(config.home / "apps"),
-        server_url=config.server_url,
-        token_file=config.home / "vpp.token",
-        vpp_url=config.vpp_url,
-    )
-    try:
-        if action is None:
-            yield service
-        else:
-            with Audit(AdminStore(engine)).record(cli_actor(), action, targets or []):
-                yield service
-    except AdminError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
+    with cli_server() as server:
+        try:
+            if action is None:
+                yield server.apps
+            else:
+                with server.admin.audit.record(cli_actor(), action, targets or []):
+                    yield server.apps
+        except AdminError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @click.group("apps")

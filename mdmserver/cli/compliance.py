@@ -10,23 +10,18 @@ from pathlib import Path
 
 import click
 
-from mdmserver.cli._admin import emit_json
-from mdmserver.cli._instance import open_instance
+from mdmserver.cli._admin import cli_server, emit_json
 from mdmserver.compliance.policy import PolicyError, load_policy
-from mdmserver.service.inventory_setup import InventoryRuntime, build_inventory
-from mdmserver.storage.sql import SQLStorage
+from mdmserver.service.inventory_setup import InventoryRuntime
 
 
 @contextmanager
 def inventory_runtime() -> Iterator[InventoryRuntime]:
-    config, engine = open_instance()
-    storage = SQLStorage(engine)
-    try:
-        yield build_inventory(config, engine, storage)
-    except PolicyError as exc:
-        raise click.ClickException(f"compliance policy: {exc}") from None
-    finally:
-        storage.dispose()
+    with cli_server() as server:
+        try:
+            yield server.inventory
+        except PolicyError as exc:
+            raise click.ClickException(f"compliance policy: {exc}") from None
 
 
 @click.group("inventory")

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from mdmserver.cli._admin import cli_actor, emit_json, json_option, open_instance, table
+from mdmserver.cli._admin import cli_actor, cli_server, emit_json, json_option, table
 from mdmserver.config import Config
 from mdmserver.ddm.service import (
     DDMService,
@@ -23,32 +23,21 @@ from mdmserver.ddm.service import (
     DeclarationNotFound,
     DeclarationRefused,
 )
-from mdmserver.service.admin import build_admin
 from mdmserver.service.admin.audit import Audit
-from mdmserver.storage.ddm_store import DDMStore
-from mdmserver.storage.enrollment_store import EnrollmentStore
-from mdmserver.storage.outbox_store import OutboxStore
-from mdmserver.storage.sql import SQLStorage
 
 
 @contextmanager
 def ddm_service() -> Iterator[tuple[DDMService, Audit, Config]]:
     """The DDM service on this instance's database, its refusals as click errors."""
-    config, engine = open_instance()
-    storage = SQLStorage(engine)
-    service = DDMService(DDMStore(engine), storage, push=OutboxStore(engine).add)
-    audit = build_admin(engine, storage, EnrollmentStore(engine)).audit
-    try:
-        service.ensure_builtin()
-        yield service, audit, config
-    except DeclarationRefused as exc:
-        lines = [f"  {e.path or '(declaration)'}: {e.message}" for e in exc.errors]
-        message = "declaration refused, nothing stored:\n" + "\n".join(lines)
-        raise click.ClickException(message) from None
-    except (DeclarationNotFound, DeclarationConflict, ValueError, LookupError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        storage.dispose()
+    with cli_server() as server:
+        try:
+            yield server.ddm.service, server.admin.audit, server.config
+        except DeclarationRefused as exc:
+            lines = [f"  {e.path or '(declaration)'}: {e.message}" for e in exc.errors]
+            message = "declaration refused, nothing stored:\n" + "\n".join(lines)
+            raise click.ClickException(message) from None
+        except (DeclarationNotFound, DeclarationConflict, ValueError, LookupError) as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def describe(service: DDMService, identifier: str) -> dict[str, Any]:

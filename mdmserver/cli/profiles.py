@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from mdmserver.catalog.validate import ValidationError
-from mdmserver.cli._admin import emit_json, json_option, table
-from mdmserver.cli._instance import instance_config, open_instance
+from mdmserver.cli._admin import cli_server, emit_json, json_option, table
+from mdmserver.cli._instance import instance_config
 from mdmserver.crypto.ca import (
     create_ca,
     dump_cert_pem,
@@ -30,8 +30,7 @@ from mdmserver.crypto.ca import (
     load_private_key,
 )
 from mdmserver.crypto.cms_encrypt import decrypt
-from mdmserver.instance_files import SecretsKey, ensure_home
-from mdmserver.profiles.signing import Signing
+from mdmserver.instance_files import ensure_home
 from mdmserver.profiles.validation import ProfileRefused
 from mdmserver.service.profile_admin import (
     ProfileAdmin,
@@ -39,30 +38,21 @@ from mdmserver.service.profile_admin import (
     describe,
     describe_state,
 )
-from mdmserver.service.profiles import ProfileService
-from mdmserver.storage.profile_store import ProfileStore
-from mdmserver.storage.sql import SQLStorage
 
 ESCROW_CERT, ESCROW_KEY = "escrow.pem", "escrow.key"
 
 
 @contextmanager
 def _admin() -> Iterator[ProfileAdmin]:
-    config, engine = open_instance()
-    storage = SQLStorage(engine)
-    store = ProfileStore(engine, SecretsKey(config.home))
-    service = ProfileService(store, storage, Signing(config.home, store))
-    folder = config.extra.get("profile_templates")
-    try:
-        yield ProfileAdmin(store, service, Path(folder) if folder else None)
-    except ProfileRefused as exc:
-        lines = [f"  {e.path or '(profile)'}: {e.message}" for e in exc.errors]
-        message = "profile refused, nothing stored:\n" + "\n".join(lines)
-        raise click.ClickException(message) from None
-    except (ProfileNotFound, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        storage.dispose()
+    with cli_server() as server:
+        try:
+            yield server.profiles.admin
+        except ProfileRefused as exc:
+            lines = [f"  {e.path or '(profile)'}: {e.message}" for e in exc.errors]
+            message = "profile refused, nothing stored:\n" + "\n".join(lines)
+            raise click.ClickException(message) from None
+        except (ProfileNotFound, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _values(pairs: tuple[str, ...]) -> dict[str, Any]:

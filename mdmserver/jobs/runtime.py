@@ -64,7 +64,7 @@ def build_jobs(
     backend = backend or make_backend(config)
     context = JobContext(config, engine, backend)
     embedded = isinstance(backend, InProcessBackend)
-    if embedded:
+    if isinstance(backend, InProcessBackend):
         backend.bind(lambda name, args: TASKS[name](context, *args))
     scans = role == "worker" or (role == "web" and embedded)
     dispatcher = Dispatcher(

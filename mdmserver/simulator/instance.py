@@ -7,16 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mdmserver.assembly import build_server
 from mdmserver.config import load_config
 from mdmserver.enrollment.instance import init_instance
 from mdmserver.push.instance import install
-from mdmserver.service.admin import build_admin
 from mdmserver.service.enrollment import EnrollmentTokens
 from mdmserver.simulator.apple import FakeApple
 from mdmserver.storage import migrate
 from mdmserver.storage.engine import make_engine
-from mdmserver.storage.enrollment_store import EnrollmentStore
-from mdmserver.storage.sql import SQLStorage
 
 
 @dataclass(frozen=True)
@@ -49,11 +47,11 @@ def prepare_instance(
     config = load_config(environ={}, overrides=overrides)
     install(config, apple.push_file.read_bytes())
     engine = make_engine(config.resolved_database_url)
+    migrate.upgrade(engine)
+    server = build_server(config, role="cli", engine=engine)  # the server's own services
     try:
-        migrate.upgrade(engine)
-        token = EnrollmentTokens(EnrollmentStore(engine)).create(tags=tags).token
-        storage = SQLStorage(engine)
-        api_key = build_admin(engine, storage).api_keys.create(key_name, actor="cli:simulator").key
+        token = EnrollmentTokens(server.enrollment.store).create(tags=tags).token
+        api_key = server.admin.api_keys.create(key_name, actor="cli:simulator").key
     finally:
-        engine.dispose()
+        server.close()
     return Instance(home, server_url, config.resolved_database_url, token, api_key)

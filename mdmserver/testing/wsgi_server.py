@@ -50,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> tuple[bytes, bool]:
         """The request body, and whether it came chunked."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline(1024).split(b";", 1)[0].strip() or b"0", 16)
                 if size == 0:
