@@ -163,6 +163,8 @@ def build_server(config: Config, *, role: Role = "web", engine: Engine | None = 
                 }
             },
         )
+    # Read before anything starts a thread: a configured CA file that is missing stops here.
+    device_cas = load_trust(config) if role == "web" else None
     engine = engine or open_database(config)
 
     # 2. storage, background work
@@ -214,7 +216,7 @@ def build_server(config: Config, *, role: Role = "web", engine: Engine | None = 
         inventory=inventory,
         ddm=ddm,
         apps=apps,
-        device_cas=load_trust(config) if role == "web" else None,
+        device_cas=device_cas,
         own_ca=issuing_ca(config),
         rate_limiter=rate_limiter,
         seen=seen,
