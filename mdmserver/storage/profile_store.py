@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, insert, or_, select, update
@@ -29,6 +29,7 @@ from mdmserver.storage.schema import (
     profile_states,
     profiles,
 )
+from mdmserver.storage.sql.types import utcnow
 
 ALL = "all"
 _PENDING_QUEUE = ("queued", "sent", "notnow")
@@ -36,10 +37,6 @@ _DEVICE_COLUMNS = (
     "serial_number", "device_name", "model", "model_name", "product_name", "os_version",
     "imei", "meid",
 )  # fmt: skip
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class NameTaken(ValueError):
@@ -484,9 +481,9 @@ class ProfileStore:
             encrypt=row.encrypt,
             per_device=row.per_device,
             revision=row.revision,
-            created_at=_utc(row.created_at) or utcnow(),
-            updated_at=_utc(row.updated_at) or utcnow(),
-            deleted_at=_utc(row.deleted_at),
+            created_at=row.created_at or utcnow(),
+            updated_at=row.updated_at or utcnow(),
+            deleted_at=row.deleted_at,
             shown=content if shown is None else shown,
             has_secrets=shown is not None,
         )
@@ -519,12 +516,6 @@ def _key(state: StateRow) -> Any:
     )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _state(row: Row[Any]) -> StateRow:
     return StateRow(
         enrollment_id=row.enrollment_id,
@@ -536,6 +527,6 @@ def _state(row: Row[Any]) -> StateRow:
         command_uuid=row.command_uuid,
         status=row.status,
         error=row.error,
-        updated_at=_utc(row.updated_at) or utcnow(),
+        updated_at=row.updated_at or utcnow(),
         queued=row.queue_status in _PENDING_QUEUE,
     )

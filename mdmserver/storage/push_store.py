@@ -15,13 +15,10 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
 from mdmserver.storage.schema import command_queue, enrollments, push_status
+from mdmserver.storage.sql import dialect
+from mdmserver.storage.sql.types import driver_timestamp
 
 _CHUNK = 5000
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +103,14 @@ class PushStore:
         attempts = 1 if repush else 0
         set_attempts = "push_status.attempts + 1" if repush else "0"
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
+            if dialect.is_postgresql(conn):
                 statement = _UPSERT_ARRAYS.format(attempts=set_attempts)
                 for start in range(0, len(ids), _CHUNK):
                     end = start + _CHUNK
                     arrays = (ids[start:end], outcomes[start:end], reasons[start:end])
                     conn.exec_driver_sql(statement, (now, attempts, *arrays))
-            else:  # stored as text in SQLAlchemy's layout, which must compare as text
-                stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+            else:
+                stamp = driver_timestamp(now, sqlite=True)
                 rows = [
                     (i, stamp, o, r, attempts)
                     for i, o, r in zip(ids, outcomes, reasons, strict=True)
@@ -152,7 +149,7 @@ class PushStore:
         again: list[str] = []
         with self.engine.connect() as conn:
             for eid, seen, pushed, attempts, newest in conn.execute(query):
-                seen, pushed, newest = _utc(seen), _utc(pushed), _utc(newest)
+                seen, pushed, newest = seen, pushed, newest
                 if newest is not None and (pushed is None or newest > pushed):
                     if newest <= now - policy.grace:
                         fresh.append(eid)
@@ -182,7 +179,7 @@ class PushStore:
         if row is None:
             return None
         return {
-            "last_push_at": _utc(row.last_push_at),
+            "last_push_at": row.last_push_at,
             "last_outcome": row.last_outcome,
             "last_reason": row.last_reason,
             "attempts": row.attempts,
@@ -205,7 +202,7 @@ class PushStore:
             "by_outcome": {str(k): int(v) for k, v in counts.items()},
             "last_certificate_error": None
             if latest is None
-            else {"at": _utc(latest.last_push_at), "reason": latest.last_reason},
+            else {"at": latest.last_push_at, "reason": latest.last_reason},
         }
 
 
