@@ -9,9 +9,12 @@ CheckOut cancels what was queued except the security commands. The contract test
 against :class:`~mdmserver.storage.sql.SQLStorage` on SQLite and PostgreSQL, so the two cannot
 drift apart.
 
-What it leaves out is what belongs to other ports: Authenticate here does not forget the
-device's inventory facts or compliance state (the SQL store does both in its transaction).
-One lock serialises every call, as a database transaction would.
+It also answers what the re-enrollment rule reads (``current_binding``, ``use_allowance``,
+``allow_reenroll``; in SQL those are the enrollment store's, on the same tables). What it leaves
+out belongs to other ports: Authenticate here does not forget the device's inventory facts or
+compliance state (the SQL store does both in its transaction), and it knows no issued
+certificates, so a bound identity is never "revoked" here. One lock serialises every call, as a
+database transaction would.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from mdmserver.storage.records import (
     ANSWERED,
     PENDING,
     Access,
+    CurrentBinding,
     DeviceRecord,
     EnrollmentInfo,
     EnrollmentStatus,
@@ -50,6 +54,14 @@ class _Device:
     authenticated_at: datetime | None = None
     checked_out_at: datetime | None = None
     last_seen_at: datetime | None = None
+    reenroll_allowed_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    device_id: str
+    not_after: datetime | None
+    bound_at: datetime
 
 
 @dataclass(slots=True)
@@ -67,6 +79,7 @@ class _Enrollment:
     unlock_token: bytes | None = None
     user_short_name: str | None = None
     user_long_name: str | None = None
+    token_updated_at: datetime | None = None
     last_seen_at: datetime | None = None
 
 
@@ -113,7 +126,7 @@ class MemoryStorage:
 
     devices: dict[str, _Device] = field(default_factory=dict)
     enrollments: dict[str, _Enrollment] = field(default_factory=dict)
-    bindings: dict[str, str] = field(default_factory=dict)  # fingerprint -> device id
+    bindings: dict[str, _Binding] = field(default_factory=dict)  # by fingerprint
     commands: dict[str, _Command] = field(default_factory=dict)
     rows: list[_Row] = field(default_factory=list)  # in id (age) order
     events: list[Event] = field(default_factory=list)
@@ -133,6 +146,7 @@ class MemoryStorage:
                 bootstrap_token=known.bootstrap_token if known else None,
                 authenticated_at=now,
                 last_seen_at=known.last_seen_at if known else None,
+                reenroll_allowed_until=known.reenroll_allowed_until if known else None,
             )
             channels = self._channels_of(device.device_id)
             self._cancel_pending({c.id for c in channels})
@@ -154,6 +168,7 @@ class MemoryStorage:
 
     def token_update(self, token: TokenRecord) -> bool:
         identity = token.identity
+        now = utcnow()
         with self._lock:
             parent = self._status(identity.device_id)
             if parent is None or parent == EnrollmentStatus.CHECKED_OUT:
@@ -181,6 +196,7 @@ class MemoryStorage:
                 channel.push_magic = token.push_magic
                 channel.token_stale = False
                 channel.status = EnrollmentStatus.ACTIVE
+                channel.token_updated_at = now
                 if token.unlock_token is not None:
                     channel.unlock_token = token.unlock_token
                 if token.awaiting_configuration is not None:
@@ -257,15 +273,16 @@ class MemoryStorage:
 
     def device_for_certificate(self, fingerprint: str) -> str | None:
         with self._lock:
-            return self.bindings.get(fingerprint)
+            binding = self.bindings.get(fingerprint)
+            return binding.device_id if binding else None
 
     def is_bound(self, device_id: str, fingerprint: str) -> bool:
         with self._lock:
-            return self.bindings.get(fingerprint) == device_id
+            return self._bound(device_id, fingerprint)
 
     def access(self, device_id: str, enrollment_id: str, fingerprint: str) -> Access:
         with self._lock:
-            return Access(self.bindings.get(fingerprint) == device_id, self._status(enrollment_id))
+            return Access(self._bound(device_id, fingerprint), self._status(enrollment_id))
 
     def bind_certificate(
         self, device_id: str, fingerprint: str, not_after: datetime | None, *, replace: bool
@@ -274,14 +291,64 @@ class MemoryStorage:
             if device_id not in self.devices:
                 raise UnknownEnrollment(f"device {device_id} is not known")  # SQL: foreign key
             if replace:
-                for other in [f for f, d in self.bindings.items() if d == device_id]:
+                for other in [f for f, b in self.bindings.items() if b.device_id == device_id]:
                     if other != fingerprint:
                         del self.bindings[other]
             already = self.bindings.get(fingerprint)
             if already is None:
-                self.bindings[fingerprint] = device_id
-            elif already != device_id:
+                self.bindings[fingerprint] = _Binding(device_id, not_after, utcnow())
+            elif already.device_id != device_id:
                 raise ValueError("certificate is bound to another device")
+
+    # What the re-enrollment rule reads (service/reenroll.py's ReenrollStore) -----------------
+
+    def current_binding(self, device_id: str) -> CurrentBinding | None:
+        with self._lock:
+            mine = [(f, b) for f, b in self.bindings.items() if b.device_id == device_id]
+            if not mine:
+                return None
+            fingerprint, bound = max(mine, key=lambda fb: fb[1].bound_at)
+            channel = self.enrollments.get(device_id)
+            channels = {c.id for c in self._channels_of(device_id)}
+            erased = any(
+                r.enrollment_id in channels
+                and r.command.request_type == "EraseDevice"
+                and r.status == QueueStatus.ACKNOWLEDGED
+                and r.answered_at is not None
+                and r.answered_at >= bound.bound_at
+                for r in self.rows
+            )
+            device = self.devices.get(device_id)
+            return CurrentBinding(
+                device_id=device_id,
+                fingerprint=fingerprint,
+                not_after=bound.not_after,
+                bound_at=bound.bound_at,
+                status=channel.status.value if channel else None,
+                token_updated_at=channel.token_updated_at if channel else None,
+                authenticated_at=device.authenticated_at if device else None,
+                revoked=False,  # no issued certificates here (see the module docstring)
+                erase_acknowledged=erased,
+                allowed_until=device.reenroll_allowed_until if device else None,
+            )
+
+    def allow_reenroll(self, device_id: str, until: datetime) -> bool:
+        with self._lock:
+            device = self.devices.get(device_id)
+            if device is None:
+                return False
+            device.reenroll_allowed_until = until
+            return True
+
+    def use_allowance(self, device_id: str) -> datetime | None:
+        now = utcnow()
+        with self._lock:
+            device = self.devices.get(device_id)
+            until = device.reenroll_allowed_until if device else None
+            if device is None or until is None or until <= now:
+                return None
+            device.reenroll_allowed_until = None
+            return until
 
     # Command queue --------------------------------------------------------------------------
 
@@ -395,6 +462,10 @@ class MemoryStorage:
                     device.last_seen_at = entry.at
 
     # Helpers (called with the lock held) ----------------------------------------------------
+
+    def _bound(self, device_id: str, fingerprint: str) -> bool:
+        binding = self.bindings.get(fingerprint)
+        return binding is not None and binding.device_id == device_id
 
     def _status(self, enrollment_id: str) -> EnrollmentStatus | None:
         channel = self.enrollments.get(enrollment_id)

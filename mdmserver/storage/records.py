@@ -172,3 +172,34 @@ class Seen:
     enrollment_id: str
     device_id: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentBinding:
+    """The identity an enrollment is bound to, and every fact the re-enrollment rule weighs
+    (read in one transaction): may a *different* identity take this enrollment over?"""
+
+    device_id: str
+    fingerprint: str
+    not_after: datetime | None
+    bound_at: datetime
+    status: str | None  # the device channel's enrollment status (None: no enrollment row)
+    token_updated_at: datetime | None
+    authenticated_at: datetime | None  # the device's latest Authenticate
+    revoked: bool  # the bound identity is one we issued, and it is revoked
+    erase_acknowledged: bool  # an EraseDevice was acknowledged since it was bound
+    allowed_until: datetime | None  # an admin's one-time allowance
+
+    def enrolled_with_it(self) -> bool:
+        """The enrollment is active with this identity: active, or pending again because the
+        bound identity itself sent Authenticate again after enrolling (a replayed Authenticate
+        must not open the door). A device whose first Authenticate was never followed by a
+        TokenUpdate may still start over with a new identity: its enrollment never began."""
+        if self.status == "active":
+            return True
+        return (
+            self.status == "pending"
+            and self.token_updated_at is not None
+            and self.authenticated_at is not None
+            and self.authenticated_at > self.bound_at
+        )

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from mdmserver.protocol.commands import new_command
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity, EnrollmentType
+from mdmserver.service.reenroll import ReenrollStore
 from mdmserver.storage.base import (
     Access,
     DeviceRecord,
@@ -323,3 +324,47 @@ def test_last_seen_never_moves_backwards(ports: Storage) -> None:
     later = now + timedelta(seconds=30)
     ports.touch_many([Seen(identity.id, identity.device_id, later), Seen("NOBODY", "NONE", now)])
     assert ports.enrollment(identity.id).last_seen_at == later  # type: ignore[union-attr]
+
+
+# What the re-enrollment rule reads ----------------------------------------------------------
+
+
+@pytest.fixture
+def reenroll_store(ports: Storage) -> ReenrollStore:
+    """The in-memory store answers these itself; in SQL they are the enrollment store's."""
+    if isinstance(ports, MemoryStorage):
+        return ports
+    from mdmserver.storage.enrollment_store import EnrollmentStore
+
+    return EnrollmentStore(ports.engine)  # type: ignore[attr-defined]
+
+
+def test_current_binding_tells_the_rule_what_it_weighs(
+    ports: Storage, reenroll_store: ReenrollStore
+) -> None:
+    identity = enrolled(ports)
+    assert reenroll_store.current_binding(identity.device_id) is None  # nothing bound yet
+    expiry = utcnow() + timedelta(days=365)
+    ports.bind_certificate(identity.device_id, "FP-1", expiry, replace=True)
+    current = reenroll_store.current_binding(identity.device_id)
+    assert current is not None
+    assert (current.fingerprint, current.not_after, current.status) == ("FP-1", expiry, "active")
+    assert current.enrolled_with_it() and not current.erase_acknowledged
+    erase = queue_command(ports, identity.id, "EraseDevice")
+    ports.next_command(identity.id, new_session=True)
+    ports.record_result(identity.id, erase.command_uuid, QueueStatus.ACKNOWLEDGED, b"")
+    assert reenroll_store.current_binding(identity.device_id).erase_acknowledged  # type: ignore[union-attr]
+    ports.check_out(identity)
+    assert not reenroll_store.current_binding(identity.device_id).enrolled_with_it()  # type: ignore[union-attr]
+
+
+def test_an_allowance_is_used_once(ports: Storage, reenroll_store: ReenrollStore) -> None:
+    identity = enrolled(ports)
+    until = utcnow() + timedelta(minutes=10)
+    assert reenroll_store.use_allowance(identity.device_id) is None
+    assert reenroll_store.allow_reenroll(identity.device_id, until) is True
+    assert reenroll_store.use_allowance(identity.device_id) == until
+    assert reenroll_store.use_allowance(identity.device_id) is None  # spent
+    reenroll_store.allow_reenroll(identity.device_id, utcnow() - timedelta(seconds=1))
+    assert reenroll_store.use_allowance(identity.device_id) is None  # expired
+    assert reenroll_store.allow_reenroll("STRANGER", until) is False
