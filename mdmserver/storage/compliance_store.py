@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, desc, insert, or_, select, update
@@ -23,6 +23,7 @@ from mdmserver.storage.schema import (
     issued_certs,
     remediations,
 )
+from mdmserver.storage.sql.types import utcnow
 
 OPEN_REMEDIATION = ("requested", "queued")
 
@@ -210,7 +211,7 @@ class ComplianceStore:
                 issued_certs.c.fingerprint == fingerprint,
                 issued_certs.c.method == ACCESS,
                 issued_certs.c.revoked.is_(False),
-                issued_certs.c.not_after > datetime.now(UTC),
+                issued_certs.c.not_after > utcnow(),
             )
         )
         with self.engine.connect() as conn:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, update
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from mdmserver.storage.schema import command_queue, enrollments, push_status
 from mdmserver.storage.sql import dialect
-from mdmserver.storage.sql.types import driver_timestamp
+from mdmserver.storage.sql.types import driver_timestamp, utcnow
 
 _CHUNK = 5000
 
@@ -99,7 +99,7 @@ class PushStore:
         ids = [r.enrollment_id for r in latest]
         outcomes = [str(r.outcome) for r in latest]
         reasons = [r.reason[:64] if r.reason else None for r in latest]
-        now = datetime.now(UTC)
+        now = utcnow()
         attempts = 1 if repush else 0
         set_attempts = "push_status.attempts + 1" if repush else "0"
         with self.engine.begin() as conn:
@@ -128,7 +128,7 @@ class PushStore:
         (the request's own push had its chance). Silent: pushed, not seen since, and the
         back-off (interval doubling per attempt) has passed, up to ``max_attempts`` times.
         """
-        now = now or datetime.now(UTC)
+        now = now or utcnow()
         e, q, s = enrollments.c, command_queue.c, push_status.c
         query = (
             select(e.id, e.last_seen_at, s.last_push_at, s.attempts, func.max(q.created_at))
