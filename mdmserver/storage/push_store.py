@@ -189,7 +189,7 @@ class PushStore:
         """Enrollments per last outcome, and the latest certificate error (for the admin)."""
         s = push_status.c
         with self.engine.connect() as conn:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(select(s.last_outcome, func.count()).group_by(s.last_outcome)).all()
             )
             latest = conn.execute(

@@ -88,6 +88,7 @@ class RawSQL:
         fairy = self._engine.raw_connection()
         fairy.detach()
         connection = fairy.dbapi_connection
+        assert connection is not None  # detached, not closed: the connection is ours now
         if not self.is_sqlite:
             connection.autocommit = True
         return connection
