@@ -22,8 +22,7 @@ from mdmserver.logs import get_logger
 from mdmserver.protocol.commands import new_command
 from mdmserver.protocol.results import Status
 from mdmserver.service.hooks import EnrolledEvent, Hooks, ResultEvent
-from mdmserver.storage.app_store import AppStore
-from mdmserver.storage.base import Storage
+from mdmserver.storage.ports import AppPort, QueuePort
 
 log = get_logger("apps.reconcile")
 
@@ -43,7 +42,7 @@ def retry_at(state: Mapping[str, Any]) -> datetime:
 
 
 class AppReconciler:
-    def __init__(self, store: AppStore, storage: Storage, server_url: str) -> None:
+    def __init__(self, store: AppPort, storage: QueuePort, server_url: str) -> None:
         self.store = store
         self.storage = storage
         self.server_url = server_url.rstrip("/")

@@ -28,7 +28,8 @@ from mdmserver.apps.vpp import (
 from mdmserver.logs import get_logger
 from mdmserver.push.instance import write_private
 from mdmserver.service.admin.errors import AdminError, BadRequest, Conflict, NotFound, Unprocessable
-from mdmserver.storage.app_store import ALL, AppFiles, AppNameTaken, AppRow, AppStore, new_app_id
+from mdmserver.storage.app_store import ALL, AppFiles, AppNameTaken, AppRow, new_app_id
+from mdmserver.storage.ports import AppPort
 
 log = get_logger("apps")
 
@@ -53,7 +54,7 @@ def device_paths(app_id: str) -> DeviceFile:
 class AppsService:
     def __init__(
         self,
-        store: AppStore,
+        store: AppPort,
         files: AppFiles,
         *,
         server_url: str,
@@ -399,7 +400,7 @@ def describe_app(app: AppRow, assignments: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def license_rows(store: AppStore, adam_id: str | None) -> list[dict[str, Any]]:
+def license_rows(store: AppPort, adam_id: str | None) -> list[dict[str, Any]]:
     if adam_id is None:
         return []
     return [

@@ -12,6 +12,7 @@ from mdmserver.ddm.service import parse_target
 from mdmserver.service.compliance import PolicySource
 from mdmserver.service.inventory_setup import policy_path
 from mdmserver.storage.compliance_store import ComplianceStore
+from mdmserver.storage.ddm_store import DDMStore
 
 
 @click.group("os-update")
@@ -30,7 +31,9 @@ def enforce(
 ) -> None:
     """Enforce VERSION by the deadline, and require it in compliance after it."""
     with ddm_service() as (service, audit, config):
-        policies = PolicySource(ComplianceStore(service.store.engine), policy_path(config))
+        store = service.store  # the CLI builds the SQL stores, so it may use their engine
+        assert isinstance(store, DDMStore)
+        policies = PolicySource(ComplianceStore(store.engine), policy_path(config))
         with audit.record(cli_actor(), "os_updates.enforce", [tag or "all"]):
             try:
                 done = enforcement.enforce(

@@ -39,8 +39,8 @@ from mdmserver.protocol.commands import new_command
 from mdmserver.service.base import EMPTY, Reply
 from mdmserver.service.errors import DeviceRequestError, UnknownDevice
 from mdmserver.service.hooks import EnrolledEvent
-from mdmserver.storage.base import Storage
-from mdmserver.storage.ddm_store import ALL, Catalog, ChannelContext, DDMStore, DeclarationRow
+from mdmserver.storage.ddm_store import ALL, Catalog, ChannelContext, DeclarationRow
+from mdmserver.storage.ports import DeclarationPort, QueuePort
 
 log = get_logger("ddm")
 
@@ -93,8 +93,8 @@ def parse_target(text: str) -> str:
 class DDMService:
     def __init__(
         self,
-        store: DDMStore,
-        storage: Storage,
+        store: DeclarationPort,
+        storage: QueuePort,
         *,
         push: Push | None = None,
         on_status: StatusListener | None = None,

@@ -18,8 +18,9 @@ from datetime import timedelta
 
 from mdmserver.jobs.backend import PUSH_QUEUE, BackendUnavailable, Job, JobBackend, backoff
 from mdmserver.logs import get_logger
-from mdmserver.storage.outbox_store import OutboxRow, OutboxStore
-from mdmserver.storage.push_store import PushStore, RepushPolicy
+from mdmserver.storage.outbox_store import OutboxRow
+from mdmserver.storage.ports import OutboxPort, PushPort
+from mdmserver.storage.push_store import RepushPolicy
 
 log = get_logger("push.dispatch")
 
@@ -30,8 +31,8 @@ JOB_RETRY = 3  # a push job that raises (database down...) is retried by the que
 class Dispatcher:
     def __init__(
         self,
-        outbox: OutboxStore,
-        push_store: PushStore,
+        outbox: OutboxPort,
+        push_store: PushPort,
         backend: JobBackend,
         *,
         batch_size: int = 1000,

@@ -31,8 +31,8 @@ from mdmserver.service.base import MDMService, Reply
 from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import DeviceForbidden
 from mdmserver.service.reenroll import ReenrollRule
-from mdmserver.storage.base import Storage
 from mdmserver.storage.enrollment_store import ACCESS, OTA, IssuedCert
+from mdmserver.storage.ports import CertificateBindingPort
 
 log = get_logger("certauth")
 
@@ -56,7 +56,7 @@ class CertAuth:
     def __init__(
         self,
         inner: MDMService,
-        storage: Storage,
+        storage: CertificateBindingPort,
         identities: IssuedIdentities | None = None,
         reenroll: ReenrollRule | None = None,
     ) -> None:

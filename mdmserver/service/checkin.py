@@ -10,13 +10,14 @@ from mdmserver.protocol.plist import dumps
 from mdmserver.service.base import EMPTY, Reply
 from mdmserver.service.errors import BadDeviceRequest, Declined, NotSupported, UnknownDevice
 from mdmserver.service.hooks import EnrolledEvent, Hooks
-from mdmserver.storage.base import DeviceRecord, Storage, TokenRecord, UnknownEnrollment
+from mdmserver.storage.base import DeviceRecord, TokenRecord, UnknownEnrollment
+from mdmserver.storage.ports import CheckinPort
 
 
 class CheckinHandlers:
     def __init__(
         self,
-        storage: Storage,
+        storage: CheckinPort,
         push_topics: Collection[str],
         *,
         allow_user_auth: bool = False,

@@ -25,8 +25,8 @@ from mdmserver.compliance.policy import Policy, load_policy, policy_from
 from mdmserver.compliance.rules import DeviceState
 from mdmserver.logs import get_logger
 from mdmserver.service.remediation import Remediator
-from mdmserver.storage.compliance_store import ComplianceStore
-from mdmserver.storage.inventory_store import DeviceContext, InventoryStore
+from mdmserver.storage.inventory_store import DeviceContext
+from mdmserver.storage.ports import CompliancePort, InventoryPort
 
 log = get_logger("compliance")
 
@@ -40,7 +40,7 @@ class PolicySource:
     """The effective policy: the API's (in the database) over the file's. Cached for a few
     seconds, so an access decision never reads the file or the policy row."""
 
-    def __init__(self, store: ComplianceStore, path: Path) -> None:
+    def __init__(self, store: CompliancePort, path: Path) -> None:
         self.store = store
         self.path = path
         self._cached: tuple[float, Policy, str] | None = None
@@ -76,8 +76,8 @@ class PolicySource:
 class ComplianceService:
     def __init__(
         self,
-        inventory: InventoryStore,
-        store: ComplianceStore,
+        inventory: InventoryPort,
+        store: CompliancePort,
         policies: PolicySource,
         remediator: Remediator,
         emit: Emit | None = None,
@@ -192,7 +192,7 @@ class PolicyPreview:
 
 
 def preview_policy(
-    inventory: InventoryStore, policy: Policy, now: datetime | None = None
+    inventory: InventoryPort, policy: Policy, now: datetime | None = None
 ) -> PolicyPreview:
     """Judge every enrolled device under ``policy`` without storing anything."""
     now = now or _now()

@@ -16,8 +16,8 @@ from mdmserver.storage.base import (
     NextCommand,
     QueueStatus,
     ResultOutcome,
-    Storage,
 )
+from mdmserver.storage.ports import DevicePorts
 
 log = get_logger("connect")
 
@@ -34,7 +34,7 @@ COMMAND_CONTENT_TYPE = "application/xml"
 class CommandLoop:
     def __init__(
         self,
-        storage: Storage,
+        storage: DevicePorts,
         steps: Sequence[Step],
         hooks: Hooks | None = None,
     ) -> None:

@@ -27,10 +27,10 @@ from mdmserver.service.errors import DeviceForbidden, DeviceRequestError
 from mdmserver.storage.enrollment_store import (
     ACCESS,
     PROFILE_SERVICE,
-    EnrollmentStore,
     SpendOutcome,
     TokenInfo,
 )
+from mdmserver.storage.ports import EnrollmentPort
 
 log = get_logger("enrollment")
 
@@ -83,7 +83,7 @@ class NewToken:
 class EnrollmentTokens:
     """Administration of enrollment tokens: only a hash of each token is ever stored."""
 
-    def __init__(self, store: EnrollmentStore) -> None:
+    def __init__(self, store: EnrollmentPort) -> None:
         self.store = store
 
     def create(
@@ -151,7 +151,7 @@ class EnrollmentProfiles:
 
     def __init__(
         self,
-        store: EnrollmentStore,
+        store: EnrollmentPort,
         keys: InstanceKeys,
         settings: EnrollmentSettings,
         *,

@@ -23,8 +23,7 @@ from mdmserver.logs import get_logger
 from mdmserver.protocol.results import Status
 from mdmserver.service.compliance import ComplianceService
 from mdmserver.service.hooks import EnrolledEvent, Hooks, ResultEvent
-from mdmserver.storage.base import Storage
-from mdmserver.storage.inventory_store import InventoryStore
+from mdmserver.storage.ports import InventoryPort, QueuePort
 
 log = get_logger("inventory")
 
@@ -36,8 +35,8 @@ Push = Callable[[list[str]], object]
 class InventoryService:
     def __init__(
         self,
-        store: InventoryStore,
-        storage: Storage,
+        store: InventoryPort,
+        storage: QueuePort,
         compliance: ComplianceService,
         *,
         interval_hours: int = 24,

@@ -25,7 +25,8 @@ from mdmserver.protocol.enrollment_id import EnrollmentIdentity
 from mdmserver.protocol.results import CommandResult
 from mdmserver.service.base import MDMService, Reply
 from mdmserver.service.context import DeviceRequest
-from mdmserver.storage.base import Seen, Storage
+from mdmserver.storage.base import Seen
+from mdmserver.storage.ports import LastSeenPort
 
 log = get_logger("last_seen")
 
@@ -35,7 +36,7 @@ LAST_SEEN_DELAY = 1.0  # seconds; documented in the README ("Last seen")
 class SeenRecorder:
     """Collects (enrollment, device, time) and writes them from a thread, once per delay."""
 
-    def __init__(self, storage: Storage, delay: float = LAST_SEEN_DELAY) -> None:
+    def __init__(self, storage: LastSeenPort, delay: float = LAST_SEEN_DELAY) -> None:
         self.storage = storage
         self.delay = delay
         self._pending: dict[str, Seen] = {}

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mdmserver.storage.base import NextCommand, Storage
+from mdmserver.storage.base import NextCommand
+from mdmserver.storage.ports import QueuePort
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,7 @@ class Session:
 Step = Callable[[Session], NextCommand | None]
 
 
-def queued_command(storage: Storage) -> Step:
+def queued_command(storage: QueuePort) -> Step:
     def step(session: Session) -> NextCommand | None:
         return storage.next_command(session.enrollment_id, new_session=session.new_session)
 

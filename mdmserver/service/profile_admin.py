@@ -24,12 +24,12 @@ from mdmserver.profiles.redact import redact
 from mdmserver.profiles.template import Template, TemplateError, load_templates
 from mdmserver.profiles.validation import ProfileRefused
 from mdmserver.service.profiles import ProfileService
+from mdmserver.storage.ports import ProfilePort
 from mdmserver.storage.profile_store import (
     ALL,
     NameTaken,
     NewProfile,
     ProfileRow,
-    ProfileStore,
     StateRow,
 )
 
@@ -73,7 +73,7 @@ def parse_target(text: str) -> str:
 class ProfileAdmin:
     def __init__(
         self,
-        store: ProfileStore,
+        store: ProfilePort,
         service: ProfileService,
         templates_dir: Path | None = None,
         *,

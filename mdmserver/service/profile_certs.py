@@ -15,11 +15,11 @@ from mdmserver.protocol.checkin import Authenticate, CheckinMessage, TokenUpdate
 from mdmserver.protocol.results import CommandResult
 from mdmserver.service.base import MDMService, Reply
 from mdmserver.service.context import DeviceRequest
-from mdmserver.storage.profile_store import ProfileStore
+from mdmserver.storage.ports import ProfilePort
 
 
 class CertificateRecorder:
-    def __init__(self, inner: MDMService, store: ProfileStore) -> None:
+    def __init__(self, inner: MDMService, store: ProfilePort) -> None:
         self.inner = inner
         self.store = store
 

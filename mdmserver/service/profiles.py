@@ -32,8 +32,8 @@ from mdmserver.profiles.validation import MDM_PAYLOAD
 from mdmserver.protocol.commands import new_command
 from mdmserver.protocol.results import Status
 from mdmserver.service.hooks import EnrolledEvent, Hooks, ResultEvent
-from mdmserver.storage.base import Storage
-from mdmserver.storage.profile_store import ProfileRow, ProfileStore
+from mdmserver.storage.ports import ProfilePort, QueuePort
+from mdmserver.storage.profile_store import ProfileRow
 
 log = get_logger("profiles")
 
@@ -53,8 +53,8 @@ class Outcome:
 class ProfileService:
     def __init__(
         self,
-        store: ProfileStore,
-        storage: Storage,
+        store: ProfilePort,
+        storage: QueuePort,
         signing: Signing,
         *,
         access_challenge: Callable[[str], str | None] | None = None,

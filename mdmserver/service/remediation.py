@@ -23,8 +23,8 @@ from mdmserver.compliance.policy import Policy
 from mdmserver.compliance.rules import Outcome
 from mdmserver.logs import get_logger
 from mdmserver.protocol.commands import new_command
-from mdmserver.storage.base import Storage
-from mdmserver.storage.compliance_store import ComplianceStore, StoredState
+from mdmserver.storage.compliance_store import StoredState
+from mdmserver.storage.ports import CompliancePort, QueuePort
 
 log = get_logger("remediation")
 
@@ -42,8 +42,8 @@ class ProfilesPort(Protocol):
 class Remediator:
     def __init__(
         self,
-        store: ComplianceStore,
-        storage: Storage,
+        store: CompliancePort,
+        storage: QueuePort,
         refresh: Refresh,
         profiles: ProfilesPort | None = None,
         push: Push | None = None,

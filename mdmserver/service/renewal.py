@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from mdmserver.logs import get_logger
 from mdmserver.protocol.commands import new_command
 from mdmserver.service.enrollment import EnrollmentProfiles
-from mdmserver.storage.base import Storage, UnknownEnrollment
-from mdmserver.storage.enrollment_store import EnrollmentStore
+from mdmserver.storage.base import UnknownEnrollment
+from mdmserver.storage.ports import EnrollmentPort, QueuePort
 
 log = get_logger("renewal")
 
@@ -23,8 +23,8 @@ RENEWAL_CREATED_BY = "identity-renewal"
 
 
 def queue_renewals(
-    store: EnrollmentStore,
-    storage: Storage,
+    store: EnrollmentPort,
+    storage: QueuePort,
     profiles: EnrollmentProfiles,
     *,
     window: timedelta,

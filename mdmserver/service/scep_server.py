@@ -33,7 +33,8 @@ from mdmserver.scep.message import (
     read_pki_message,
 )
 from mdmserver.service.rate_limits import RateLimiter
-from mdmserver.storage.enrollment_store import EnrollmentStore, IssuedCert, SpendOutcome
+from mdmserver.storage.enrollment_store import IssuedCert, SpendOutcome
+from mdmserver.storage.ports import EnrollmentPort
 
 log = get_logger("scep")
 
@@ -48,7 +49,7 @@ _EC_BITS = (256, 384, 521)
 class ScepService:
     def __init__(
         self,
-        store: EnrollmentStore,
+        store: EnrollmentPort,
         keys: InstanceKeys,
         *,
         identity_lifetime: timedelta,

@@ -16,7 +16,8 @@ from typing import Any
 
 from mdmserver.service.compliance import PolicySource
 from mdmserver.storage.base import AmbiguousSerial
-from mdmserver.storage.compliance_store import ComplianceStore, TrustRow
+from mdmserver.storage.compliance_store import TrustRow
+from mdmserver.storage.ports import CompliancePort
 
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
@@ -51,7 +52,7 @@ UNMANAGED = TrustAnswer(managed=False, compliant=False)
 
 
 class TrustService:
-    def __init__(self, store: ComplianceStore, policies: PolicySource) -> None:
+    def __init__(self, store: CompliancePort, policies: PolicySource) -> None:
         self.store = store
         self.policies = policies
 

@@ -24,7 +24,7 @@ from mdmserver.protocol.commands import Command
 from mdmserver.protocol.results import CommandResult
 from mdmserver.service.base import MDMService, Reply
 from mdmserver.service.context import DeviceRequest
-from mdmserver.storage.base import Storage
+from mdmserver.storage.ports import Storage
 
 Wake = Callable[[list[str]], object]
 

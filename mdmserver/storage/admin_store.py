@@ -10,7 +10,7 @@ import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -18,18 +18,9 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from mdmserver.storage.schema import api_keys, audit_log
+from mdmserver.storage.sql.types import utcnow
 
 AUDIT_TARGETS_KEPT = 100  # a send to 100,000 devices keeps the count and the first ids
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 class DuplicateKeyName(ValueError):
@@ -142,7 +133,7 @@ class AdminStore:
             return [
                 AuditEntry(
                     id=row.id,
-                    at=_utc(row.at),  # type: ignore[arg-type]
+                    at=row.at,  # type: ignore[arg-type]
                     actor=row.actor,
                     action=row.action,
                     targets=json.loads(row.targets or "[]"),
@@ -160,6 +151,6 @@ class AdminStore:
             name=row.name,
             scope=row.scope,
             prefix=row.prefix,
-            created_at=_utc(row.created_at),  # type: ignore[arg-type]
-            revoked_at=_utc(row.revoked_at),
+            created_at=row.created_at,  # type: ignore[arg-type]
+            revoked_at=row.revoked_at,
         )

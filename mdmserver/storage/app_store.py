@@ -11,7 +11,7 @@ import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,10 @@ from mdmserver.storage.schema import (
     vpp_events,
     vpp_licenses,
 )
+from mdmserver.storage.sql.types import utcnow
 
 ALL = "all"
 NOT_ASSOCIATED = 9619  # Apple: "License not associated."
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AppNameTaken(ValueError):
@@ -285,7 +282,7 @@ class AppStore:
                 {
                     **row._asdict(),
                     "platforms": json.loads(row.platforms),
-                    "synced_at": _utc(row.synced_at),
+                    "synced_at": row.synced_at,
                 }
                 for row in conn.execute(query)
             ]
@@ -374,7 +371,7 @@ class AppStore:
             return None
         found = row._asdict()
         found["failures"] = json.loads(row.failures) if row.failures else []
-        found["created_at"], found["completed_at"] = _utc(row.created_at), _utc(row.completed_at)
+        found["created_at"], found["completed_at"] = row.created_at, row.completed_at
         return found
 
     def pending_events(self) -> list[str]:
@@ -390,7 +387,7 @@ class AppStore:
         )
         with self.engine.connect() as conn:
             return [
-                LicenseRow(**{**r._asdict(), "updated_at": _utc(r.updated_at)})
+                LicenseRow(**{**r._asdict(), "updated_at": r.updated_at})
                 for r in conn.execute(query)
             ]
 
@@ -444,12 +441,6 @@ def _upsert_license(conn: Connection, adam_id: str, serial: str, values: Mapping
         conn.execute(insert(vpp_licenses).values(adam_id=adam_id, serial_number=serial, **values))
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _state_row(row: Row[Any]) -> dict[str, Any]:
     return {
         "device_id": row.device_id,
@@ -458,7 +449,7 @@ def _state_row(row: Row[Any]) -> dict[str, Any]:
         "command_uuid": row.command_uuid,
         "error": json.loads(row.error) if row.error else None,
         "attempts": row.attempts,
-        "updated_at": _utc(row.updated_at),
+        "updated_at": row.updated_at,
     }
 
 
@@ -469,6 +460,6 @@ def _app(row: Row[Any]) -> AppRow:
 def _app_values(values: dict[str, Any]) -> AppRow:
     values = dict(values)
     values["manifest"] = json.loads(values["manifest"]) if values["manifest"] else None
-    values["created_at"] = _utc(values["created_at"])
-    values["updated_at"] = _utc(values["updated_at"])
+    values["created_at"] = values["created_at"]
+    values["updated_at"] = values["updated_at"]
     return AppRow(**values)

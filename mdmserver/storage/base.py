@@ -1,216 +1,57 @@
-"""The storage interface the service layer talks to, and the records that cross it.
-
-Services depend on this Protocol, never on SQL, so a backend can be swapped (SQLite for the
-embedded default, PostgreSQL for production) without touching the protocol code.
-"""
+"""Where the storage records and ports used to be declared; kept importable (many modules
+import from here). Records: :mod:`mdmserver.storage.records`; ports:
+:mod:`mdmserver.storage.ports`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from mdmserver.storage.ports import (
+    CertificateBindingPort,
+    CheckinPort,
+    DevicePorts,
+    LastSeenPort,
+    QueuePort,
+    Storage,
+)
+from mdmserver.storage.records import (
+    ANSWERED,
+    PENDING,
+    Access,
+    AmbiguousSerial,
+    DeviceRecord,
+    EnrollmentInfo,
+    EnrollmentStatus,
+    NextCommand,
+    QueueItem,
+    QueueStatus,
+    Recorded,
+    ResultOutcome,
+    Seen,
+    TokenRecord,
+    UnknownEnrollment,
+    pick_by_serial,
+)
 
-from mdmserver.protocol.commands import Command
-from mdmserver.protocol.enrollment_id import EnrollmentIdentity
-
-
-class UnknownEnrollment(LookupError):
-    """The enrollment (or its device) was never authenticated, or has checked out."""
-
-
-class AmbiguousSerial(LookupError):
-    """A serial number names more than one enrolled device. Serial numbers are not secrets and
-    not identities (a device reports its own), so a lookup by serial that matches several
-    active devices picks none of them; ``candidates`` maps each such serial to its devices."""
-
-    def __init__(self, candidates: dict[str, list[str]]) -> None:
-        self.candidates = candidates
-        shown = "; ".join(
-            f"serial number {serial!r} matches {len(ids)} enrolled devices ({', '.join(ids)})"
-            for serial, ids in candidates.items()
-        )
-        super().__init__(f"{shown}: name the device by its UDID")
-
-
-_Row = TypeVar("_Row", bound=Any)
-
-
-def pick_by_serial(serial: str, rows: Sequence[_Row]) -> _Row | None:
-    """The one device a serial number names among `rows` (newest first, each with ``id`` and
-    ``enrolled``): the single enrolled one, else the newest when none is enrolled. Several
-    enrolled devices raise AmbiguousSerial rather than let the newest claim win."""
-    active = [row for row in rows if row.enrolled]
-    if len(active) > 1:
-        raise AmbiguousSerial({serial: sorted(row.id for row in active)})
-    if active:
-        return active[0]
-    return rows[0] if rows else None
-
-
-class QueueStatus(StrEnum):
-    """Where one queued command stands for one enrollment."""
-
-    QUEUED = "queued"
-    SENT = "sent"
-    NOTNOW = "notnow"
-    ACKNOWLEDGED = "acknowledged"
-    ERROR = "error"
-    COMMAND_FORMAT_ERROR = "commandformaterror"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-
-# Statuses a device reported as its final word on a command.
-ANSWERED = (QueueStatus.ACKNOWLEDGED, QueueStatus.ERROR, QueueStatus.COMMAND_FORMAT_ERROR)
-# Statuses still waiting to be delivered (or re-delivered).
-PENDING = (QueueStatus.QUEUED, QueueStatus.SENT, QueueStatus.NOTNOW)
-
-
-class ResultOutcome(StrEnum):
-    RECORDED = "recorded"
-    DUPLICATE = "duplicate"
-    NOT_SENT = "not_sent"
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What became of a device's result, and (when recorded) which command it answered."""
-
-    outcome: ResultOutcome
-    request_type: str | None = None
-
-
-class EnrollmentStatus(StrEnum):
-    PENDING = "pending"  # authenticated, waiting for its first TokenUpdate
-    ACTIVE = "active"
-    CHECKED_OUT = "checked_out"
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """Whether a certificate is bound to a device, and where that enrollment stands."""
-
-    bound: bool
-    status: EnrollmentStatus | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceRecord:
-    """What an Authenticate tells us about a device."""
-
-    device_id: str
-    user_enrollment: bool
-    topic: str
-    serial_number: str | None = None
-    model: str | None = None
-    model_name: str | None = None
-    product_name: str | None = None
-    os_version: str | None = None
-    build_version: str | None = None
-    device_name: str | None = None
-    imei: str | None = None
-    meid: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRecord:
-    """What a TokenUpdate tells us: how to wake this enrollment."""
-
-    identity: EnrollmentIdentity
-    topic: str
-    push_token_hex: str
-    push_magic: str
-    unlock_token: bytes | None = None
-    awaiting_configuration: bool | None = None  # None: the key was absent, keep what we had
-    user_short_name: str | None = None
-    user_long_name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NextCommand:
-    command_uuid: str
-    request_type: str
-    plist: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class QueueItem:
-    enrollment_id: str
-    command_uuid: str
-    request_type: str
-    status: QueueStatus
-    priority: int
-    created_at: datetime
-    sent_at: datetime | None
-    answered_at: datetime | None
-    expires_at: datetime | None
-    result: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class EnrollmentInfo:
-    id: str
-    device_id: str
-    type: str
-    status: EnrollmentStatus
-    topic: str | None
-    push_token_hex: str | None
-    push_magic: str | None
-    token_stale: bool
-    awaiting_configuration: bool
-    unlock_token: bytes | None
-    user_id: str | None
-    user_short_name: str | None
-    last_seen_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """One enrollment (and its device) seen by the server at ``at``."""
-
-    enrollment_id: str
-    device_id: str
-    at: datetime
-
-
-class Storage(Protocol):
-    # Check-in --------------------------------------------------------------------------------
-    def authenticate(self, device: DeviceRecord, identity: EnrollmentIdentity) -> None: ...
-    def token_update(self, token: TokenRecord) -> bool: ...
-    def check_out(self, identity: EnrollmentIdentity) -> None: ...
-    def set_bootstrap_token(self, device_id: str, token: bytes | None) -> None: ...
-    def get_bootstrap_token(self, device_id: str) -> bytes | None: ...
-    def enrollment(self, enrollment_id: str) -> EnrollmentInfo | None: ...
-    def record_event(self, kind: str, identity: EnrollmentIdentity, detail: str = "") -> None: ...
-
-    # Certificate binding ---------------------------------------------------------------------
-    def device_for_certificate(self, fingerprint: str) -> str | None: ...
-    def is_bound(self, device_id: str, fingerprint: str) -> bool: ...
-    def enrollment_status(self, enrollment_id: str) -> EnrollmentStatus | None: ...
-    def access(self, device_id: str, enrollment_id: str, fingerprint: str) -> Access: ...
-    def bind_certificate(
-        self, device_id: str, fingerprint: str, not_after: datetime | None, *, replace: bool
-    ) -> None: ...
-
-    # Command queue ---------------------------------------------------------------------------
-    def enqueue(
-        self,
-        command: Command,
-        enrollment_ids: Sequence[str],
-        *,
-        priority: int = 0,
-        expires_at: datetime | None = None,
-        created_by: str | None = None,
-    ) -> int: ...
-    def next_command(self, enrollment_id: str, *, new_session: bool) -> NextCommand | None: ...
-    def record_result(
-        self, enrollment_id: str, command_uuid: str, status: QueueStatus, body: bytes
-    ) -> Recorded: ...
-    def command_request_type(self, command_uuid: str) -> str | None: ...
-    def queue(self, enrollment_id: str, *, include_done: bool = False) -> list[QueueItem]: ...
-    def clear_queue(self, enrollment_id: str) -> int: ...
-    def command_targets(self, command_uuid: str) -> list[QueueItem]: ...
-    def touch_many(self, seen: Sequence[Seen]) -> None: ...
-    def dispose(self, close: bool = True) -> None: ...
+__all__ = [
+    "ANSWERED",
+    "PENDING",
+    "Access",
+    "AmbiguousSerial",
+    "CertificateBindingPort",
+    "CheckinPort",
+    "DevicePorts",
+    "DeviceRecord",
+    "EnrollmentInfo",
+    "EnrollmentStatus",
+    "LastSeenPort",
+    "NextCommand",
+    "QueueItem",
+    "QueuePort",
+    "QueueStatus",
+    "Recorded",
+    "ResultOutcome",
+    "Seen",
+    "Storage",
+    "TokenRecord",
+    "UnknownEnrollment",
+    "pick_by_serial",
+]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, desc, insert, or_, select, update
@@ -23,14 +23,9 @@ from mdmserver.storage.schema import (
     issued_certs,
     remediations,
 )
+from mdmserver.storage.sql.types import utcnow
 
 OPEN_REMEDIATION = ("requested", "queued")
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +77,9 @@ class ComplianceStore:
             state=row.state,
             reasons=json.loads(row.reasons),
             results=json.loads(row.results),
-            evaluated_at=_utc(row.evaluated_at),  # type: ignore[arg-type]
-            changed_at=_utc(row.changed_at),  # type: ignore[arg-type]
-            noncompliant_since=_utc(row.noncompliant_since),
+            evaluated_at=row.evaluated_at,  # type: ignore[arg-type]
+            changed_at=row.changed_at,  # type: ignore[arg-type]
+            noncompliant_since=row.noncompliant_since,
         )
 
     def save(
@@ -138,7 +133,7 @@ class ComplianceStore:
         with self.engine.connect() as conn:
             return [
                 {
-                    "at": _utc(row.at),
+                    "at": row.at,
                     "previous_state": row.previous_state,
                     "state": row.state,
                     "reasons": json.loads(row.reasons),
@@ -216,7 +211,7 @@ class ComplianceStore:
                 issued_certs.c.fingerprint == fingerprint,
                 issued_certs.c.method == ACCESS,
                 issued_certs.c.revoked.is_(False),
-                issued_certs.c.not_after > datetime.now(UTC),
+                issued_certs.c.not_after > utcnow(),
             )
         )
         with self.engine.connect() as conn:
@@ -228,7 +223,7 @@ class ComplianceStore:
     def policy(self) -> tuple[dict[str, Any], datetime] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(compliance_policy).where(compliance_policy.c.id == 1)).first()
-        return (json.loads(row.body), _utc(row.updated_at)) if row else None  # type: ignore[return-value]
+        return (json.loads(row.body), row.updated_at) if row else None  # type: ignore[return-value]
 
     def set_policy(self, body: dict[str, Any] | None, actor: str, now: datetime) -> None:
         """Store the API's policy; None removes it (the file applies again)."""
@@ -333,9 +328,9 @@ def _trust(row: Any) -> TrustRow:
     return TrustRow(
         device_id=row.id,
         enrolled=bool(row.enrolled),
-        last_seen_at=_utc(row.last_seen_at),
+        last_seen_at=row.last_seen_at,
         state=row.state,
         reasons=json.loads(row.reasons) if row.reasons else [],
-        evaluated_at=_utc(row.evaluated_at),
+        evaluated_at=row.evaluated_at,
         udid_attested=bool(row.udid_attested),
     )

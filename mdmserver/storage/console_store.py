@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine, Row
@@ -19,12 +19,6 @@ from mdmserver.storage.schema import console_login_failures, console_users
 
 class DuplicateUserName(ValueError):
     """A console user already has this name."""
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +138,7 @@ class ConsoleStore:
 
 
 def _user(row: Row) -> ConsoleUser:  # type: ignore[type-arg]
-    created = _utc(row.created_at)
+    created = row.created_at
     assert created is not None
     return ConsoleUser(
         id=row.id,
@@ -155,5 +149,5 @@ def _user(row: Row) -> ConsoleUser:  # type: ignore[type-arg]
         disabled=bool(row.disabled),
         session_epoch=int(row.session_epoch),
         created_at=created,
-        last_login_at=_utc(row.last_login_at),
+        last_login_at=row.last_login_at,
     )

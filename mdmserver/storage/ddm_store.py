@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
@@ -38,12 +38,6 @@ ALL = "all"
 SYNC_REQUEST_TYPE = "DeclarativeManagement"
 HISTORY_KEPT = 500  # status changes kept per enrollment
 REPORTS_KEPT = 20  # whole reports kept per enrollment
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _dumps(value: Any) -> str:
@@ -95,8 +89,8 @@ def _declaration(row: Any) -> DeclarationRow:
         payload=json.loads(row.payload),
         server_token=row.server_token,
         managed_by=row.managed_by,
-        created_at=_utc(row.created_at),  # type: ignore[arg-type]
-        updated_at=_utc(row.updated_at),  # type: ignore[arg-type]
+        created_at=row.created_at,  # type: ignore[arg-type]
+        updated_at=row.updated_at,  # type: ignore[arg-type]
     )
 
 
@@ -410,7 +404,7 @@ class DDMStore:
         query = select(ddm_status_items).where(ddm_status_items.c.enrollment_id == enrollment_id)
         with self.engine.connect() as conn:
             return {
-                r.item: (json.loads(r.value), _utc(r.updated_at))  # type: ignore[misc]
+                r.item: (json.loads(r.value), r.updated_at)  # type: ignore[misc]
                 for r in conn.execute(query)
             }
 
@@ -506,7 +500,7 @@ class DDMStore:
                 {
                     "item": r.item,
                     "value": json.loads(r.value) if r.value is not None else None,
-                    "at": _utc(r.at),
+                    "at": r.at,
                 }
                 for r in conn.execute(query)
             ]
@@ -547,7 +541,7 @@ class DDMStore:
                     valid=r.valid,
                     server_token=r.server_token,
                     reasons=json.loads(r.reasons) if r.reasons else None,
-                    updated_at=_utc(r.updated_at),  # type: ignore[arg-type]
+                    updated_at=r.updated_at,  # type: ignore[arg-type]
                 )
                 for r in conn.execute(query)
             ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from mdmserver.enrollment.profile_service import DeviceAttributes
+from mdmserver.storage.records import CurrentBinding
 from mdmserver.storage.schema import (
     cert_bindings,
     command_queue,
@@ -31,21 +32,11 @@ from mdmserver.storage.schema import (
     revoked_identities,
     scep_challenges,
 )
+from mdmserver.storage.sql.types import utcnow
 
 # The challenge purpose (and issued certificate method) of access identities: certificates a
 # profile installs for relying services (conditional access), never an MDM identity.
 ACCESS = "access"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored here is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,37 +81,6 @@ class IssuedCert:
 # Challenge purposes beyond "enroll" and "renew" (over-the-air enrollment).
 OTA = "ota"  # a SCEP challenge bound to a UDID Apple attested
 PROFILE_SERVICE = "profile_service"  # what a device signs into its attributes; never SCEP's
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentBinding:
-    """The identity an enrollment is bound to, and every fact the re-enrollment rule weighs
-    (read in one transaction): may a *different* identity take this enrollment over?"""
-
-    device_id: str
-    fingerprint: str
-    not_after: datetime | None
-    bound_at: datetime
-    status: str | None  # the device channel's enrollment status (None: no enrollment row)
-    token_updated_at: datetime | None
-    authenticated_at: datetime | None  # the device's latest Authenticate
-    revoked: bool  # the bound identity is one we issued, and it is revoked
-    erase_acknowledged: bool  # an EraseDevice was acknowledged since it was bound
-    allowed_until: datetime | None  # an admin's one-time allowance
-
-    def enrolled_with_it(self) -> bool:
-        """The enrollment is active with this identity: active, or pending again because the
-        bound identity itself sent Authenticate again after enrolling (a replayed Authenticate
-        must not open the door). A device whose first Authenticate was never followed by a
-        TokenUpdate may still start over with a new identity: its enrollment never began."""
-        if self.status == "active":
-            return True
-        return (
-            self.status == "pending"
-            and self.token_updated_at is not None
-            and self.authenticated_at is not None
-            and self.authenticated_at > self.bound_at
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,7 +379,7 @@ class EnrollmentStore:
             row is not None
             and row.fingerprint == fingerprint
             and not row.revoked
-            and _utc(row.not_after) > utcnow()  # type: ignore[operator]
+            and row.not_after > utcnow()  # type: ignore[operator]
         )
 
     def revoke_certificate(self, serial_or_fingerprint: str) -> IssuedCert | None:
@@ -549,7 +509,7 @@ class EnrollmentStore:
         )
         with self.engine.begin() as conn:
             return [
-                RevokedCert(row.serial, _utc(row.revoked_at or row.issued_at))  # type: ignore[arg-type]
+                RevokedCert(row.serial, row.revoked_at or row.issued_at)  # type: ignore[arg-type]
                 for row in conn.execute(query)
             ]
 
@@ -567,7 +527,7 @@ class EnrollmentStore:
             ).first()
             if bound is None:
                 return None
-            bound_at: datetime = _utc(bound.bound_at)  # type: ignore[assignment]
+            bound_at: datetime = bound.bound_at  # type: ignore[assignment]
             channel = conn.execute(
                 select(enrollments.c.status, enrollments.c.token_updated_at).where(
                     enrollments.c.id == device_id
@@ -598,14 +558,14 @@ class EnrollmentStore:
         return CurrentBinding(
             device_id=device_id,
             fingerprint=bound.fingerprint,
-            not_after=_utc(bound.not_after),
+            not_after=bound.not_after,
             bound_at=bound_at,
             status=channel.status if channel else None,
-            token_updated_at=_utc(channel.token_updated_at) if channel else None,
-            authenticated_at=_utc(device.authenticated_at) if device else None,
+            token_updated_at=channel.token_updated_at if channel else None,
+            authenticated_at=device.authenticated_at if device else None,
             revoked=bool(revoked),
             erase_acknowledged=erased is not None,
-            allowed_until=_utc(device.reenroll_allowed_until) if device else None,
+            allowed_until=device.reenroll_allowed_until if device else None,
         )
 
     def allow_reenroll(self, device_id: str, until: datetime) -> bool:
@@ -627,14 +587,14 @@ class EnrollmentStore:
             until = conn.execute(
                 select(devices.c.reenroll_allowed_until).where(devices.c.id == device_id)
             ).scalar()
-            if until is None or _utc(until) <= now:  # type: ignore[operator]
+            if until is None or until <= now:  # type: ignore[operator]
                 return None
             taken = conn.execute(
                 update(devices)
                 .where(devices.c.id == device_id, devices.c.reenroll_allowed_until > now)
                 .values(reenroll_allowed_until=None)
             ).rowcount
-        return _utc(until) if taken else None
+        return until if taken else None
 
     def active_device_for(self, fingerprint: str) -> str | None:
         """The device whose active enrollment this identity is bound to, or None."""
@@ -722,7 +682,7 @@ class EnrollmentStore:
             .order_by(cert_bindings.c.not_after)
         )
         with self.engine.begin() as conn:
-            return [(row.device_id, _utc(row.not_after)) for row in conn.execute(query)]  # type: ignore[misc]
+            return [(row.device_id, row.not_after) for row in conn.execute(query)]  # type: ignore[misc]
 
     # Helpers --------------------------------------------------------------------------------
 
@@ -771,9 +731,9 @@ class EnrollmentStore:
             prefix=row.prefix,
             max_uses=row.max_uses,
             uses=row.uses,
-            expires_at=_utc(row.expires_at),
+            expires_at=row.expires_at,
             revoked=row.revoked,
-            created_at=_utc(row.created_at),  # type: ignore[arg-type]
+            created_at=row.created_at,  # type: ignore[arg-type]
             tags=tuple(tags),
             ota=bool(row.ota),
             require_ota=bool(row.require_ota),
@@ -785,8 +745,8 @@ class EnrollmentStore:
             serial=row.serial,
             fingerprint=row.fingerprint,
             subject=row.subject,
-            not_after=_utc(row.not_after),  # type: ignore[arg-type]
-            issued_at=_utc(row.issued_at),  # type: ignore[arg-type]
+            not_after=row.not_after,  # type: ignore[arg-type]
+            issued_at=row.issued_at,  # type: ignore[arg-type]
             revoked=row.revoked,
             token_id=row.token_id,
             device_id=row.device_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
@@ -22,6 +22,7 @@ from mdmserver.storage.schema import (
     push_outbox,
     push_status,
 )
+from mdmserver.storage.sql.types import utcnow
 
 # Failing rules are counted over at most this many non-compliant devices (the newest first);
 # beyond it the dashboard says the figures are a sample.
@@ -50,7 +51,7 @@ class FleetQueries:
         self.engine = engine
 
     def summary(self, *, not_seen_days: int = 7, now: datetime | None = None) -> FleetSummary:
-        now = now or datetime.now(UTC)
+        now = now or utcnow()
         out = FleetSummary(not_seen_days=not_seen_days)
         with self.engine.connect() as conn:
             total, enrolled = conn.execute(
@@ -144,7 +145,7 @@ class FleetQueries:
                     compliance_history.c.state.in_(("compliant", "noncompliant")),
                 )
             ):
-                day = (at if at.tzinfo else at.replace(tzinfo=UTC)).strftime("%Y-%m-%d")
+                day = at.strftime("%Y-%m-%d")
                 if day in changes:
                     changes[day][0 if state == "compliant" else 1] += 1
             out.compliance_changes = [(day, up, down) for day, (up, down) in changes.items()]

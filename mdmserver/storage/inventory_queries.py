@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -38,15 +38,10 @@ from mdmserver.storage.schema import (
     enrollments,
     inventory,
 )
+from mdmserver.storage.sql import dialect
 
 DEVICE_CHANNEL_TYPES = ("device", "user_enrollment_device")
 _CHUNK = 1000
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +316,7 @@ class InventoryQueries:
                     cert_bindings.c.device_id == device.id
                 )
             ).scalar()
-        return DeviceDetail(device, [self._enrollment(r) for r in rows], _utc(expiry))
+        return DeviceDetail(device, [self._enrollment(r) for r in rows], expiry)
 
     def resolve(
         self, idents: Sequence[str], progress: Callable[[int], None] | None = None
@@ -335,7 +330,7 @@ class InventoryQueries:
         wanted = list(dict.fromkeys(idents))
         by_ident: dict[str, TargetRow] = {}
         ambiguous: dict[str, list[str]] = {}
-        step = len(wanted) or 1 if self.engine.dialect.name == "postgresql" else _CHUNK
+        step = len(wanted) or 1 if dialect.is_postgresql(self.engine) else _CHUNK
         with self.engine.begin() as conn:
             for start in range(0, len(wanted), step):
                 chunk = wanted[start : start + step]
@@ -418,8 +413,8 @@ class InventoryQueries:
             device_name=row.device_name,
             enrolled=bool(row.enrolled),
             user_enrollment=bool(row.user_enrollment),
-            created_at=_utc(row.created_at),
-            last_seen_at=_utc(row.last_seen_at),
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
             udid_attested=bool(row.udid_attested),
         )
 
@@ -434,7 +429,7 @@ class InventoryQueries:
             push_token_present=bool(row.push_token),
             token_stale=bool(row.token_stale),
             unlock_token_present=row.unlock_token is not None,
-            last_seen_at=_utc(row.last_seen_at),
+            last_seen_at=row.last_seen_at,
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -27,12 +27,6 @@ from mdmserver.storage.schema import (
 )
 
 HISTORY_ITEMS_KEPT = 200
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +126,7 @@ class InventoryStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return {row.request_type: _utc(row.received_at) for row in rows}  # type: ignore[misc]
+        return {row.request_type: row.received_at for row in rows}  # type: ignore[misc]
 
     def history(self, device_id: str, limit: int = 100) -> list[dict[str, Any]]:
         query = (
@@ -144,7 +138,7 @@ class InventoryStore:
         with self.engine.connect() as conn:
             return [
                 {
-                    "at": _utc(row.at),
+                    "at": row.at,
                     "field": row.field,
                     "old": json.loads(row.old_value) if row.old_value else None,
                     "new": json.loads(row.new_value) if row.new_value else None,
@@ -214,7 +208,7 @@ class InventoryStore:
             value = conn.execute(
                 select(inventory.c.requested_at).where(inventory.c.device_id == device_id)
             ).scalar()
-        return _utc(value)
+        return value
 
     # Internals ---------------------------------------------------------------------------------
 
@@ -276,8 +270,8 @@ def _context(row: Any) -> DeviceContext:
         product_name=row.product_name,
         model=row.model,
         os_version=row.os_version,
-        last_seen_at=_utc(row.last_seen_at),
-        cert_not_after=_utc(row.cert_not_after),
+        last_seen_at=row.last_seen_at,
+        cert_not_after=row.cert_not_after,
     )
 
 
@@ -292,8 +286,8 @@ def _decode(row: Any) -> dict[str, Any]:
     for name in FIELDS:
         value = getattr(row, name)
         facts[name] = json.loads(value) if name in LIST_FIELDS and value else value
-    facts["requested_at"] = _utc(row.requested_at)
-    facts["updated_at"] = _utc(row.updated_at)
+    facts["requested_at"] = row.requested_at
+    facts["updated_at"] = row.updated_at
     return facts
 
 

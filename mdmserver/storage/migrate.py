@@ -16,6 +16,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from mdmserver.storage.sql import dialect
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -38,7 +40,7 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
     """
     cfg = _alembic_config()
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
+        if dialect.is_postgresql(connection):
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)

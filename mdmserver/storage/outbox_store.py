@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Executable
 
 from mdmserver.storage.schema import push_outbox
+from mdmserver.storage.sql import dialect
+from mdmserver.storage.sql.types import driver_timestamp, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +37,6 @@ _ADD_ARRAY = (
 )
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class OutboxStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -54,11 +52,11 @@ class OutboxStore:
             return 0
         now = utcnow()
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
+            if dialect.is_postgresql(conn):
                 for start in range(0, len(ids), _CHUNK):
                     conn.exec_driver_sql(_ADD_ARRAY, (repush, now, ids[start : start + _CHUNK]))
-            else:  # SQLite keeps timestamps as text in SQLAlchemy's layout
-                stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+            else:
+                stamp = driver_timestamp(now, sqlite=True)
                 conn.exec_driver_sql(_ADD_ROW, [(eid, repush, stamp) for eid in ids])
         return len(ids)
 

@@ -6,10 +6,11 @@ Kept beside :mod:`mdmserver.storage.sql` on the same engine. It reads the core t
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, insert, or_, select, update
@@ -29,6 +30,7 @@ from mdmserver.storage.schema import (
     profile_states,
     profiles,
 )
+from mdmserver.storage.sql.types import utcnow
 
 ALL = "all"
 _PENDING_QUEUE = ("queued", "sent", "notnow")
@@ -36,10 +38,6 @@ _DEVICE_COLUMNS = (
     "serial_number", "device_name", "model", "model_name", "product_name", "os_version",
     "imei", "meid",
 )  # fmt: skip
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class NameTaken(ValueError):
@@ -218,7 +216,7 @@ class ProfileStore:
             )
         return done.rowcount > 0
 
-    def assignments(self, profile_id: str) -> list[str]:
+    def assignments(self, profile_id: str) -> builtins.list[str]:
         with self.engine.connect() as conn:
             return sorted(
                 conn.execute(
@@ -228,7 +226,7 @@ class ProfileStore:
                 ).scalars()
             )
 
-    def desired_for(self, device_id: str) -> list[ProfileRow]:
+    def desired_for(self, device_id: str) -> builtins.list[ProfileRow]:
         """Live profiles assigned to every device or to one of this device's tags."""
         tags = select(device_tags.c.tag).where(device_tags.c.device_id == device_id)
         with self.engine.connect() as conn:
@@ -247,7 +245,7 @@ class ProfileStore:
             )
             return [self._profile(r) for r in rows]
 
-    def device_enrollments(self) -> list[str]:
+    def device_enrollments(self) -> builtins.list[str]:
         """Active device-channel enrollments: profiles go to device channels only.
 
         Used after an admin change to find whom to reconcile."""
@@ -416,7 +414,7 @@ class ProfileStore:
                 )
             )
 
-    def escrowed(self, device: str) -> list[tuple[str, str | None, bytes, datetime]]:
+    def escrowed(self, device: str) -> builtins.list[tuple[str, str | None, bytes, datetime]]:
         """Escrowed recovery keys of a device (by id or reported device key), newest first."""
         where = or_(fde_escrow.c.device_id == device, fde_escrow.c.device_key == device)
         query = select(fde_escrow).where(where).order_by(fde_escrow.c.id.desc())
@@ -427,7 +425,7 @@ class ProfileStore:
 
     def status_rows(
         self, enrollment_ids: Iterable[str] | None = None, identifier: str | None = None
-    ) -> list[StateRow]:
+    ) -> builtins.list[StateRow]:
         """Per-device status, for the API and CLI."""
         query = _state_query().order_by(profile_states.c.enrollment_id, profile_states.c.identifier)
         if enrollment_ids is not None:
@@ -484,9 +482,9 @@ class ProfileStore:
             encrypt=row.encrypt,
             per_device=row.per_device,
             revision=row.revision,
-            created_at=_utc(row.created_at) or utcnow(),
-            updated_at=_utc(row.updated_at) or utcnow(),
-            deleted_at=_utc(row.deleted_at),
+            created_at=row.created_at or utcnow(),
+            updated_at=row.updated_at or utcnow(),
+            deleted_at=row.deleted_at,
             shown=content if shown is None else shown,
             has_secrets=shown is not None,
         )
@@ -519,12 +517,6 @@ def _key(state: StateRow) -> Any:
     )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _state(row: Row[Any]) -> StateRow:
     return StateRow(
         enrollment_id=row.enrollment_id,
@@ -536,6 +528,6 @@ def _state(row: Row[Any]) -> StateRow:
         command_uuid=row.command_uuid,
         status=row.status,
         error=row.error,
-        updated_at=_utc(row.updated_at) or utcnow(),
+        updated_at=row.updated_at or utcnow(),
         queued=row.queue_status in _PENDING_QUEUE,
     )

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
 from mdmserver.storage.schema import command_queue, enrollments, push_status
+from mdmserver.storage.sql import dialect
+from mdmserver.storage.sql.types import driver_timestamp, utcnow
 
 _CHUNK = 5000
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +99,18 @@ class PushStore:
         ids = [r.enrollment_id for r in latest]
         outcomes = [str(r.outcome) for r in latest]
         reasons = [r.reason[:64] if r.reason else None for r in latest]
-        now = datetime.now(UTC)
+        now = utcnow()
         attempts = 1 if repush else 0
         set_attempts = "push_status.attempts + 1" if repush else "0"
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
+            if dialect.is_postgresql(conn):
                 statement = _UPSERT_ARRAYS.format(attempts=set_attempts)
                 for start in range(0, len(ids), _CHUNK):
                     end = start + _CHUNK
                     arrays = (ids[start:end], outcomes[start:end], reasons[start:end])
                     conn.exec_driver_sql(statement, (now, attempts, *arrays))
-            else:  # stored as text in SQLAlchemy's layout, which must compare as text
-                stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+            else:
+                stamp = driver_timestamp(now, sqlite=True)
                 rows = [
                     (i, stamp, o, r, attempts)
                     for i, o, r in zip(ids, outcomes, reasons, strict=True)
@@ -131,7 +128,7 @@ class PushStore:
         (the request's own push had its chance). Silent: pushed, not seen since, and the
         back-off (interval doubling per attempt) has passed, up to ``max_attempts`` times.
         """
-        now = now or datetime.now(UTC)
+        now = now or utcnow()
         e, q, s = enrollments.c, command_queue.c, push_status.c
         query = (
             select(e.id, e.last_seen_at, s.last_push_at, s.attempts, func.max(q.created_at))
@@ -152,7 +149,7 @@ class PushStore:
         again: list[str] = []
         with self.engine.connect() as conn:
             for eid, seen, pushed, attempts, newest in conn.execute(query):
-                seen, pushed, newest = _utc(seen), _utc(pushed), _utc(newest)
+                seen, pushed, newest = seen, pushed, newest
                 if newest is not None and (pushed is None or newest > pushed):
                     if newest <= now - policy.grace:
                         fresh.append(eid)
@@ -182,7 +179,7 @@ class PushStore:
         if row is None:
             return None
         return {
-            "last_push_at": _utc(row.last_push_at),
+            "last_push_at": row.last_push_at,
             "last_outcome": row.last_outcome,
             "last_reason": row.last_reason,
             "attempts": row.attempts,
@@ -192,7 +189,7 @@ class PushStore:
         """Enrollments per last outcome, and the latest certificate error (for the admin)."""
         s = push_status.c
         with self.engine.connect() as conn:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(select(s.last_outcome, func.count()).group_by(s.last_outcome)).all()
             )
             latest = conn.execute(
@@ -205,7 +202,7 @@ class PushStore:
             "by_outcome": {str(k): int(v) for k, v in counts.items()},
             "last_certificate_error": None
             if latest is None
-            else {"at": _utc(latest.last_push_at), "reason": latest.last_reason},
+            else {"at": latest.last_push_at, "reason": latest.last_reason},
         }
 
 

@@ -10,12 +10,11 @@ from typing import Protocol
 
 import redis
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from mdmserver.logs import get_logger
 from mdmserver.storage.schema import rate_limits
+from mdmserver.storage.sql import dialect
 
 log = get_logger("ratelimit")
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
@@ -34,8 +33,7 @@ class Counters(Protocol):
 class SQLCounters:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        dialect = engine.dialect.name
-        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self._insert = dialect.upsert_insert(engine)
 
     def hit(self, bucket: str, key_hash: str, window_start: int, window: int) -> int:
         statement = self._insert(rate_limits).values(

@@ -10,7 +10,6 @@ SQLAlchemy Core.
 from __future__ import annotations
 
 import queue
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -19,14 +18,15 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql import dialect
+from mdmserver.storage.sql.types import driver_timestamp
 
-_NAMED = re.compile(r"(?<!:):([a-z_]+)")
 _MAX_IDLE = 32  # connections kept for reuse; more than the server has threads
 
 
 class RawSQL:
     def __init__(self, engine: Engine) -> None:
-        self.is_sqlite = engine.dialect.name == "sqlite"
+        self.is_sqlite = dialect.is_sqlite(engine)
         # An in-memory SQLite database exists once, on its first engine's own connections.
         self._shared = self.is_sqlite and engine.url.database in (None, "", ":memory:")
         if self._shared:
@@ -45,15 +45,14 @@ class RawSQL:
         """Write statements as ``:name``; psycopg wants ``%(name)s``."""
         prepared = self._statements.get(sql)
         if prepared is None:
-            prepared = sql if self.is_sqlite else _NAMED.sub(r"%(\1)s", sql)
+            prepared = dialect.driver_sql(sql, sqlite=self.is_sqlite)
             self._statements[sql] = prepared
         return prepared
 
     def timestamp(self, value: datetime) -> Any:
-        """SQLite keeps datetimes as text in SQLAlchemy's layout, which must compare as text."""
-        if self.is_sqlite:
-            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-        return value
+        """A time parameter as the column type would have bound it: these statements bypass
+        SQLAlchemy's types (see :func:`~mdmserver.storage.sql.types.driver_timestamp`)."""
+        return driver_timestamp(value, sqlite=self.is_sqlite)
 
     @contextmanager
     def cursor(self) -> Iterator[Any]:
@@ -89,6 +88,7 @@ class RawSQL:
         fairy = self._engine.raw_connection()
         fairy.detach()
         connection = fairy.dbapi_connection
+        assert connection is not None  # detached, not closed: the connection is ours now
         if not self.is_sqlite:
             connection.autocommit = True
         return connection

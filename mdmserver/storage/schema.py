@@ -12,7 +12,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -26,11 +25,14 @@ from sqlalchemy import (
     text,
 )
 
+from mdmserver.storage.sql.types import UTCDateTime
+
 metadata = MetaData()
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
+# Every time column: aware UTC datetimes in Python on both databases (see storage/sql/types.py).
+Timestamp = UTCDateTime()
 
 devices = Table(
     "devices",
@@ -125,6 +127,9 @@ command_queue = Table(
     UniqueConstraint("enrollment_id", "command_uuid", name="uq_command_queue_target"),
     Index("ix_command_queue_command", "command_uuid"),
 )
+# The statuses still waiting for delivery, as the partial index's WHERE term. The hot statements
+# (storage/sql/statements.py) repeat it word for word: SQLite uses a partial index only then.
+PENDING_WHERE = "status IN ('queued', 'sent', 'notnow')"
 # In the order the next command is chosen (priority DESC, then age), so finding it reads one
 # index entry; an ascending priority made the database sort the enrollment's whole queue.
 Index(
@@ -132,8 +137,8 @@ Index(
     command_queue.c.enrollment_id,
     command_queue.c.priority.desc(),
     command_queue.c.id,
-    postgresql_where=text("status IN ('queued', 'sent', 'notnow')"),
-    sqlite_where=text("status IN ('queued', 'sent', 'notnow')"),
+    postgresql_where=text(PENDING_WHERE),
+    sqlite_where=text(PENDING_WHERE),
 )
 
 events = Table(

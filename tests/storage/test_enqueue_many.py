@@ -10,7 +10,8 @@ from mdmserver.storage import migrate
 from mdmserver.storage.base import UnknownEnrollment
 from mdmserver.storage.engine import make_engine
 from mdmserver.storage.schema import command_queue, commands, devices, enrollments
-from mdmserver.storage.sql import SQLStorage, utcnow
+from mdmserver.storage.sql import SQLStorage
+from mdmserver.storage.sql.types import utcnow
 
 
 @pytest.fixture

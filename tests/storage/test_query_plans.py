@@ -11,7 +11,8 @@ from mdmserver.protocol.commands import new_command
 from mdmserver.storage import migrate
 from mdmserver.storage.engine import make_engine
 from mdmserver.storage.schema import command_queue, commands, devices, enrollments
-from mdmserver.storage.sql import _NEXT, _NEXT_NEW_SESSION_PG, utcnow
+from mdmserver.storage.sql.statements import NEXT, NEXT_NEW_SESSION_PG
+from mdmserver.storage.sql.types import driver_timestamp, utcnow
 
 ENROLLMENTS = 40
 PER_ENROLLMENT = 50
@@ -54,7 +55,7 @@ def _plan(engine: Any, statement: str) -> str:
     params = {"enrollment_id": "DEVICE-007", "now": utcnow()}
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
-            params["now"] = params["now"].strftime("%Y-%m-%d %H:%M:%S.%f")
+            params["now"] = driver_timestamp(params["now"], sqlite=True)
             rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
             return "\n".join(str(row[-1]) for row in rows)
         # Tables this small are cheaper to scan; the question is whether the index serves
@@ -69,7 +70,7 @@ def test_next_command_reads_the_index_in_order(database_url):
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     _seed(engine)
-    statements = [_NEXT] if engine.dialect.name == "sqlite" else [_NEXT, _NEXT_NEW_SESSION_PG]
+    statements = [NEXT] if engine.dialect.name == "sqlite" else [NEXT, NEXT_NEW_SESSION_PG]
     for statement in statements:
         plan = _plan(engine, statement)
         assert "ix_command_queue_next" in plan, plan

@@ -21,16 +21,16 @@ from mdmserver.service.admin.queue import Queues
 from mdmserver.service.admin.tokens import AuditedTokens
 from mdmserver.service.enrollment import EnrollmentTokens
 from mdmserver.storage.admin_store import AdminStore
-from mdmserver.storage.base import Storage
 from mdmserver.storage.console_store import ConsoleStore
 from mdmserver.storage.enrollment_store import EnrollmentStore
 from mdmserver.storage.inventory_queries import InventoryQueries
 from mdmserver.storage.inventory_store import InventoryStore
+from mdmserver.storage.ports import AdminPort, EnrollmentPort, Storage
 
 
 @dataclass(frozen=True)
 class Admin:
-    store: AdminStore
+    store: AdminPort
     audit: Audit
     api_keys: ApiKeys
     devices: Devices
@@ -44,7 +44,7 @@ class Admin:
 def build_admin(
     engine: Engine,
     storage: Storage,
-    enrollment_store: EnrollmentStore | None = None,
+    enrollment_store: EnrollmentPort | None = None,
     wake: Callable[[Sequence[str]], int] | None = None,
 ) -> Admin:
     store = AdminStore(engine)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from mdmserver.service.admin.audit import Audit
 from mdmserver.service.admin.errors import BadRequest, NotFound
-from mdmserver.storage.admin_store import AdminStore, ApiKeyInfo, DuplicateKeyName
+from mdmserver.storage.admin_store import ApiKeyInfo, DuplicateKeyName
+from mdmserver.storage.ports import AdminPort
 
 SCOPES = ("admin", "trust", "metrics")
 KEY_PREFIX = "mdm_"
@@ -31,7 +32,7 @@ class NewKey:
 
 
 class ApiKeys:
-    def __init__(self, store: AdminStore, audit: Audit) -> None:
+    def __init__(self, store: AdminPort, audit: Audit) -> None:
         self.store = store
         self.audit = audit
 

@@ -20,7 +20,7 @@ from typing import Any
 from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin.errors import AdminError
-from mdmserver.storage.admin_store import AdminStore
+from mdmserver.storage.ports import AdminPort
 
 log = get_logger("audit")
 
@@ -34,7 +34,7 @@ class AuditRecord:
 
 
 class Audit:
-    def __init__(self, store: AdminStore) -> None:
+    def __init__(self, store: AdminPort) -> None:
         self.store = store
 
     @contextmanager

@@ -27,8 +27,9 @@ from mdmserver.service.admin.errors import (
     Unprocessable,
     unambiguous,
 )
-from mdmserver.storage.base import QueueItem, Storage
-from mdmserver.storage.inventory_queries import InventoryQueries, TargetRow
+from mdmserver.storage.base import QueueItem
+from mdmserver.storage.inventory_queries import TargetRow
+from mdmserver.storage.ports import CheckinPort, DevicePorts, InventoryQueryPort
 
 SENDABLE = ("active", "pending")  # pending: authenticated, its TokenUpdate still to come
 MAX_EXPIRES_IN = 366 * 24 * 3600
@@ -62,7 +63,7 @@ class TargetStatus:
 
 
 class _StorageSecrets:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: CheckinPort) -> None:
         self.storage = storage
 
     def unlock_token(self, enrollment_id: str) -> bytes | None:
@@ -73,8 +74,8 @@ class _StorageSecrets:
 class Commands:
     def __init__(
         self,
-        storage: Storage,
-        inventory: InventoryQueries,
+        storage: DevicePorts,
+        inventory: InventoryQueryPort,
         audit: Audit,
         wake: Callable[[Sequence[str]], int] | None = None,
     ) -> None:

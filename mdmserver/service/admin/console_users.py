@@ -25,7 +25,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from mdmserver.logs import get_logger
 from mdmserver.service.admin.audit import Audit
 from mdmserver.service.admin.errors import AdminError, BadRequest, Conflict, NotFound
-from mdmserver.storage.console_store import ConsoleStore, ConsoleUser, DuplicateUserName
+from mdmserver.storage.console_store import ConsoleUser, DuplicateUserName
+from mdmserver.storage.ports import ConsoleUserPort
 
 log = get_logger("console.users")
 
@@ -95,7 +96,7 @@ def utcnow() -> datetime:
 
 
 class ConsoleUsers:
-    def __init__(self, store: ConsoleStore, audit: Audit) -> None:
+    def __init__(self, store: ConsoleUserPort, audit: Audit) -> None:
         self.store = store
         self.audit = audit
 

@@ -20,9 +20,8 @@ from mdmserver.storage.inventory_queries import (
     DeviceDetail,
     DeviceFilter,
     DevicePage,
-    InventoryQueries,
 )
-from mdmserver.storage.inventory_store import InventoryStore
+from mdmserver.storage.ports import InventoryPort, InventoryQueryPort
 
 FILTER_FIELDS = (
     "platform",
@@ -143,7 +142,7 @@ def parse_limit(value: Any) -> int:
 
 
 class Devices:
-    def __init__(self, inventory: InventoryQueries, facts: InventoryStore) -> None:
+    def __init__(self, inventory: InventoryQueryPort, facts: InventoryPort) -> None:
         self.inventory = inventory
         self.facts = facts
 

@@ -16,8 +16,7 @@ from mdmserver.enrollment.onetime import parse_duration
 from mdmserver.logs import get_logger
 from mdmserver.service.admin.audit import Audit
 from mdmserver.service.admin.errors import BadRequest, NotFound
-from mdmserver.storage.enrollment_store import EnrollmentStore
-from mdmserver.storage.inventory_queries import InventoryQueries
+from mdmserver.storage.ports import EnrollmentPort, InventoryQueryPort
 
 log = get_logger("identities")
 
@@ -51,7 +50,7 @@ def parse_window(text: str | None) -> timedelta:
 
 
 class DeviceIdentities:
-    def __init__(self, inventory: InventoryQueries, store: EnrollmentStore, audit: Audit) -> None:
+    def __init__(self, inventory: InventoryQueryPort, store: EnrollmentPort, audit: Audit) -> None:
         self.inventory = inventory
         self.store = store
         self.audit = audit

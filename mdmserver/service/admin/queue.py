@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from mdmserver.service.admin.audit import Audit
 from mdmserver.service.admin.errors import NotFound, unambiguous
-from mdmserver.storage.base import QueueItem, Storage
-from mdmserver.storage.inventory_queries import InventoryQueries
+from mdmserver.storage.base import QueueItem
+from mdmserver.storage.ports import InventoryQueryPort, QueuePort
 
 
 class Queues:
-    def __init__(self, storage: Storage, inventory: InventoryQueries, audit: Audit) -> None:
+    def __init__(self, storage: QueuePort, inventory: InventoryQueryPort, audit: Audit) -> None:
         self.storage = storage
         self.inventory = inventory
         self.audit = audit

@@ -5,12 +5,13 @@ from __future__ import annotations
 from alembic import context
 
 from mdmserver.storage.schema import metadata
+from mdmserver.storage.sql import dialect
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=metadata,
-    render_as_batch=connection.dialect.name == "sqlite",
+    render_as_batch=dialect.is_sqlite(connection),
 )
 with context.begin_transaction():
     context.run_migrations()

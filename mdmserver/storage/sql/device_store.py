@@ -1,16 +1,18 @@
-"""The SQL implementation of :class:`~mdmserver.storage.base.Storage` (SQLAlchemy Core).
+"""The SQL implementation of the device ports (check-in, queue, certificate binding, last seen).
 
-The hot paths (an Idle poll, a result plus the next command) each run in one transaction with
-as few round trips as the answer allows: an empty Idle is a single SELECT.
+The hot paths (an Idle poll, a result plus the next command) run on the raw DB-API cursor with
+as few round trips as the answer allows (an empty Idle is a single SELECT); their statements,
+with the SQLite and PostgreSQL variants, are in :mod:`mdmserver.storage.sql.statements`.
+Everything else is SQLAlchemy Core.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, or_, select, text, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -41,96 +43,9 @@ from mdmserver.storage.schema import (
     enrollments,
     events,
 )
-
-_PENDING_ANY_SESSION = text("command_queue.status IN ('queued', 'sent', 'notnow')")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-# A command the device answered NotNow is not offered again in the same session (a sleeping
-# Mac would loop): 'notnow' rows are left out until a new session (an Idle) turns them back
-# into 'queued'. Literal statuses (not parameters) let the databases use the partial index
-# ix_command_queue_next; SQLite uses it only when the query repeats the index's own WHERE term
-# word for word (without it, every poll scanned the whole queue table, history included).
-_SELECT_NEXT = """
-SELECT q.id, q.command_uuid, c.request_type, c.plist
-FROM command_queue q JOIN commands c ON c.uuid = q.command_uuid
-WHERE q.enrollment_id = :enrollment_id
-  AND q.status IN ('queued', 'sent', 'notnow') AND q.status IN ({statuses})
-  AND (c.expires_at IS NULL OR c.expires_at > :now)
-ORDER BY q.priority DESC, q.id LIMIT 1
-"""
-_NEXT = _SELECT_NEXT.format(statuses="'queued', 'sent'")
-_NEW_SESSION = (
-    "UPDATE command_queue SET status = 'queued'"
-    " WHERE enrollment_id = :enrollment_id AND status = 'notnow'"
-)
-# PostgreSQL picks the command, marks it sent and (in a new session) turns NotNow'd rows back
-# into queued ones in one round trip. Every part sees the rows as they were before the
-# statement, so the pick counts 'notnow' as eligible itself, and the reset leaves the picked
-# row to the mark (one statement must not update a row twice).
-_PICK_AND_MARK_PG = """
-WITH picked AS ({select}),
-{reset}marked AS (
-  UPDATE command_queue SET status = 'sent', sent_at = :now
-  FROM picked WHERE command_queue.id = picked.id
-)
-SELECT id, command_uuid, request_type, plist FROM picked
-"""
-_NEXT_PG = _PICK_AND_MARK_PG.format(select=_NEXT, reset="")
-_NEXT_NEW_SESSION_PG = _PICK_AND_MARK_PG.format(
-    select=_SELECT_NEXT.format(statuses="'queued', 'sent', 'notnow'"),
-    reset=f"reset AS ({_NEW_SESSION} AND id NOT IN (SELECT id FROM picked)),\n",
-)
-_MARK_SENT = "UPDATE command_queue SET status = 'sent', sent_at = :now WHERE id = :id"
-_TARGET = "enrollment_id = :enrollment_id AND command_uuid = :command_uuid AND sent_at IS NOT NULL"
-_RECORD_RESULT = (
-    "UPDATE command_queue SET status = :status, result = :result, answered_at = :now"
-    f" WHERE {_TARGET} AND status NOT IN ('acknowledged', 'error', 'commandformaterror')"
-)
-_RECORD_NOTNOW = (
-    "UPDATE command_queue SET status = 'notnow', notnow_count = notnow_count + 1"
-    f" WHERE {_TARGET} AND status IN ('sent', 'notnow')"
-)
-_WAS_SENT = f"SELECT 1 FROM command_queue WHERE {_TARGET}"
-# PostgreSQL hands back the command's RequestType in the same round trip (for result hooks);
-# SQLite's RETURNING cannot reach a joined table, so it asks separately (in process, cheap).
-_RECORD_RESULT_PG = (
-    "UPDATE command_queue SET status = :status, result = :result, answered_at = :now"
-    f" FROM commands WHERE commands.uuid = command_queue.command_uuid AND {_TARGET}"
-    " AND status NOT IN ('acknowledged', 'error', 'commandformaterror')"
-    " RETURNING commands.request_type"
-)
-_IS_BOUND = (
-    "SELECT 1 FROM cert_bindings WHERE device_id = :device_id AND fingerprint = :fingerprint"
-)
-_ENROLLMENT_STATUS = "SELECT status FROM enrollments WHERE id = :enrollment_id"
-_ACCESS = (
-    "SELECT EXISTS (SELECT 1 FROM cert_bindings"
-    " WHERE device_id = :device_id AND fingerprint = :fingerprint),"
-    " (SELECT status FROM enrollments WHERE id = :enrollment_id)"
-)
-_REQUEST_TYPE = "SELECT request_type FROM commands WHERE uuid = :command_uuid"
-
-
-# One parameter set per target is most of the time at 100,000 targets: on PostgreSQL the
-# targets travel as one array and the rows are built server-side.
-_FAN_OUT = text(
-    "INSERT INTO command_queue (enrollment_id, command_uuid, status, priority, created_at)"
-    " SELECT target, :command_uuid, :status, :priority, :now"
-    " FROM unnest(CAST(:targets AS text[])) AS t(target)"
-)
-_FAN_OUT_THRESHOLD = 500  # below this the plain insert is just as quick
-
+from mdmserver.storage.sql import dialect, statements
+from mdmserver.storage.sql.statements import PENDING_ANY_SESSION
+from mdmserver.storage.sql.types import utcnow
 
 REENROLLED = "enrolled again: waiting for fresh inventory"
 
@@ -145,7 +60,7 @@ def _cancel_pending(conn: Connection, channel_ids: Any) -> None:
     )
     conn.execute(
         update(command_queue)
-        .where(command_queue.c.enrollment_id.in_(channel_ids), _PENDING_ANY_SESSION, ~security)
+        .where(command_queue.c.enrollment_id.in_(channel_ids), PENDING_ANY_SESSION, ~security)
         .values(status=QueueStatus.CANCELLED.value)
     )
 
@@ -154,6 +69,7 @@ class SQLStorage:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.raw = RawSQL(engine)
+        self.hot = statements.for_database(sqlite=self.raw.is_sqlite)
 
     def dispose(self, close: bool = True) -> None:
         """``close=False`` after a fork: forget the parent's connections without closing them."""
@@ -344,7 +260,7 @@ class SQLStorage:
             unlock_token=row.unlock_token,
             user_id=row.user_id,
             user_short_name=row.user_short_name,
-            last_seen_at=as_utc(row.last_seen_at),
+            last_seen_at=row.last_seen_at,
         )
 
     def record_event(self, kind: str, identity: EnrollmentIdentity, detail: str = "") -> None:
@@ -362,7 +278,7 @@ class SQLStorage:
     def is_bound(self, device_id: str, fingerprint: str) -> bool:
         with self.raw.cursor() as cur:
             params = {"device_id": device_id, "fingerprint": fingerprint}
-            return self.raw.one(cur, _IS_BOUND, params) is not None
+            return self.raw.one(cur, self.hot.is_bound, params) is not None
 
     def access(self, device_id: str, enrollment_id: str, fingerprint: str) -> Access:
         params = {
@@ -371,13 +287,13 @@ class SQLStorage:
             "fingerprint": fingerprint,
         }
         with self.raw.cursor() as cur:
-            row = self.raw.one(cur, _ACCESS, params)
+            row = self.raw.one(cur, self.hot.access, params)
         assert row is not None  # a SELECT without FROM always returns its one row
         return Access(bool(row[0]), EnrollmentStatus(row[1]) if row[1] else None)
 
     def enrollment_status(self, enrollment_id: str) -> EnrollmentStatus | None:
         with self.raw.cursor() as cur:
-            row = self.raw.one(cur, _ENROLLMENT_STATUS, {"enrollment_id": enrollment_id})
+            row = self.raw.one(cur, self.hot.enrollment_status, {"enrollment_id": enrollment_id})
         return EnrollmentStatus(row[0]) if row else None
 
     def bind_certificate(
@@ -438,8 +354,8 @@ class SQLStorage:
                     "status": QueueStatus.QUEUED.value,
                     "priority": priority,
                 }
-                if conn.dialect.name == "postgresql" and len(targets) >= _FAN_OUT_THRESHOLD:
-                    conn.execute(_FAN_OUT, {**fields, "now": now, "targets": targets})
+                if dialect.is_postgresql(conn) and len(targets) >= statements.FAN_OUT_THRESHOLD:
+                    conn.execute(statements.FAN_OUT_PG, {**fields, "now": now, "targets": targets})
                 else:
                     rows = [{**fields, "enrollment_id": t, "created_at": now} for t in targets]
                     conn.execute(insert(command_queue), rows)
@@ -460,31 +376,32 @@ class SQLStorage:
         # One autocommit statement: if the server dies before the next command goes out,
         # the next Idle re-sends it, so nothing is lost.
         with self.raw.cursor() as cur:
+            hot = self.hot
             if status == QueueStatus.NOTNOW:
-                if self.raw.run(cur, _RECORD_NOTNOW, params):
+                if self.raw.run(cur, hot.record_notnow, params):
                     return Recorded(ResultOutcome.RECORDED)
             else:
                 params.update(status=status.value, result=body, now=self.raw.timestamp(utcnow()))
-                if not self.raw.is_sqlite:
-                    row = self.raw.one(cur, _RECORD_RESULT_PG, params)
+                if hot.record_result_returns_type:
+                    row = self.raw.one(cur, hot.record_result, params)
                     if row is not None:
                         return Recorded(ResultOutcome.RECORDED, row[0])
-                elif self.raw.run(cur, _RECORD_RESULT, params):
-                    row = self.raw.one(cur, _REQUEST_TYPE, params)
+                elif self.raw.run(cur, hot.record_result, params):
+                    row = self.raw.one(cur, hot.request_type, params)
                     return Recorded(ResultOutcome.RECORDED, row[0] if row else None)
-            if self.raw.one(cur, _WAS_SENT, params) is not None:
+            if self.raw.one(cur, hot.was_sent, params) is not None:
                 return Recorded(ResultOutcome.DUPLICATE)
             return Recorded(ResultOutcome.NOT_SENT)
 
     def command_request_type(self, command_uuid: str) -> str | None:
         with self.raw.cursor() as cur:
-            row = self.raw.one(cur, _REQUEST_TYPE, {"command_uuid": command_uuid})
+            row = self.raw.one(cur, self.hot.request_type, {"command_uuid": command_uuid})
         return row[0] if row else None
 
     def queue(self, enrollment_id: str, *, include_done: bool = False) -> list[QueueItem]:
         query = self._items().where(command_queue.c.enrollment_id == enrollment_id)
         if not include_done:
-            query = query.where(_PENDING_ANY_SESSION)
+            query = query.where(PENDING_ANY_SESSION)
         with self.engine.begin() as conn:
             return [self._item(row) for row in conn.execute(query)]
 
@@ -492,7 +409,7 @@ class SQLStorage:
         with self.engine.begin() as conn:
             return conn.execute(
                 update(command_queue)
-                .where(command_queue.c.enrollment_id == enrollment_id, _PENDING_ANY_SESSION)
+                .where(command_queue.c.enrollment_id == enrollment_id, PENDING_ANY_SESSION)
                 .values(status=QueueStatus.CANCELLED.value)
             ).rowcount
 
@@ -511,41 +428,25 @@ class SQLStorage:
         for entry in seen:
             latest[entry.device_id] = max(entry.at, latest.get(entry.device_id, entry.at))
         owners = [{"did": did, "at": at} for did, at in latest.items()]
-        e, d = enrollments.c, devices.c
         with self.engine.begin() as conn:
-            conn.execute(
-                update(enrollments)
-                .where(
-                    e.id == bindparam("eid"),
-                    or_(e.last_seen_at.is_(None), e.last_seen_at < bindparam("at")),
-                )
-                .values(last_seen_at=bindparam("at")),
-                channels,
-            )
-            conn.execute(
-                update(devices)
-                .where(
-                    d.id == bindparam("did"),
-                    or_(d.last_seen_at.is_(None), d.last_seen_at < bindparam("at")),
-                )
-                .values(last_seen_at=bindparam("at")),
-                owners,
-            )
+            conn.execute(statements.TOUCH_ENROLLMENTS, channels)
+            conn.execute(statements.TOUCH_DEVICES, owners)
 
     # Helpers --------------------------------------------------------------------------------
 
     def _next(self, cur: Any, enrollment_id: str, *, new_session: bool) -> NextCommand | None:
         now = self.raw.timestamp(utcnow())
         params = {"enrollment_id": enrollment_id, "now": now}
-        if not self.raw.is_sqlite:
-            row = self.raw.one(cur, _NEXT_NEW_SESSION_PG if new_session else _NEXT_PG, params)
+        hot = self.hot
+        if hot.next_new_session is not None:  # one round trip picks, marks and resets
+            row = self.raw.one(cur, hot.next_new_session if new_session else hot.next, params)
         else:
             # SQLite runs in process: three short statements cost less than one round trip.
             if new_session:
-                self.raw.run(cur, _NEW_SESSION, params)
-            row = self.raw.one(cur, _NEXT, params)
+                self.raw.run(cur, hot.new_session, params)
+            row = self.raw.one(cur, hot.next, params)
             if row is not None:
-                self.raw.run(cur, _MARK_SENT, {"id": row[0], "now": now})
+                self.raw.run(cur, hot.mark_sent, {"id": row[0], "now": now})
         if row is None:
             return None
         _, command_uuid, request_type, plist = row
@@ -591,7 +492,7 @@ class SQLStorage:
     @staticmethod
     def _item(row: Row[Any]) -> QueueItem:
         status = QueueStatus(row.status)
-        expires_at = as_utc(row.expires_at)
+        expires_at = row.expires_at
         if status in (QueueStatus.QUEUED, QueueStatus.SENT, QueueStatus.NOTNOW) and (
             expires_at is not None and expires_at <= utcnow()
         ):
@@ -602,9 +503,9 @@ class SQLStorage:
             request_type=row.request_type,
             status=status,
             priority=row.priority,
-            created_at=as_utc(row.created_at),  # type: ignore[arg-type]
-            sent_at=as_utc(row.sent_at),
-            answered_at=as_utc(row.answered_at),
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+            answered_at=row.answered_at,
             expires_at=expires_at,
             result=row.result,
         )
