@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -10,6 +12,7 @@ from typing import Any, cast
 from cryptography import x509
 from flask import Flask, Response, g, request
 
+from mdmserver.apps.reconcile import AppReconciler
 from mdmserver.config import Config, load_config
 from mdmserver.crypto.ca import load_pem_certificates
 from mdmserver.crypto.trust import TrustStore
@@ -35,9 +38,10 @@ from mdmserver.service.core import CoreService
 from mdmserver.service.hooks import Hooks
 from mdmserver.service.last_seen import SeenEvents, SeenRecorder
 from mdmserver.service.maintenance import upkeep
-from mdmserver.service.next_command import queued_command
+from mdmserver.service.next_command import Step, build_steps
 from mdmserver.service.rate_limits import build_rate_limiter
 from mdmserver.service.reenroll import ReenrollRule
+from mdmserver.service.renewal import RenewalStep
 from mdmserver.service.wakes import PushQueued, WakingStorage
 from mdmserver.service.webhooks import Emit, WebhookEvents
 from mdmserver.storage import migrate
@@ -58,6 +62,7 @@ from mdmserver.web.device_auth import DeviceAuthenticator
 from mdmserver.web.enrollment_runtime import EXTENSION as ENROLLMENT
 from mdmserver.web.enrollment_runtime import build_enrollment
 from mdmserver.web.errors import register_error_handlers
+from mdmserver.web.profiles_runtime import EXTENSION as PROFILES
 from mdmserver.web.profiles_runtime import install_profiles
 from mdmserver.web.runtime import EXTENSION, Runtime, runtime
 from mdmserver.web.trust import install_trust
@@ -98,11 +103,14 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     # the admin asks for its pushes itself.
     waking = WakingStorage(storage, jobs.pusher.request_push)
     seen = SeenRecorder(storage)
+    steps = build_steps(queue=storage)  # the features' steps join below, once they are built
     app.extensions[EXTENSION] = Runtime(
         config=config,
         engine=engine,
         storage=cast(Storage, waking),
-        service=build_service(storage, config, enrollment_store, hooks, webhooks, waking, seen),
+        service=build_service(
+            storage, config, enrollment_store, hooks, webhooks, waking, seen, steps=steps
+        ),
         hooks=hooks,
         authenticator=DeviceAuthenticator(
             load_trust(config),
@@ -127,7 +135,23 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 
     _install_request_ids(app)
     register_error_handlers(app)
-    app.extensions[ENROLLMENT] = build_enrollment(config, enrollment_store, rate_limiter)
+    enrollment = build_enrollment(config, enrollment_store, rate_limiter)
+    app.extensions[ENROLLMENT] = enrollment
+    # What a device gets next: the order is service/next_command.py's.
+    apps = hooks.readers.apps
+    steps[:] = build_steps(
+        queue=storage,
+        renewal=RenewalStep(
+            enrollment_store,
+            waking,
+            enrollment.profiles,
+            window=timedelta(days=config.identity_renewal_days),
+        )
+        if enrollment.profiles is not None
+        else None,
+        profiles=app.extensions[PROFILES].service,
+        apps=apps if isinstance(apps, AppReconciler) else None,
+    )
     app.wsgi_app = mdm.DeviceEndpoints(partial(runtime, app), app.wsgi_app)  # type: ignore[method-assign]
     app.register_blueprint(scep.bp)
     app.register_blueprint(enroll.bp)
@@ -150,6 +174,8 @@ def build_service(
     webhooks: Emit | None = None,
     waking: WakingStorage | None = None,
     seen: SeenRecorder | None = None,
+    *,
+    steps: Sequence[Step] | None = None,
 ) -> MDMService:
     """The service stack, innermost first: core handlers, webhook events, pushes for what the
     request queued, last seen, certificate binding."""
@@ -160,7 +186,7 @@ def build_service(
             allow_user_auth=config.user_authenticate == "allow",
             hooks=hooks,
         ),
-        CommandLoop(storage, [queued_command(storage)], hooks),
+        CommandLoop(storage, steps if steps is not None else build_steps(queue=storage), hooks),
     )
     inner: MDMService = core if webhooks is None else WebhookEvents(core, webhooks)
     if waking is not None:
