@@ -65,6 +65,7 @@ from mdmserver.web.errors import register_error_handlers
 from mdmserver.web.profiles_runtime import EXTENSION as PROFILES
 from mdmserver.web.profiles_runtime import install_profiles
 from mdmserver.web.runtime import EXTENSION, Runtime, runtime
+from mdmserver.web.trust import EXTENSION as INVENTORY
 from mdmserver.web.trust import install_trust
 
 log = get_logger("app")
@@ -151,6 +152,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         else None,
         profiles=app.extensions[PROFILES].service,
         apps=apps if isinstance(apps, AppReconciler) else None,
+        remediation=app.extensions[INVENTORY].compliance.remediator,
     )
     app.wsgi_app = mdm.DeviceEndpoints(partial(runtime, app), app.wsgi_app)  # type: ignore[method-assign]
     app.register_blueprint(scep.bp)

@@ -11,7 +11,7 @@ from mdmserver.service.base import EMPTY, Reply
 from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import BadDeviceRequest, UnknownDevice
 from mdmserver.service.hooks import Hooks, ResultEvent
-from mdmserver.service.next_command import Session, Step, choose_next
+from mdmserver.service.next_command import Session, Step, answering, choose_next
 from mdmserver.storage.base import (
     EnrollmentStatus,
     NextCommand,
@@ -87,7 +87,8 @@ class CommandLoop:
             return None
         event = ResultEvent(result=result, request_type=recorded.request_type or "", body=body)
         if self.hooks.wants_results:
-            self.hooks.result(event)
+            with answering(self.steps):
+                self.hooks.result(event)
         return event
 
     def _check_enrolled(self, request: DeviceRequest, result: CommandResult) -> None:

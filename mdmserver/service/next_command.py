@@ -17,12 +17,16 @@ The order (see :func:`build_steps`), and why:
    order.
 3. ``apps``: after a ManagedApplicationList answer, queue the missing required apps and the
    removals.
-4. ``queue``: the durable queue delivers. It is the only step that returns a command.
+4. ``remediation``: what compliance decided while this request's answer was read (a
+   DeviceLock past the grace period, a missing required profile re-queued). After the
+   profile step: when the answer was the ProfileList, reconciliation has already queued the
+   missing profile and remediation's re-queue finds nothing left to do.
+5. ``queue``: the durable queue delivers. It is the only step that returns a command.
 
-Inventory and remediation contribute no step of their own: inventory's queries are queued at
-enrollment (an admin lists them at once) and by its schedule (``refresh_due_inventory``; an
-Idle-time due check would cost every poll a query), and remediation acts inside compliance
-evaluation, which also runs from DDM status reports and the scheduler, where no step follows.
+Inventory contributes no step: its queries are queued at enrollment (an admin lists them at
+once) and by its schedule (``refresh_due_inventory``); an Idle-time "due" check would cost
+every poll a query. Compliance evaluated outside the command loop (DDM status reports, the
+scheduler) remediates at once, since no step follows there (see :func:`steps_follow`).
 
 Performance: Idle is the hot path. Every feature step costs no database work when it has
 nothing to do: the profile and apps steps look only at the answer in hand, the renewal step at
@@ -39,7 +43,9 @@ the admin services), since an admin expects to see them queued before the device
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -101,6 +107,7 @@ def build_steps(
     renewal: NextStep | None = None,
     profiles: NextStep | None = None,
     apps: NextStep | None = None,
+    remediation: NextStep | None = None,
 ) -> list[Step]:
     """THE order in which features decide what a device gets next (module docstring says
     why). A feature that is None is off; the queue always comes last."""
@@ -108,6 +115,7 @@ def build_steps(
         ("renewal", renewal),
         ("profiles", profiles),
         ("apps", apps),
+        ("remediation", remediation),
     ]
     steps = [Step(name, feature.step) for name, feature in features if feature is not None]
     return [*steps, queued_command(queue)]
@@ -130,3 +138,22 @@ def choose_next(steps: Sequence[Step], session: Session) -> NextCommand | None:
         if command is not None:
             return command
     return None
+
+
+_following: ContextVar[frozenset[str]] = ContextVar("next_steps_following", default=frozenset())
+
+
+@contextmanager
+def answering(steps: Sequence[Step]) -> Iterator[None]:
+    """Set by the command loop while readers handle an answer: these steps run right after."""
+    token = _following.set(frozenset(step.name for step in steps))
+    try:
+        yield
+    finally:
+        _following.reset(token)
+
+
+def steps_follow(name: str) -> bool:
+    """Whether the step ``name`` runs after the answer being read (a feature may then leave
+    its command to that step instead of queuing it from inside the reader)."""
+    return name in _following.get()

@@ -5,8 +5,9 @@ pushed), and :class:`RenewalStep`, the first step of service/next_command.py, fo
 asking right now. The step reads the expiry of the certificate the request was signed with
 (in memory), so the Idle hot path pays no query; only a device inside the window costs one
 check, at most once an hour per process. The InstallProfile carries the enrollment profile
-with a fresh challenge tied to the device (same payload identifiers, so the device swaps its identity in place); the new certificate is
-bound to the device on its first request (mdmserver.service.certauth).
+with a fresh challenge tied to the device (same payload identifiers, so the device swaps its
+identity in place); the new certificate is bound to the device on its first request
+(mdmserver.service.certauth).
 """
 
 from __future__ import annotations
