@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mdmserver.commands.answers import Readers, ResultEvent
 from mdmserver.commands.registry import ANSWERS
@@ -29,6 +29,7 @@ from mdmserver.protocol.enrollment_id import EnrollmentIdentity
 log = get_logger("hooks")
 
 ANY_REQUEST_TYPE = "*"
+E = TypeVar("E")
 
 
 __all__ = ["ANY_REQUEST_TYPE", "EnrolledEvent", "Hooks", "ResultEvent"]
@@ -88,7 +89,7 @@ class Hooks:
             self._run(handler, event, event.identity)
 
     @staticmethod
-    def _run(handler: Callable[[object], None], event: object, who: EnrollmentIdentity) -> None:
+    def _run(handler: Callable[[E], None], event: E, who: EnrollmentIdentity) -> None:
         try:
             handler(event)
         except Exception:
