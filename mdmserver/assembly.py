@@ -33,9 +33,9 @@ Nothing here imports Flask.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -69,13 +69,14 @@ from mdmserver.service.hooks import Hooks
 from mdmserver.service.inventory_setup import InventoryRuntime, ProfilesAdapter, build_inventory
 from mdmserver.service.last_seen import SeenEvents, SeenRecorder
 from mdmserver.service.maintenance import Task, maintenance_tasks, upkeep
-from mdmserver.service.next_command import queued_command
+from mdmserver.service.next_command import Step, build_steps
 from mdmserver.service.profile_admin import ProfileAdmin
 from mdmserver.service.profile_certs import CertificateRecorder
 from mdmserver.service.profiles import ProfileService
 from mdmserver.service.push_scheduling import Pusher
 from mdmserver.service.rate_limits import RateLimiter, build_rate_limiter
 from mdmserver.service.reenroll import ReenrollRule
+from mdmserver.service.renewal import RenewalStep
 from mdmserver.service.wakes import PushQueued, WakingStorage
 from mdmserver.service.webhooks import Emit, WebhookEvents
 from mdmserver.storage import migrate
@@ -196,9 +197,25 @@ def build_server(config: Config, *, role: Role = "web", engine: Engine | None = 
     ddm = build_ddm(engine, features, hooks, wake, inventory)
     apps = build_apps(config, engine, features, hooks)
 
-    # 8. the device service stack
+    # 8. what a device gets next (the order is service/next_command.py's), the service stack
+    reconciler = hooks.readers.apps
+    steps = build_steps(
+        queue=storage,
+        renewal=RenewalStep(
+            identities,
+            waking,
+            enrollment.profiles,
+            window=timedelta(days=config.identity_renewal_days),
+        )
+        if enrollment.profiles is not None
+        else None,
+        profiles=profiles.service,
+        apps=reconciler if isinstance(reconciler, AppReconciler) else None,
+        remediation=inventory.compliance.remediator,
+    )
     service = CertificateRecorder(
-        build_service(storage, config, identities, hooks, webhooks, waking, seen), profiles.store
+        build_service(storage, config, identities, hooks, webhooks, waking, seen, steps=steps),
+        profiles.store,
     )
 
     server = Server(
@@ -267,6 +284,8 @@ def build_service(
     webhooks: Emit | None = None,
     waking: WakingStorage | None = None,
     seen: SeenRecorder | None = None,
+    *,
+    steps: Sequence[Step] | None = None,
 ) -> MDMService:
     """The service stack, innermost first: core handlers, webhook events, pushes for what the
     request queued, last seen, certificate binding."""
@@ -277,7 +296,7 @@ def build_service(
             allow_user_auth=config.user_authenticate == "allow",
             hooks=hooks,
         ),
-        CommandLoop(storage, [queued_command(storage)], hooks),
+        CommandLoop(storage, steps if steps is not None else build_steps(queue=storage), hooks),
     )
     inner: MDMService = core if webhooks is None else WebhookEvents(core, webhooks)
     if waking is not None:

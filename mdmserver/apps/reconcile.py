@@ -22,6 +22,7 @@ from mdmserver.logs import get_logger
 from mdmserver.protocol.commands import new_command
 from mdmserver.protocol.results import Status
 from mdmserver.service.hooks import EnrolledEvent, Hooks, ResultEvent
+from mdmserver.service.next_command import Session
 from mdmserver.storage.ports import AppPort, QueuePort
 
 log = get_logger("apps.reconcile")
@@ -48,10 +49,11 @@ class AppReconciler:
         self.server_url = server_url.rstrip("/")
 
     def register(self, hooks: Hooks) -> None:
+        """Enrollment asks for the list at once; the install and remove answers come to
+        :meth:`on_answer` as their commands declare (commands/install_application.py,
+        remove_application.py); :meth:`step` is wired by service.next_command.build_steps."""
         hooks.on_enrolled(self.on_enrolled)
-        hooks.on_result(LIST, self.on_managed_list)
-        for request_type in (*INSTALLS, REMOVE):
-            hooks.on_result(request_type, self.on_answer)
+        hooks.readers.apps = self
 
     def on_enrolled(self, event: EnrolledEvent) -> None:
         identity = event.identity
@@ -60,15 +62,21 @@ class AppReconciler:
         if LIST not in {q.request_type for q in self.storage.queue(identity.id)}:
             self.storage.enqueue(new_command(LIST), [identity.id])
 
-    def on_managed_list(self, event: ResultEvent) -> None:
+    def step(self, session: Session) -> None:
+        """After a ManagedApplicationList answer, queue what brings the device to its desired
+        apps. Otherwise nothing, with no query (the Idle hot path)."""
+        event = session.answered
+        if event is None or event.request_type != LIST:
+            return None
         identity = event.identity
         if identity.is_user_channel or event.result.status != Status.ACKNOWLEDGED:
-            return
+            return None
         reported = read_managed_list(event.result.raw)
         if reported is None:
             log.warning("app_list_unreadable", extra={"fields": {"enrollment_id": identity.id}})
-            return
+            return None
         self.reconcile(identity.id, reported)
+        return None
 
     def on_answer(self, event: ResultEvent) -> None:
         result, identity = event.result, event.identity

@@ -1,4 +1,5 @@
-"""The command loop on the server URL: store each result, hand out the next command."""
+"""The command loop on the server URL: store each result, let the features that read it
+update their state, then hand out what the steps of service.next_command choose."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from mdmserver.service.base import EMPTY, Reply
 from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import BadDeviceRequest, UnknownDevice
 from mdmserver.service.hooks import Hooks, ResultEvent
-from mdmserver.service.next_command import Session, Step, choose_next
+from mdmserver.service.next_command import Session, Step, answering, choose_next
 from mdmserver.storage.base import (
     EnrollmentStatus,
     NextCommand,
@@ -39,21 +40,27 @@ class CommandLoop:
         hooks: Hooks | None = None,
     ) -> None:
         self.storage = storage
-        self.steps = list(steps)
+        # Kept as given: the app factory fills the list once every feature is built.
+        self.steps = steps
         self.hooks = hooks or Hooks()
 
     def handle(self, request: DeviceRequest, result: CommandResult) -> Reply:
         identity = result.identity
         body = request.body
         self._check_enrolled(request, result)
+        answered = None
         if result.status != Status.IDLE:
-            self._record(result, body)
-        command = choose_next(
-            self.steps, Session(identity.id, new_session=result.status == Status.IDLE)
+            answered = self._record(result, body)
+        session = Session(
+            identity,
+            new_session=result.status == Status.IDLE,
+            answered=answered,
+            not_after=request.not_after,
         )
-        return self._reply(command)
+        return self._reply(choose_next(self.steps, session))
 
-    def _record(self, result: CommandResult, body: bytes) -> None:
+    def _record(self, result: CommandResult, body: bytes) -> ResultEvent | None:
+        """Store the answer; the event the readers saw, when it is the first (not NotNow)."""
         assert result.command_uuid is not None  # the parser requires it for non-Idle
         identity = result.identity
         recorded = self.storage.record_result(
@@ -76,13 +83,13 @@ class CommandLoop:
                 }
             },
         )
-        if (
-            outcome == ResultOutcome.RECORDED
-            and result.status != Status.NOT_NOW
-            and self.hooks.wants_results
-        ):
-            request_type = recorded.request_type or ""
-            self.hooks.result(ResultEvent(result=result, request_type=request_type, body=body))
+        if outcome != ResultOutcome.RECORDED or result.status == Status.NOT_NOW:
+            return None
+        event = ResultEvent(result=result, request_type=recorded.request_type or "", body=body)
+        if self.hooks.wants_results:
+            with answering(self.steps):
+                self.hooks.result(event)
+        return event
 
     def _check_enrolled(self, request: DeviceRequest, result: CommandResult) -> None:
         """Refuse enrollments that are not active (last seen is service.last_seen's job)."""

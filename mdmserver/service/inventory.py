@@ -4,8 +4,9 @@ answers, and re-judge compliance in the same request.
 - on enrollment (``hooks.on_enrolled``): queue DeviceInformation (every query Apple documents
   for the platform), SecurityInfo, ProfileList, InstalledApplicationList, CertificateList and
   ManagedApplicationList; the device picks them up in the session it is starting;
-- on each answer (``hooks.on_result``): parse defensively, store facts + raw answer + history,
-  evaluate compliance, so a trust query right after the device's POST sees the new state;
+- on each answer (dispatched as the command modules declare, e.g. commands/profile_list.py):
+  parse defensively, store facts + raw answer + history, evaluate compliance, so a trust query
+  right after the device's POST sees the new state;
 - ``refresh_due_inventory(now)``: for the scheduler (issue #4's worker, or the CLI
   ``mdmserver inventory refresh-due``): re-queue devices last asked more than
   ``inventory_interval_hours`` ago, and request a push for them.
@@ -53,8 +54,7 @@ class InventoryService:
     def register(self, hooks: Hooks) -> None:
         if self.on_enroll:  # off: inventory comes only from refresh_due_inventory
             hooks.on_enrolled(self.on_enrolled)
-        for request_type in READ_COMMANDS:
-            hooks.on_result(request_type, self.on_result)
+        hooks.readers.inventory = self  # the READ_COMMANDS' modules name on_result
 
     # Hooks -------------------------------------------------------------------------------------
 

@@ -1,10 +1,12 @@
 """Profile reconciliation: devices get what they are assigned, and lose what they no longer are.
 
-It runs from hooks, inside the device's request, so what it queues goes out in the same
-session: on enrollment (everything assigned, then a ProfileList to confirm), on every
-ProfileList answer (the device's own account is the truth), and after an admin change.
-InstallProfile / RemoveProfile answers update each device's status, with the ErrorChain of a
-refusal. Escrowed FileVault recovery keys in SecurityInfo answers are stored as received.
+It queues on enrollment (a hook: everything assigned, then a ProfileList to confirm), after
+every ProfileList answer (its step in service/next_command.py: the device's own account is the
+truth), and after an admin change, inside the device's request so what it queues goes out in
+the same session. The answers it reads are declared by their commands (commands/profile_list,
+install_profile, remove_profile, security_info): a ProfileList is stored, InstallProfile /
+RemoveProfile answers update each device's status with the ErrorChain of a refusal, escrowed
+FileVault recovery keys in SecurityInfo answers are stored as received.
 
 Without the profile signer (``mdmserver init`` not run) a device's sync is deferred whole:
 every payload is prepared before anything is queued, so a device is never sent half its plan
@@ -32,6 +34,7 @@ from mdmserver.profiles.validation import MDM_PAYLOAD
 from mdmserver.protocol.commands import new_command
 from mdmserver.protocol.results import Status
 from mdmserver.service.hooks import EnrolledEvent, Hooks, ResultEvent
+from mdmserver.service.next_command import Session
 from mdmserver.storage.ports import ProfilePort, QueuePort
 from mdmserver.storage.profile_store import ProfileRow
 
@@ -66,13 +69,12 @@ class ProfileService:
         self.access_challenge = access_challenge
 
     def register(self, hooks: Hooks) -> None:
+        """Enrollment reconciles at once; the answers this service reads are dispatched to it
+        as their commands declare (its step is wired by service.next_command.build_steps)."""
         hooks.on_enrolled(self.on_enrolled)
-        hooks.on_result("ProfileList", self.on_profile_list)
-        hooks.on_result("InstallProfile", self.on_answer)
-        hooks.on_result("RemoveProfile", self.on_answer)
-        hooks.on_result("SecurityInfo", self.on_security_info)
+        hooks.readers.profiles = self
 
-    # Hooks -----------------------------------------------------------------------------------
+    # Hooks, answers and the step ------------------------------------------------------------
 
     def on_enrolled(self, event: EnrolledEvent) -> None:
         identity = event.identity
@@ -92,9 +94,24 @@ class ProfileService:
         items = event.result.raw.get("ProfileList")
         if not isinstance(items, list):
             return
-        reported, protected = read_profile_list(items)
+        reported, _protected = read_profile_list(items)
         self.store.record_profile_list(event.identity.id, reported)
+
+    def step(self, session: Session) -> None:
+        """After a ProfileList answer (stored by :meth:`on_profile_list`), queue what brings
+        the device to its desired state. Otherwise nothing, with no query: the Idle hot path
+        pays one attribute check."""
+        event = session.answered
+        if event is None or event.request_type != "ProfileList":
+            return None
+        if event.identity.is_user_channel or event.result.status != Status.ACKNOWLEDGED:
+            return None
+        items = event.result.raw.get("ProfileList")
+        if not isinstance(items, list):
+            return None
+        _reported, protected = read_profile_list(items)
         self.reconcile(event.identity.id, protected=protected)
+        return None
 
     def on_answer(self, event: ResultEvent) -> None:
         result = event.result

@@ -9,11 +9,16 @@ is compliant again), so an admin sees what was tried and nothing is queued twice
   (rate-limited by the caller);
 - optionally a DeviceLock once the device has been non-compliant past the grace period, for
   failures other than silence (a device that is merely offline is not locked when it returns).
+
+Decided while the command loop reads a device's answer, the commands are queued by the
+remediation step of service/next_command.py, in the same request (:meth:`Remediator.step`);
+decided anywhere else (scheduler, DDM status reports), they are queued at once.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -23,6 +28,7 @@ from mdmserver.compliance.policy import Policy
 from mdmserver.compliance.rules import Outcome
 from mdmserver.logs import get_logger
 from mdmserver.protocol.commands import new_command
+from mdmserver.service.next_command import Session, steps_follow
 from mdmserver.storage.compliance_store import StoredState
 from mdmserver.storage.ports import CompliancePort, QueuePort
 
@@ -30,6 +36,8 @@ log = get_logger("remediation")
 
 Refresh = Callable[[str, datetime], bool]
 Push = Callable[[list[str]], object]
+Action = Callable[[], object]
+STEP = "remediation"
 
 
 class ProfilesPort(Protocol):
@@ -53,6 +61,33 @@ class Remediator:
         self.refresh = refresh
         self.profiles = profiles
         self.push = push
+        # device -> what its remediation step queues; filled and emptied in one request.
+        self._due: dict[str, list[Action]] = {}
+        self._due_lock = threading.Lock()
+
+    def step(self, session: Session) -> None:
+        """Queue what was decided while this request's answer was read; usually nothing (a
+        dictionary lookup, no query). One action that fails is logged, the others still run."""
+        if not self._due:
+            return None
+        with self._due_lock:
+            actions = self._due.pop(session.identity.device_id, [])
+        for action in actions:
+            try:
+                action()
+            except Exception:
+                log.exception(
+                    "remediation_failed", extra={"fields": {"device_id": session.enrollment_id}}
+                )
+        return None
+
+    def _act(self, device_id: str, action: Action) -> None:
+        """Now, or by the remediation step when it follows the answer being read."""
+        if not steps_follow(STEP):
+            action()
+            return
+        with self._due_lock:
+            self._due.setdefault(device_id, []).append(action)
 
     def apply(
         self,
@@ -99,7 +134,8 @@ class Remediator:
                 extra={"fields": {"device_id": device_id, "identifier": identifier, "s": status}},
             )
         if reconcile and self.profiles is not None:
-            self.profiles.reconcile(device_id)
+            profiles = self.profiles
+            self._act(device_id, lambda: profiles.reconcile(device_id))
         return reconcile
 
     def _lock(
@@ -122,7 +158,9 @@ class Remediator:
         if platform == "macOS":
             payload["PIN"] = f"{secrets.randbelow(1_000_000):06d}"
         command = new_command("DeviceLock", payload)
-        self.storage.enqueue(command, [device_id], created_by="compliance")
+        self._act(
+            device_id, lambda: self.storage.enqueue(command, [device_id], created_by="compliance")
+        )
         # A Mac's unlock PIN stays in the stored command (commands.plist) for the admin.
         self.store.add_remediation(
             device_id, "device_lock", "DeviceLock", "queued", now, command.command_uuid

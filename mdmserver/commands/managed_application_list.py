@@ -1,0 +1,20 @@
+"""ManagedApplicationList: the apps the MDM manages on the device, with their status.
+
+Its answer: inventory keeps it as facts and compliance is judged again. The apps step of
+:mod:`mdmserver.service.next_command` then compares it with the apps assigned to the device
+and queues the missing installs and the removals, in the same request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mdmserver.commands.answers import AnswerRule, Handler, Readers
+
+
+def _readers(f: Readers) -> Iterator[Handler]:
+    if f.inventory is not None:
+        yield f.inventory.on_result
+
+
+ANSWER = AnswerRule("ManagedApplicationList", _readers)
