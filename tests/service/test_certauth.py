@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import Device, Stack, command_of
+from memory_stack import Device, Stack, command_of
 
 from mdmserver.protocol.commands import new_command
 from mdmserver.service.errors import DeviceForbidden

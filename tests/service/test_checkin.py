@@ -5,7 +5,7 @@ from __future__ import annotations
 import plistlib
 
 import pytest
-from conftest import PUSH_TOKEN, Stack
+from memory_stack import PUSH_TOKEN, Stack
 
 from mdmserver.protocol.checkin import checkin_from
 from mdmserver.protocol.commands import new_command

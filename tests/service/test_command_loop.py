@@ -4,7 +4,7 @@ NotNow, and what a result for a command it never got does (nothing)."""
 from __future__ import annotations
 
 import pytest
-from conftest import Device, Stack, command_of
+from memory_stack import Device, Stack, command_of
 
 from mdmserver.protocol.commands import new_command
 from mdmserver.service.errors import BadDeviceRequest, UnknownDevice

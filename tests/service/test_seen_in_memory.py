@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import Stack
+from memory_stack import Stack
 
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity, EnrollmentType
 from mdmserver.service.errors import DeviceForbidden
