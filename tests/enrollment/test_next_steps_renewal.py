@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import requests
-from mdmserver.web.profiles_runtime import profiles_runtime
 
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.enrollment import scep_challenge, scep_request, unwrap_profile
@@ -47,7 +46,7 @@ def _is_renewal(command: dict) -> bool:
 def test_renewal_due_goes_before_the_profile_to_install(app, live_server, tokens, ca_cert):
     rt = runtime(app)
     device = _enroll(live_server, tokens, ca_cert)
-    admin = profiles_runtime(app).admin
+    admin = runtime(app).profiles.admin
     admin.from_template("webclip", "clip", {})
     admin.assign("clip", "all")  # queued at once, before the device asks
     queued = [q.request_type for q in rt.storage.queue(device.udid)]

@@ -30,6 +30,7 @@ from mdmserver.testing.pki import TEST_TOPIC, Pki
 PUSH_TOKEN = bytes(range(32))
 
 
+@dataclass
 class Device:
     """A device as the service sees it: its UDID and the identity certificate it signs with."""
 
@@ -46,7 +47,6 @@ class Device:
         )
 
 
-@dataclass
 @dataclass
 class Stack:
     storage: MemoryStorage

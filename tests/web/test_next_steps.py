@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from mdmserver.web.profiles_runtime import profiles_runtime
 from sqlalchemy import event
 
 from mdmserver.apps.reconcile import AppReconciler
@@ -43,7 +42,7 @@ class _Records(logging.Handler):
 
 def test_the_order_is_declared_once_and_the_queue_comes_last(app):
     rt = runtime(app)
-    profiles = profiles_runtime(app).service
+    profiles = runtime(app).profiles.service
     apps = rt.hooks.readers.apps
     assert isinstance(apps, AppReconciler)
     names = [s.name for s in build_steps(queue=rt.storage, profiles=profiles, apps=apps)]
@@ -57,7 +56,7 @@ def test_failing_step_does_not_fail_the_device_and_the_next_step_runs(
     app, live_server, pki, monkeypatch
 ):
     rt = runtime(app)
-    service = profiles_runtime(app).service
+    service = runtime(app).profiles.service
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("reconciliation bug")
