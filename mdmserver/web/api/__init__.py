@@ -28,15 +28,13 @@ from mdmserver.service.admin import Admin
 from mdmserver.service.admin.errors import AdminError, AmbiguousDevice, BadRequest
 from mdmserver.service.rate_limits import RateLimited
 from mdmserver.storage.base import AmbiguousSerial
-from mdmserver.web.client_address import request_address
+from mdmserver.web.api.keys import ADMIN, is_public, require_scope
 from mdmserver.web.errors import TOO_LARGE, keep_allow
 from mdmserver.web.runtime import runtime
 
 log = get_logger("api")
 
 API_PREFIX = "/api/v1"
-ADMIN_SCOPE = "admin"
-PUBLIC_ENDPOINTS = frozenset({"api.openapi.document"})
 
 bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 P = ParamSpec("P")
@@ -95,34 +93,7 @@ def json_body() -> Any:
 
 @bp.before_request
 def _authenticate() -> Response | None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    # An address that guessed wrong too often is refused before its key is even looked at,
-    # so a right guess among the refused ones cannot be told apart.
-    limiter, address = runtime(current_app).rate_limiter, request_address()
-    if limiter is not None:
-        limiter.check(limiter.limits.auth_failures_address, address)
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        return _unauthorized("missing API key: send Authorization: Bearer <key>")
-    info = admin().api_keys.authenticate(key.strip())
-    if info is None:
-        if limiter is not None:
-            limiter.hit(limiter.limits.auth_failures_address, address)
-        return _unauthorized("invalid or revoked API key")
-    if info.scope != ADMIN_SCOPE:
-        log.info("api_forbidden", extra={"fields": {"key": info.name, "scope": info.scope}})
-        return error(403, f"this API key has scope {info.scope!r}; the admin API needs 'admin'")
-    g.api_key = info
-    return None
-
-
-def _unauthorized(message: str) -> Response:
-    log.info("api_unauthorized", extra={"fields": {"path": request.path, "reason": message}})
-    response = error(401, message)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="mdmserver admin API"'
-    return response
+    return None if is_public() else require_scope(ADMIN)
 
 
 @bp.errorhandler(AdminError)

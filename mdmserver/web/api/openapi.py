@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify
 
 from mdmserver.service.admin.devices import COMPLIANCE_STATES, DEFAULT_LIMIT, MAX_LIMIT
 from mdmserver.service.admin.views import INVENTORY_PARTS
+from mdmserver.web.api.keys import public
 
 bp = Blueprint("openapi", __name__)
 
@@ -540,6 +541,7 @@ def add_paths(paths: dict[str, Any], schemas: dict[str, Any] | None = None) -> N
 
 
 @bp.get("/openapi.json")
+@public
 def document() -> Response:
     return jsonify({**DOCUMENT, "paths": dict(sorted(_PATHS.items()))})
 
