@@ -25,7 +25,7 @@ from mdmserver.crypto.ca import fingerprint_sha256
 from mdmserver.crypto.certheader import parse_client_cert_header
 from mdmserver.crypto.errors import CertificateFormatError
 from mdmserver.logs import get_logger
-from mdmserver.service.admin.errors import AdminError, BadRequest, Unprocessable
+from mdmserver.service.admin.errors import BadRequest, Unprocessable
 from mdmserver.service.inventory_setup import (
     InventoryRuntime,
     ProfilesAdapter,
@@ -92,12 +92,6 @@ def _authenticate() -> Response | None:
     if request.path.startswith("/api/v1/trust/"):
         return require_scope(TRUST, cached=True)
     return require_scope(ADMIN)
-
-
-@bp.errorhandler(AdminError)
-def _refused(exc: AdminError) -> Response:
-    """A policy change refused inside its audit record: the row is written, then this answers."""
-    return _error(exc.status, exc.message)
 
 
 # Trust -------------------------------------------------------------------------------------------

@@ -17,9 +17,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from mdmserver.commands.base import CommandRefused
+from mdmserver.errors import DomainError
 from mdmserver.logs import get_logger
-from mdmserver.service.admin.errors import AdminError
 from mdmserver.storage.admin_store import AdminStore
 
 log = get_logger("audit")
@@ -56,7 +55,7 @@ class Audit:
         token = _OPEN.set((self, entry))
         try:
             yield entry
-        except (AdminError, CommandRefused) as exc:
+        except DomainError as exc:
             self._write(entry, f"refused {exc.status}: {exc}")
             raise
         except Exception as exc:

@@ -22,14 +22,12 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from mdmserver.bounds import BoundError, loads_json
-from mdmserver.commands.base import CommandRefused
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
-from mdmserver.service.admin.errors import AdminError, AmbiguousDevice, BadRequest
-from mdmserver.service.rate_limits import RateLimited
+from mdmserver.service.admin.errors import AmbiguousDevice, BadRequest
 from mdmserver.storage.base import AmbiguousSerial
 from mdmserver.web.api.keys import ADMIN, is_public, require_scope
-from mdmserver.web.errors import TOO_LARGE, keep_allow
+from mdmserver.web.errors import TOO_LARGE, json_refusal, keep_allow
 from mdmserver.web.runtime import runtime
 
 log = get_logger("api")
@@ -96,30 +94,10 @@ def _authenticate() -> Response | None:
     return None if is_public() else require_scope(ADMIN)
 
 
-@bp.errorhandler(AdminError)
-def _admin_error(exc: AdminError) -> Response:
-    if isinstance(exc, AmbiguousDevice):
-        return error(exc.status, exc.message, candidates=exc.candidates)
-    return error(exc.status, exc.message)
-
-
 @bp.errorhandler(AmbiguousSerial)
 def _ambiguous(exc: AmbiguousSerial) -> Response:
     """Any route that looks a device up by UDID or serial, even one that did not convert it."""
-    return _admin_error(AmbiguousDevice(exc))
-
-
-@bp.errorhandler(RateLimited)
-def _rate_limited(exc: RateLimited) -> Response:
-    response = error(429, exc.message)
-    response.headers["Retry-After"] = str(exc.retry_after)
-    return response
-
-
-@bp.errorhandler(CommandRefused)
-def _refused(exc: CommandRefused) -> Response:
-    problems = [{"path": p.path, "message": p.message} for p in exc.problems]
-    return error(exc.status, str(exc), problems=problems)
+    return json_refusal(AmbiguousDevice(exc))
 
 
 @bp.errorhandler(HTTPException)

@@ -14,17 +14,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from mdmserver.catalog.validate import ValidationError
-from mdmserver.profiles.validation import ProfileRefused
 from mdmserver.service.admin.errors import BadRequest
-from mdmserver.service.profile_admin import (
-    ProfileAdmin,
-    ProfileNotFound,
-    describe,
-    describe_state,
-    refusal,
-)
+from mdmserver.service.profile_admin import ProfileAdmin, describe, describe_state
 from mdmserver.web.api import actor, admin, error, json_body
 from mdmserver.web.api import bp as api_bp
+from mdmserver.web.errors import register_refusals
 from mdmserver.web.profiles_runtime import profiles_runtime
 
 bp = Blueprint("profiles", __name__)
@@ -38,14 +32,9 @@ def _admin() -> ProfileAdmin:
     return profiles_runtime(current_app).admin
 
 
-@bp.errorhandler(ProfileRefused)
-def _refused(exc: ProfileRefused) -> Response:
-    return error(422, str(exc), problems=refusal(exc))
-
-
-@bp.errorhandler(ProfileNotFound)
-def _missing(exc: ProfileNotFound) -> Response:
-    return error(404, str(exc))
+# The profile services refuse a bad value with a ValueError; their domain errors (a refused
+# profile: 422 with its key paths, an unknown one: 404) keep their own status.
+register_refusals(bp)
 
 
 @bp.errorhandler(ValueError)
