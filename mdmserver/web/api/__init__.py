@@ -4,12 +4,11 @@ Every route needs ``Authorization: Bearer <key>`` with a key of scope ``admin`` 
 valid key, 403 with a key of another scope), except the OpenAPI document itself. Refusals are
 JSON ``{"error": "..."}`` with the status the service chose.
 
-Every mutating call by an authenticated key writes one audit row, refused ones included: a
-route that reads a body is wrapped in :func:`audited`, which opens the record before the body
-is read, and the admin service it calls joins that record (``Audit.record``). Refuse by
-raising an ``AdminError`` there: a refusal returned as a response would be recorded as "ok".
-(The profiles blueprint, whose service keeps no audit of its own, records each call from its
-status in an ``after_request`` instead.) tests/api/test_audit_coverage.py checks every route.
+Every mutating call by an authenticated key writes one audit row, refused ones included: each
+mutating route is wrapped in :func:`audited`, which opens the record before the body is read,
+and the service it calls joins that record (``Audit.record``). Refuse by raising a domain error
+(mdmserver/errors.py) there: a refusal returned as a response would be recorded as "ok".
+tests/api/test_audit_coverage.py checks every route.
 """
 
 from __future__ import annotations
@@ -19,11 +18,13 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from mdmserver.bounds import BoundError, loads_json
+from mdmserver.errors import DomainError, Kind
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
+from mdmserver.service.admin.audit import key_actor
 from mdmserver.service.admin.errors import AmbiguousDevice, BadRequest
 from mdmserver.storage.base import AmbiguousSerial
 from mdmserver.web.api.keys import ADMIN, is_public, require_scope
@@ -47,22 +48,38 @@ def admin() -> Admin:
 
 def actor() -> str:
     """Who the audit log names: the API key's name."""
-    return f"key:{g.api_key.name}"
+    return key_actor(g.api_key.name)
 
 
-def audited(action: str, targets: Sequence[str] = ()) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Route decorator: the whole call is one audit row named ``action``; its targets are
-    ``targets`` and the path's arguments until the service names better ones.
+class _TooLarge(DomainError):
+    kind = Kind.TOO_LARGE
+
+
+def audited(
+    action: str, targets: Sequence[str] = (), *, invalid: tuple[type[Exception], ...] = ()
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Route decorator: the whole call is one audit row named ``action`` (the one audit
+    trail, service/admin/audit.py); its targets are ``targets`` and the path's arguments
+    until the service names better ones.
 
     The record is opened before the view runs, so a body refused before the service is called
-    (malformed JSON, unknown fields) is in the log with its status like any other refusal."""
+    (malformed JSON, unknown fields, too large) is in the log with its status like any other
+    refusal. ``invalid``: exceptions the route's services raise for a bad value (a plain
+    ``ValueError``), recorded and answered as 400."""
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             named = [*targets, *(str(value) for value in kwargs.values())]
             with admin().audit.record(actor(), action, named):
-                return view(*args, **kwargs)
+                try:
+                    return view(*args, **kwargs)
+                except DomainError:
+                    raise
+                except RequestEntityTooLarge:
+                    raise _TooLarge(TOO_LARGE) from None
+                except invalid as exc:
+                    raise BadRequest(str(exc)) from None
 
         return run
 
