@@ -185,7 +185,7 @@ def test_a_domain_error_answers_its_status_and_anything_else_is_500(app_config):
 
 
 def test_under_the_api_a_refusal_is_json_with_its_details(app, api):
-    reply = api.post("/api/v1/commands", {"targets": ["x"], "command": []})
+    reply = api.post("/api/v1/commands", {"targets": [api.enroll()], "command": []})
     assert reply.status_code == 400  # a CommandRefused of kind invalid
     body = reply.get_json()
     assert body["problems"] and body["error"]

@@ -76,6 +76,8 @@ def audited(
                     return view(*args, **kwargs)
                 except DomainError:
                     raise
+                except AmbiguousSerial as exc:
+                    raise AmbiguousDevice(exc) from None
                 except RequestEntityTooLarge:
                     raise _TooLarge(TOO_LARGE) from None
                 except invalid as exc:
