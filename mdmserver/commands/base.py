@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mdmserver.catalog.schema import Platform
+from mdmserver.errors import Kind, Unprocessable
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +22,17 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-class CommandRefused(ValueError):
-    """The command cannot be queued; nothing was stored. ``status`` is the HTTP status."""
+class CommandRefused(Unprocessable, ValueError):
+    """The command cannot be queued; nothing was stored. ``kind`` is unprocessable (a rule
+    refused it) or invalid (it is not a command at all)."""
 
-    def __init__(self, problems: Sequence[Problem], status: int = 422) -> None:
+    def __init__(self, problems: Sequence[Problem], kind: Kind = Kind.UNPROCESSABLE) -> None:
         self.problems = [p for p in problems if p.severity == "error"] or list(problems)
-        self.status = status
+        self.kind = kind
         shown = "; ".join(str(p) for p in self.problems[:5])
         more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
         super().__init__(shown + more)
+        self.extra["problems"] = [{"path": p.path, "message": p.message} for p in self.problems]
 
 
 @dataclass(frozen=True, slots=True)

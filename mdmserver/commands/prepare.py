@@ -18,6 +18,7 @@ from mdmserver.catalog.validate import UNKNOWN_KEY, ValidationError, validate_co
 from mdmserver.commands.base import CommandRefused, Problem, Secrets, TargetFacts
 from mdmserver.commands.jsonvalues import from_json
 from mdmserver.commands.registry import rule_for
+from mdmserver.errors import Kind
 
 ROOT = "command"
 _NAMED_DEVICES = 3
@@ -45,10 +46,12 @@ def prepare(
 ) -> Prepared:
     """``allow_unknown_keys``: send keys Apple's schema lacks (else refused: usually typos)."""
     if not isinstance(command, Mapping):
-        raise CommandRefused([Problem(ROOT, "must be an object with a RequestType")], 400)
+        raise CommandRefused([Problem(ROOT, "must be an object with a RequestType")], Kind.INVALID)
     request_type = command.get("RequestType")
     if not isinstance(request_type, str) or not request_type:
-        raise CommandRefused([Problem(f"{ROOT}.RequestType", "missing or not a string")], 400)
+        raise CommandRefused(
+            [Problem(f"{ROOT}.RequestType", "missing or not a string")], Kind.INVALID
+        )
     spec = command_spec(request_type)
     if spec is None:
         raise CommandRefused(

@@ -33,6 +33,7 @@ from mdmserver.ddm.validate import (
     os_problems,
     references,
 )
+from mdmserver.errors import Conflict, Kind, NotFound
 from mdmserver.logs import get_logger
 from mdmserver.protocol.checkin import DeclarativeManagement
 from mdmserver.protocol.commands import new_command
@@ -56,18 +57,18 @@ Push = Callable[[list[str]], object]
 StatusListener = Callable[[str, bool, Mapping[str, Any], Mapping[str, Any]], None]
 
 
-class DeclarationNotFound(LookupError):
+class DeclarationNotFound(NotFound, LookupError):
     pass
 
 
-class DeclarationConflict(ValueError):
+class DeclarationConflict(Conflict, ValueError):
     """A change other declarations forbid (deleting what an activation needs, ...)."""
 
 
 class NotOnChannel(DeviceRequestError):
     """A device asked for a declaration that is not in its set."""
 
-    status = 404
+    kind = Kind.NOT_FOUND
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 from mdmserver.catalog.schema import PLATFORMS, KeySpec, parse_version
 from mdmserver.catalog.validate import ValidationError, validate_value
 from mdmserver.ddm.schema import DeclarationSpec, declaration_spec, declaration_types, status_spec
+from mdmserver.errors import Unprocessable
 
 __all__ = [
     "MAX_IDENTIFIER_BYTES",
@@ -30,13 +31,14 @@ STATUS_SUBSCRIPTIONS = "com.apple.configuration.management.status-subscriptions"
 MAX_DEPTH = 16
 
 
-class DeclarationRefused(ValueError):
+class DeclarationRefused(Unprocessable, ValueError):
     """The declaration is not stored; ``errors`` name each key path and what is wrong."""
 
     def __init__(self, errors: list[ValidationError]) -> None:
         self.errors = errors
         shown = "; ".join(str(e) for e in errors[:5])
         super().__init__(f"declaration refused: {shown}")
+        self.extra["problems"] = [{"path": e.path, "message": e.message} for e in errors]
 
 
 def check_declaration(

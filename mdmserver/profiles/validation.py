@@ -14,6 +14,7 @@ from typing import Any
 from asn1crypto import cms
 
 from mdmserver.catalog.validate import ValidationError, validate_profile
+from mdmserver.errors import Unprocessable
 from mdmserver.profiles.devicevars import unknown_names
 from mdmserver.protocol.errors import ProtocolError
 from mdmserver.protocol.plist import loads
@@ -22,7 +23,7 @@ MDM_PAYLOAD = "com.apple.mdm"
 MAX_PROFILE_BYTES = 4 * 1024 * 1024
 
 
-class ProfileRefused(ValueError):
+class ProfileRefused(Unprocessable, ValueError):
     """The profile cannot be managed; `errors` name the key paths."""
 
     def __init__(self, errors: list[ValidationError]) -> None:
@@ -30,6 +31,7 @@ class ProfileRefused(ValueError):
         shown = "; ".join(str(e) for e in errors[:5])
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         super().__init__(f"profile refused: {shown}{more}")
+        self.extra["problems"] = [{"path": e.path, "message": e.message} for e in errors]
 
 
 def unwrap(data: bytes) -> bytes:

@@ -23,7 +23,7 @@ from mdmserver.enrollment.profile import (
 )
 from mdmserver.enrollment.profile_service import DeviceAttributes, build_profile_service
 from mdmserver.logs import get_logger
-from mdmserver.service.errors import DeviceForbidden, DeviceRequestError
+from mdmserver.service.errors import DeviceForbidden, DeviceUnavailable
 from mdmserver.storage.enrollment_store import (
     ACCESS,
     PROFILE_SERVICE,
@@ -63,10 +63,8 @@ class TokenRequestError(ValueError):
     """An administrator's token request is invalid (bad tag, bad use count)."""
 
 
-class OverTheAirUnavailable(DeviceRequestError):
+class OverTheAirUnavailable(DeviceUnavailable):
     """Over-the-air enrollment was asked for, but no Apple device CA bundle is configured."""
-
-    status = 503
 
 
 class ChallengeRefused(DeviceForbidden):

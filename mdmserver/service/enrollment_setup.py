@@ -17,7 +17,7 @@ from mdmserver.enrollment.instance import load_instance_keys
 from mdmserver.enrollment.profile import EnrollmentSettings
 from mdmserver.logs import get_logger
 from mdmserver.service.enrollment import EnrollmentProfiles
-from mdmserver.service.errors import DeviceRequestError
+from mdmserver.service.errors import DeviceUnavailable
 from mdmserver.service.ota import OverTheAir
 from mdmserver.service.rate_limits import RateLimiter
 from mdmserver.service.scep_server import ScepService
@@ -26,8 +26,8 @@ from mdmserver.storage.enrollment_store import EnrollmentStore
 log = get_logger("app")
 
 
-class EnrollmentUnavailable(DeviceRequestError):
-    status = 503
+class EnrollmentUnavailable(DeviceUnavailable):
+    pass
 
 
 @dataclass

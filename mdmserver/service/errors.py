@@ -1,4 +1,6 @@
-"""Refusals the service layer raises; the HTTP layer turns each into its status code.
+"""Refusals the device service raises, each of a kind of mdmserver/errors.py; the web layer
+answers each with its kind's status (web/errors.py, for the bare-WSGI device endpoints and the
+Flask routes alike).
 
 Devices never get a 401: an MDM client may treat it as "unenroll me". Refusals of identity
 are 403, malformed input is 400, and UserAuthenticate's decline is Apple's documented 410.
@@ -6,21 +8,21 @@ are 403, malformed input is 400, and UserAuthenticate's decline is Apple's docum
 
 from __future__ import annotations
 
+from mdmserver.errors import DomainError, Kind
 
-class DeviceRequestError(Exception):
-    status = 400
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class DeviceRequestError(DomainError):
+    """A refused device request (the base the device endpoints catch)."""
+
+    kind = Kind.INVALID
 
 
 class BadDeviceRequest(DeviceRequestError):
-    status = 400
+    kind = Kind.INVALID
 
 
 class DeviceForbidden(DeviceRequestError):
-    status = 403
+    kind = Kind.FORBIDDEN
 
 
 class UnknownDevice(DeviceForbidden):
@@ -30,8 +32,14 @@ class UnknownDevice(DeviceForbidden):
 class NotSupported(DeviceRequestError):
     """A check-in this server does not handle yet; a 4xx the device copes with, never a crash."""
 
-    status = 400
+    kind = Kind.INVALID
 
 
 class Declined(DeviceRequestError):
-    status = 410
+    kind = Kind.GONE
+
+
+class DeviceUnavailable(DeviceRequestError):
+    """What the device asks for needs a part of this server that is not set up (503)."""
+
+    kind = Kind.UNAVAILABLE

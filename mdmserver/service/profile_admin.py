@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from mdmserver.bounds import PROFILE_IDENTIFIER, PROFILE_NAME, TAG
 from mdmserver.catalog.validate import ValidationError
+from mdmserver.errors import NotFound
 from mdmserver.profiles import devicevars, validation
 from mdmserver.profiles.builder import BuiltProfile, build
 from mdmserver.profiles.redact import redact
@@ -38,7 +39,7 @@ UPLOAD = "upload"
 T = TypeVar("T")
 
 
-class ProfileNotFound(LookupError):
+class ProfileNotFound(NotFound, LookupError):
     pass
 
 

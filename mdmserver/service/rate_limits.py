@@ -20,21 +20,13 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from mdmserver.config import Config
+from mdmserver.errors import RateLimited
 from mdmserver.logs import get_logger
 from mdmserver.storage.ratelimit_store import Counters, RedisCounters, SQLCounters
 
 log = get_logger("ratelimit")
 
-
-class RateLimited(Exception):
-    """Answered 429 with Retry-After: the request is refused before any work is done."""
-
-    status = 429
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
+__all__ = ["Limit", "Limits", "RateLimited", "RateLimiter", "build_rate_limiter"]
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,73 @@
-"""Error handlers: every refusal is a plain-text message with the right status, never a 500."""
+"""Every refusal answered over HTTP, from the one table of mdmserver/errors.py: a domain
+error of kind K answers ``HTTP_STATUS[K]`` with its message (JSON ``{"error": ..., **extra}``
+under ``/api/``, plain text elsewhere), never a 500; anything else that escapes a view is a bug
+and is Flask's 500. The bare-WSGI device endpoints (web/mdm.py) answer through
+:func:`refusal`, the Flask routes through the handlers :func:`register_error_handlers`
+installs (and :func:`register_refusals` on a blueprint that keeps a handler of its own).
+
+A device never gets a 401: an MDM client may take it for "unenroll me", so a refusal of kind
+unauthenticated answers a device 403.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from mdmserver.bounds import control_character
+from mdmserver.errors import HTTP_STATUS, DomainError, Kind, RateLimited
 from mdmserver.logs import get_logger
 from mdmserver.protocol.errors import ProtocolError
-from mdmserver.service.errors import DeviceRequestError
-from mdmserver.service.rate_limits import RateLimited
 
 log = get_logger("http")
 
 TOO_LARGE = "request body is larger than this server accepts"
 
 
-def refusal(exc: DeviceRequestError | ProtocolError) -> tuple[int, str]:
+def status_for(exc: DomainError) -> int:
+    """The one place a kind of refusal becomes an HTTP status."""
+    return HTTP_STATUS[exc.kind]
+
+
+def refusal(exc: DomainError | ProtocolError) -> tuple[int, str]:
     """The status and message answering a refused device request, logged. Shared by the
     device endpoints (web/mdm.py, in front of Flask) and the Flask handlers below."""
-    if isinstance(exc, DeviceRequestError):
+    if isinstance(exc, DomainError):
+        status = status_for(exc)
+        if exc.kind is Kind.UNAUTHENTICATED:
+            status = HTTP_STATUS[Kind.FORBIDDEN]  # never a 401 to a device
         log.info(
             "device_request_refused",
-            extra={"fields": {"status": exc.status, "reason": exc.message}},
+            extra={"fields": {"status": status, "reason": exc.message}},
         )
-        return exc.status, exc.message
+        return status, exc.message
     log.info("malformed_message", extra={"fields": {"status": 400, "reason": str(exc)}})
-    return 400, str(exc)
+    return HTTP_STATUS[Kind.INVALID], str(exc)
+
+
+def json_refusal(exc: DomainError) -> Response:
+    """``{"error": message, **extra}`` with the kind's status (and Retry-After for 429)."""
+    response = jsonify({"error": exc.message, **exc.extra})
+    response.status_code = status_for(exc)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def answer_refusal(exc: DomainError) -> Response:
+    """A domain error raised by any Flask route: JSON under /api/, plain text elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_refusal(exc)
+    response = _text(*refusal(exc))
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def register_refusals(blueprint: Blueprint) -> None:
+    """For a blueprint with a broader handler of its own (``ValueError``): Flask asks a
+    blueprint's handlers before the app's, so the domain errors are answered here first."""
+    blueprint.register_error_handler(DomainError, answer_refusal)
 
 
 def _text(status: int, message: str) -> Response:
@@ -67,17 +108,11 @@ def control_character_refusal() -> Response | None:
 
 def register_error_handlers(app: Flask) -> None:
     app.before_request(control_character_refusal)
+    app.register_error_handler(DomainError, answer_refusal)
 
-    @app.errorhandler(DeviceRequestError)
     @app.errorhandler(ProtocolError)
-    def _refused(exc: DeviceRequestError | ProtocolError) -> Response:
+    def _malformed(exc: ProtocolError) -> Response:
         return _text(*refusal(exc))
-
-    @app.errorhandler(RateLimited)
-    def _rate_limited(exc: RateLimited) -> Response:
-        response = _text(429, exc.message)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import EnvironHeaders
 
+from mdmserver.errors import Kind
 from mdmserver.logs import get_logger, log_request, request_id_for, request_id_var
 from mdmserver.protocol.checkin import parse_checkin
 from mdmserver.protocol.errors import ProtocolError
@@ -46,7 +47,7 @@ TEXT = "text/plain; charset=utf-8"
 
 
 class BodyTooLarge(DeviceRequestError):
-    status = 413
+    kind = Kind.TOO_LARGE
 
     def __init__(self) -> None:
         super().__init__(TOO_LARGE)

@@ -15,31 +15,25 @@ public: an access proxy fetches it to verify assertions offline.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-import time
-import weakref
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from mdmserver.compliance.policy import PolicyError
 from mdmserver.crypto.ca import fingerprint_sha256
 from mdmserver.crypto.certheader import parse_client_cert_header
 from mdmserver.crypto.errors import CertificateFormatError
 from mdmserver.logs import get_logger
-from mdmserver.service.admin.errors import AdminError, BadRequest, Unprocessable
+from mdmserver.service.admin.errors import BadRequest, Unprocessable
 from mdmserver.service.inventory_setup import InventoryRuntime
 from mdmserver.service.trust import UNMANAGED, TrustAnswer
 from mdmserver.web.api import actor, admin, audited, json_body
+from mdmserver.web.api.keys import ADMIN, TRUST, is_public, public, require_scope
 from mdmserver.web.runtime import device_authenticator, runtime
 
 log = get_logger("trust")
 
-TRUST_SCOPE = "trust"
-ADMIN_SCOPE = "admin"
-KEY_CACHE_SECONDS = 5.0
 
 bp = Blueprint("trust", __name__, url_prefix="/api/v1")
 
@@ -61,76 +55,24 @@ NOT_MANAGED = (
 def _error(status: int, message: str) -> Response:
     response = jsonify({"error": message})
     response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="mdmserver"'
     return response
-
-
-class _KeyCache:
-    """Recently verified keys, for KEY_CACHE_SECONDS: an access proxy asks many times a second,
-    and each answer must not pay a database round trip for the key. A revoked key stops
-    working within that many seconds; unknown keys are never cached."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def authenticate(self, key: str) -> Any:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        now = time.monotonic()
-        hit = self._items.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        admin = runtime(current_app).admin
-        info = admin.api_keys.authenticate(key) if admin is not None else None
-        if info is not None:
-            with self._lock:
-                if len(self._items) > 1000:
-                    self._items.clear()
-                self._items[digest] = (now + KEY_CACHE_SECONDS, info)
-        return info
-
-
-# One cache per app (a test process builds many), dropped with its app.
-_caches: weakref.WeakKeyDictionary[Flask, _KeyCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def _key_cache() -> _KeyCache:
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    with _caches_lock:
-        return _caches.setdefault(app, _KeyCache())
 
 
 @bp.before_request
 def _authenticate() -> Response | None:
-    if request.endpoint == "trust.jwks":
+    """Trust routes take a ``trust`` key, the compliance routes an ``admin`` one."""
+    if is_public():
         return None
-    needed = TRUST_SCOPE if request.path.startswith("/api/v1/trust/") else ADMIN_SCOPE
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        return _error(401, "missing API key: send Authorization: Bearer <key>")
-    cache = _key_cache()
-    info = cache.authenticate(key.strip())
-    if info is None:
-        return _error(401, "invalid or revoked API key")
-    if info.scope != needed:
-        log.info("api_forbidden", extra={"fields": {"key": info.name, "scope": info.scope}})
-        return _error(403, f"this API key has scope {info.scope!r}; this route needs {needed!r}")
-    g.api_key = info
-    return None
-
-
-@bp.errorhandler(AdminError)
-def _refused(exc: AdminError) -> Response:
-    """A policy change refused inside its audit record: the row is written, then this answers."""
-    return _error(exc.status, exc.message)
+    if request.path.startswith("/api/v1/trust/"):
+        return require_scope(TRUST, cached=True)
+    return require_scope(ADMIN)
 
 
 # Trust -------------------------------------------------------------------------------------------
 
 
 @bp.get("/trust/jwks.json")
+@public
 def jwks() -> Response:
     response = jsonify(inventory_runtime().signer.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"

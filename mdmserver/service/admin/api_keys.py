@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from mdmserver.service.admin.audit import Audit
-from mdmserver.service.admin.errors import BadRequest, NotFound
+from mdmserver.service.admin.errors import BadRequest, Conflict, NotFound
 from mdmserver.storage.admin_store import ApiKeyInfo, DuplicateKeyName
 from mdmserver.storage.ports import AdminPort
 
@@ -51,7 +51,7 @@ class ApiKeys:
             try:
                 self.store.create_key(key_id, name, scope, key_hash(key), key[:10])
             except DuplicateKeyName as exc:
-                raise BadRequest(str(exc), 409) from None
+                raise Conflict(str(exc)) from None
         info = next(k for k in self.store.list_keys() if k.id == key_id)
         return NewKey(key, info)
 

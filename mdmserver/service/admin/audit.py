@@ -1,28 +1,60 @@
-"""The audit trail: one row per mutating call, successful or refused.
+"""The audit trail, the one way anything records a change: one row in ``audit_log`` per
+mutating call, successful or refused, naming who (:func:`key_actor`, :func:`console_actor`,
+:func:`cli_actor`), what (the action), the targets and the outcome ("ok", "refused <status>:
+<message>" for a domain error, "failed: <type>" for a bug).
 
 A refused call leaves no other trace in the database (nothing queued, nothing revoked), but
 who tried what, and why it was refused, is itself worth keeping.
 
-Records nest: the admin API opens one around a whole call, before the body is parsed (a
-malformed body is a refused call too), and the service it calls joins that record instead of
-writing a second row. The CLI calls the services directly; there, the service's record is
-the only one.
+Records nest: the admin API (``web/api``'s ``@audited``) and the console open one around a
+whole call, before the body is parsed (a malformed body is a refused call too), and the
+service they call joins that record instead of writing a second row. The CLI calls the
+services directly; there, the service's record is the only one.
+
+No secret is written: a detail whose key names a secret (password, token, key, ...) is kept
+as "[redacted]", and the services never put one in a target or a refusal's message.
 """
 
 from __future__ import annotations
 
+import getpass
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from mdmserver.commands.base import CommandRefused
+from mdmserver.errors import DomainError
 from mdmserver.logs import get_logger
-from mdmserver.service.admin.errors import AdminError
 from mdmserver.storage.ports import AdminPort
 
 log = get_logger("audit")
+
+REDACTED = "[redacted]"
+# A detail named like a secret ("password", "api_key", "unlock_token"), not one that mentions
+# one ("passcode_present" is a policy rule).
+_SECRET_NAME = re.compile(
+    r"(?:\w+_)?(?:password|passcode|secret|token|key|pin|challenge)", re.IGNORECASE
+)
+
+
+def key_actor(name: str) -> str:
+    """An API key, by its name (never the key)."""
+    return f"key:{name}"
+
+
+def console_actor(name: str) -> str:
+    """A person signed in to the console."""
+    return f"console:{name}"
+
+
+def cli_actor() -> str:
+    """The operating-system user running ``mdmserver`` on the server."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no such user in the password database (containers)
+        return "cli:unknown"
 
 
 @dataclass
@@ -56,7 +88,7 @@ class Audit:
         token = _OPEN.set((self, entry))
         try:
             yield entry
-        except (AdminError, CommandRefused) as exc:
+        except DomainError as exc:
             self._write(entry, f"refused {exc.status}: {exc}")
             raise
         except Exception as exc:
@@ -66,14 +98,8 @@ class Audit:
             _OPEN.reset(token)
         self._write(entry, "ok")
 
-    def outcome(
-        self, actor: str, action: str, targets: list[str], status: int, message: str = ""
-    ) -> None:
-        """Record a change whose outcome is only known as an HTTP status (feature routes)."""
-        outcome = "ok" if status < 400 else f"refused {status}: {message}".rstrip(": ")
-        self._write(AuditRecord(actor, action, targets), outcome)
-
     def _write(self, entry: AuditRecord, outcome: str) -> None:
+        entry.detail = _without_secrets(entry.detail)
         self.store.audit(entry.actor, entry.action, entry.targets, outcome, entry.detail)
         fields = {
             "actor": entry.actor,
@@ -83,6 +109,17 @@ class Audit:
             **{k: v for k, v in entry.detail.items() if isinstance(v, str | int)},
         }
         log.info("admin_action", extra={"fields": fields})
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if _SECRET_NAME.fullmatch(str(k)) else _without_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
 
 
 # The record open in this thread or task, and the Audit it belongs to (see Audit.record).

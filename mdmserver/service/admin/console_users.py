@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from mdmserver.errors import Kind
 from mdmserver.logs import get_logger
 from mdmserver.service.admin.audit import Audit
 from mdmserver.service.admin.errors import AdminError, BadRequest, Conflict, NotFound
@@ -74,11 +75,11 @@ def allowed(role: str, action: str) -> bool:
 
 
 class LoginRefused(AdminError):
-    status = 401
+    kind = Kind.UNAUTHENTICATED
 
 
 class TooManyAttempts(AdminError):
-    status = 429
+    kind = Kind.RATE_LIMITED
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed sign-ins; try again in {retry_after // 60 + 1} minutes")

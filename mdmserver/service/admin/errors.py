@@ -1,6 +1,6 @@
-"""Refusals of the admin service, each carrying the HTTP status the API answers with.
-
-The CLI prints the same message; both callers share the same wording this way.
+"""Refusals of the admin service: the shared kinds of mdmserver/errors.py under the names the
+admin code has always used. The API answers each with its kind's status (web/errors.py), the
+CLI prints the same message, and the audit trail records both.
 """
 
 from __future__ import annotations
@@ -8,35 +8,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from mdmserver.errors import Conflict, DomainError, Invalid, NotFound, Unprocessable
 from mdmserver.storage.base import AmbiguousSerial
 
 T = TypeVar("T")
 
+AdminError = DomainError  # any refusal: what the console and the CLI catch
+BadRequest = Invalid
 
-class AdminError(Exception):
-    status = 400
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-
-
-class BadRequest(AdminError):
-    status = 400
-
-
-class NotFound(AdminError):
-    status = 404
-
-
-class Conflict(AdminError):
-    status = 409
-
-
-class Unprocessable(AdminError):
-    status = 422
+__all__ = [
+    "AdminError",
+    "AmbiguousDevice",
+    "BadRequest",
+    "Conflict",
+    "NotFound",
+    "Unprocessable",
+    "unambiguous",
+]
 
 
 class AmbiguousDevice(Conflict):
@@ -44,8 +32,8 @@ class AmbiguousDevice(Conflict):
     ``candidates`` are those devices (the API answers them beside the message)."""
 
     def __init__(self, exc: AmbiguousSerial) -> None:
-        super().__init__(str(exc))
         self.candidates = sorted({d for ids in exc.candidates.values() for d in ids})
+        super().__init__(str(exc), candidates=self.candidates)
 
 
 def unambiguous(lookup: Callable[[], T]) -> T:

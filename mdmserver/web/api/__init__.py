@@ -4,12 +4,11 @@ Every route needs ``Authorization: Bearer <key>`` with a key of scope ``admin`` 
 valid key, 403 with a key of another scope), except the OpenAPI document itself. Refusals are
 JSON ``{"error": "..."}`` with the status the service chose.
 
-Every mutating call by an authenticated key writes one audit row, refused ones included: a
-route that reads a body is wrapped in :func:`audited`, which opens the record before the body
-is read, and the admin service it calls joins that record (``Audit.record``). Refuse by
-raising an ``AdminError`` there: a refusal returned as a response would be recorded as "ok".
-(The profiles blueprint, whose service keeps no audit of its own, records each call from its
-status in an ``after_request`` instead.) tests/api/test_audit_coverage.py checks every route.
+Every mutating call by an authenticated key writes one audit row, refused ones included: each
+mutating route is wrapped in :func:`audited`, which opens the record before the body is read,
+and the service it calls joins that record (``Audit.record``). Refuse by raising a domain error
+(mdmserver/errors.py) there: a refusal returned as a response would be recorded as "ok".
+tests/api/test_audit_coverage.py checks every route.
 """
 
 from __future__ import annotations
@@ -19,24 +18,22 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from mdmserver.bounds import BoundError, loads_json
-from mdmserver.commands.base import CommandRefused
+from mdmserver.errors import DomainError, Kind
 from mdmserver.logs import get_logger
 from mdmserver.service.admin import Admin
-from mdmserver.service.admin.errors import AdminError, AmbiguousDevice, BadRequest
-from mdmserver.service.rate_limits import RateLimited
+from mdmserver.service.admin.audit import key_actor
+from mdmserver.service.admin.errors import AmbiguousDevice, BadRequest
 from mdmserver.storage.base import AmbiguousSerial
-from mdmserver.web.client_address import request_address
-from mdmserver.web.errors import TOO_LARGE, keep_allow
+from mdmserver.web.api.keys import ADMIN, is_public, require_scope
+from mdmserver.web.errors import TOO_LARGE, json_refusal, keep_allow
 from mdmserver.web.runtime import runtime
 
 log = get_logger("api")
 
 API_PREFIX = "/api/v1"
-ADMIN_SCOPE = "admin"
-PUBLIC_ENDPOINTS = frozenset({"api.openapi.document"})
 
 bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 P = ParamSpec("P")
@@ -51,22 +48,40 @@ def admin() -> Admin:
 
 def actor() -> str:
     """Who the audit log names: the API key's name."""
-    return f"key:{g.api_key.name}"
+    return key_actor(g.api_key.name)
 
 
-def audited(action: str, targets: Sequence[str] = ()) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Route decorator: the whole call is one audit row named ``action``; its targets are
-    ``targets`` and the path's arguments until the service names better ones.
+class _TooLarge(DomainError):
+    kind = Kind.TOO_LARGE
+
+
+def audited(
+    action: str, targets: Sequence[str] = (), *, invalid: tuple[type[Exception], ...] = ()
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Route decorator: the whole call is one audit row named ``action`` (the one audit
+    trail, service/admin/audit.py); its targets are ``targets`` and the path's arguments
+    until the service names better ones.
 
     The record is opened before the view runs, so a body refused before the service is called
-    (malformed JSON, unknown fields) is in the log with its status like any other refusal."""
+    (malformed JSON, unknown fields, too large) is in the log with its status like any other
+    refusal. ``invalid``: exceptions the route's services raise for a bad value (a plain
+    ``ValueError``), recorded and answered as 400."""
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             named = [*targets, *(str(value) for value in kwargs.values())]
             with admin().audit.record(actor(), action, named):
-                return view(*args, **kwargs)
+                try:
+                    return view(*args, **kwargs)
+                except DomainError:
+                    raise
+                except AmbiguousSerial as exc:
+                    raise AmbiguousDevice(exc) from None
+                except RequestEntityTooLarge:
+                    raise _TooLarge(TOO_LARGE) from None
+                except invalid as exc:
+                    raise BadRequest(str(exc)) from None
 
         return run
 
@@ -95,60 +110,13 @@ def json_body() -> Any:
 
 @bp.before_request
 def _authenticate() -> Response | None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    # An address that guessed wrong too often is refused before its key is even looked at,
-    # so a right guess among the refused ones cannot be told apart.
-    limiter, address = runtime(current_app).rate_limiter, request_address()
-    if limiter is not None:
-        limiter.check(limiter.limits.auth_failures_address, address)
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        return _unauthorized("missing API key: send Authorization: Bearer <key>")
-    info = admin().api_keys.authenticate(key.strip())
-    if info is None:
-        if limiter is not None:
-            limiter.hit(limiter.limits.auth_failures_address, address)
-        return _unauthorized("invalid or revoked API key")
-    if info.scope != ADMIN_SCOPE:
-        log.info("api_forbidden", extra={"fields": {"key": info.name, "scope": info.scope}})
-        return error(403, f"this API key has scope {info.scope!r}; the admin API needs 'admin'")
-    g.api_key = info
-    return None
-
-
-def _unauthorized(message: str) -> Response:
-    log.info("api_unauthorized", extra={"fields": {"path": request.path, "reason": message}})
-    response = error(401, message)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="mdmserver admin API"'
-    return response
-
-
-@bp.errorhandler(AdminError)
-def _admin_error(exc: AdminError) -> Response:
-    if isinstance(exc, AmbiguousDevice):
-        return error(exc.status, exc.message, candidates=exc.candidates)
-    return error(exc.status, exc.message)
+    return None if is_public() else require_scope(ADMIN)
 
 
 @bp.errorhandler(AmbiguousSerial)
 def _ambiguous(exc: AmbiguousSerial) -> Response:
     """Any route that looks a device up by UDID or serial, even one that did not convert it."""
-    return _admin_error(AmbiguousDevice(exc))
-
-
-@bp.errorhandler(RateLimited)
-def _rate_limited(exc: RateLimited) -> Response:
-    response = error(429, exc.message)
-    response.headers["Retry-After"] = str(exc.retry_after)
-    return response
-
-
-@bp.errorhandler(CommandRefused)
-def _refused(exc: CommandRefused) -> Response:
-    problems = [{"path": p.path, "message": p.message} for p in exc.problems]
-    return error(exc.status, str(exc), problems=problems)
+    return json_refusal(AmbiguousDevice(exc))
 
 
 @bp.errorhandler(HTTPException)

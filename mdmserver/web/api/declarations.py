@@ -16,32 +16,14 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from mdmserver.compliance.policy import PolicyError
 from mdmserver.ddm import assets, os_update
-from mdmserver.ddm.service import (
-    DDMService,
-    DeclarationConflict,
-    DeclarationNotFound,
-    DeclarationRefused,
-    parse_target,
-)
-from mdmserver.service.admin.errors import BadRequest, Conflict, NotFound, Unprocessable
+from mdmserver.ddm.service import DDMService, parse_target
+from mdmserver.errors import DomainError
+from mdmserver.service.admin.errors import BadRequest, Conflict, NotFound
 from mdmserver.storage.ddm_store import DeclarationRow
-from mdmserver.web.api import actor, admin, audited, error, json_body
+from mdmserver.web.api import actor, admin, audited, json_body
 from mdmserver.web.runtime import runtime
 
 bp = Blueprint("declarations", __name__)
-
-
-class Refused(Unprocessable):
-    """A DeclarationRefused as the admin API's refusal (audited with its 422)."""
-
-    def __init__(self, exc: DeclarationRefused) -> None:
-        super().__init__(str(exc))
-        self.problems = [{"path": e.path, "message": e.message} for e in exc.errors]
-
-
-@bp.errorhandler(Refused)
-def _refused(exc: Refused) -> Response:
-    return error(422, exc.message, problems=exc.problems)
 
 
 def _service() -> DDMService:
@@ -49,15 +31,12 @@ def _service() -> DDMService:
 
 
 def _run(call: Any, *args: Any) -> Any:
-    """The service's refusals as the admin API's (so the audit row records their status)."""
+    """The service's domain errors as they are; a bad value it refuses with a plain
+    ValueError (a malformed target) as a 400, so the audit row records that status."""
     try:
         return call(*args)
-    except DeclarationRefused as exc:
-        raise Refused(exc) from None
-    except DeclarationNotFound as exc:
-        raise NotFound(str(exc)) from None
-    except DeclarationConflict as exc:
-        raise Conflict(str(exc)) from None
+    except DomainError:
+        raise
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
 
@@ -188,8 +167,8 @@ def enforce_os_update() -> tuple[Response, int]:
         )
     except PolicyError as exc:
         raise BadRequest(str(exc)) from None
-    except DeclarationRefused as exc:
-        raise Refused(exc) from None
+    except DomainError:
+        raise
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return jsonify(

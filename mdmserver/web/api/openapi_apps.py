@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdmserver.web.api.openapi import STR, add_paths, errors, json_response, path_param, ref
+from mdmserver.web.api.spec import STR, errors, json_response, path_param, ref
 
 _APP = path_param("key", "The app's id or name")
 _EVENT = path_param("event_id", "Apple's eventId")
@@ -262,5 +262,3 @@ PATHS: dict[str, Any] = {
         },
     },
 }
-
-add_paths(PATHS, SCHEMAS)

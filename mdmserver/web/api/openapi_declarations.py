@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdmserver.web.api.openapi import (
+from mdmserver.web.api.spec import (
     STR,
     TIME,
-    add_paths,
     errors,
     json_response,
     path_param,
@@ -409,4 +408,4 @@ def _per_operation(paths: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-add_paths(_per_operation(PATHS), SCHEMAS)
+PATHS = _per_operation(PATHS)

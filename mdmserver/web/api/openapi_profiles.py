@@ -1,7 +1,7 @@
 """The OpenAPI description of ``/api/v1/profiles`` (blueprint ``web/api/profiles.py``).
 
 Kept apart from ``openapi.py`` so each feature's description sits in a module of its own; it
-adds itself with ``add_paths`` when ``openapi.py`` imports it. Statuses are the ones the
+is one of ``openapi.FEATURES``. Statuses are the ones the
 handlers return: 400 for a malformed body or field (``BadRequest``, or ``ValueError`` such as a
 bad assignment target), 404 for an unknown profile, 422 when the profile does not build or
 validate (``problems`` names each key path), 413 for a body over the server's limit. A change
@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdmserver.web.api.openapi import (
+from mdmserver.web.api.spec import (
     STR,
     TIME,
-    add_paths,
     errors,
     json_response,
     path_param,
@@ -343,5 +342,3 @@ PATHS: dict[str, Any] = {
         }
     },
 }
-
-add_paths(PATHS, SCHEMAS)

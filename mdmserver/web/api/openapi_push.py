@@ -1,7 +1,7 @@
 """The OpenAPI description of the push routes (blueprint ``web/api/push.py``).
 
 Kept apart from ``openapi.py`` so each feature's description sits in a module of its own; it
-adds itself with ``add_paths`` when ``openapi.py`` imports it. The device is named by its exact
+is one of ``openapi.FEATURES``. The device is named by its exact
 device id here (UDID, or a User Enrollment's EnrollmentID): these routes do not look up serials.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdmserver.web.api.openapi import (
+from mdmserver.web.api.spec import (
     STR,
     TIME,
-    add_paths,
     errors,
     json_response,
     path_param,
@@ -111,5 +110,3 @@ PATHS: dict[str, Any] = {
         }
     },
 }
-
-add_paths(PATHS, SCHEMAS)

@@ -1,7 +1,7 @@
 """The OpenAPI description of the device-trust and compliance routes (``web/trust.py``).
 
 Kept apart from ``openapi.py`` so each feature's description sits in a module of its own; it
-adds itself with ``add_paths`` when ``openapi.py`` imports it. The trust routes need a key of
+is one of ``openapi.FEATURES``. The trust routes need a key of
 scope ``trust`` (an admin key gets 403), the compliance routes an ``admin`` key, and the JWKS
 none: an access proxy fetches it to verify assertions offline.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdmserver.web.api.openapi import (
+from mdmserver.web.api.spec import (
     STR,
     TIME,
-    add_paths,
     errors,
     json_response,
     path_param,
@@ -265,5 +264,3 @@ PATHS: dict[str, Any] = {
         }
     },
 }
-
-add_paths(PATHS, SCHEMAS)

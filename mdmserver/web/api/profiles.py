@@ -3,7 +3,8 @@
 Nested under the admin API blueprint, so the same Bearer API-key check guards every route.
 An invalid profile is refused with 422 and the key path of each problem; nothing is stored.
 A change that devices cannot be sent yet (no profile signer) is kept and answers with
-``warnings`` saying so.
+``warnings`` saying so. Every change is one audit row (``@audited``, the profiles.* actions),
+refusals included.
 """
 
 from __future__ import annotations
@@ -11,19 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from mdmserver.catalog.validate import ValidationError
-from mdmserver.profiles.validation import ProfileRefused
-from mdmserver.service.admin.errors import BadRequest
-from mdmserver.service.profile_admin import (
-    ProfileAdmin,
-    ProfileNotFound,
-    describe,
-    describe_state,
-    refusal,
-)
-from mdmserver.web.api import actor, admin, error, json_body
+from mdmserver.service.admin.errors import BadRequest, NotFound
+from mdmserver.service.profile_admin import ProfileAdmin, describe, describe_state
+from mdmserver.web.api import audited, error, json_body
+from mdmserver.web.errors import register_refusals
 from mdmserver.web.runtime import runtime
 
 bp = Blueprint("profiles", __name__)
@@ -37,14 +32,9 @@ def _admin() -> ProfileAdmin:
     return runtime(current_app).profiles.admin
 
 
-@bp.errorhandler(ProfileRefused)
-def _refused(exc: ProfileRefused) -> Response:
-    return error(422, str(exc), problems=refusal(exc))
-
-
-@bp.errorhandler(ProfileNotFound)
-def _missing(exc: ProfileNotFound) -> Response:
-    return error(404, str(exc))
+# The profile services refuse a bad value with a ValueError; their domain errors (a refused
+# profile: 422 with its key paths, an unknown one: 404) keep their own status.
+register_refusals(bp)
 
 
 @bp.errorhandler(ValueError)
@@ -88,6 +78,7 @@ def list_profiles() -> Response:
 
 
 @bp.post("/profiles")
+@audited("profiles.create_profile", invalid=(ValueError,))
 def create_profile() -> tuple[Response, int]:
     body = json_body()
     if not isinstance(body, Mapping):
@@ -114,6 +105,7 @@ def create_profile() -> tuple[Response, int]:
 
 
 @bp.post("/profiles/upload")
+@audited("profiles.upload_profile", invalid=(ValueError,))
 def upload_profile() -> tuple[Response, int]:
     name = request.args.get("name", "")
     if not name:
@@ -152,12 +144,14 @@ def profile_content(key: str) -> Response:
 
 
 @bp.delete("/profiles/<key>")
+@audited("profiles.delete_profile", invalid=(ValueError,))
 def delete_profile(key: str) -> Response:
     done = _admin().delete(key)
     return jsonify(deleted=done.value.id, warnings=_warnings(done.warnings))
 
 
 @bp.post("/profiles/<key>/assignments")
+@audited("profiles.assign", invalid=(ValueError,))
 def assign(key: str) -> tuple[Response, int]:
     body = json_body()
     target = body.get("target") if isinstance(body, Mapping) else None
@@ -169,10 +163,11 @@ def assign(key: str) -> tuple[Response, int]:
 
 
 @bp.delete("/profiles/<key>/assignments/<path:target>")
+@audited("profiles.unassign", invalid=(ValueError,))
 def unassign(key: str, target: str) -> Response:
     done = _admin().unassign(key, target)
     if not done.value:
-        return error(404, f"profile {key!r} is not assigned to {target!r}")
+        raise NotFound(f"profile {key!r} is not assigned to {target!r}")
     return jsonify(unassigned=True, warnings=_warnings(done.warnings))
 
 
@@ -183,6 +178,7 @@ def profile_status(key: str) -> Response:
 
 
 @bp.post("/profiles/<key>/retry")
+@audited("profiles.retry", invalid=(ValueError,))
 def retry(key: str) -> Response:
     done = _admin().retry(key)
     return jsonify(retried=done.value, warnings=_warnings(done.warnings))
@@ -206,14 +202,3 @@ def _warnings(found: list[ValidationError]) -> list[dict[str, str]]:
     return [{"path": w.path, "message": w.message} for w in found]
 
 
-@bp.after_request
-def _audit(response: Response) -> Response:
-    """Every profile change is in the audit log, refused ones too (with their status)."""
-    if request.method in {"POST", "PUT", "DELETE"} and getattr(g, "api_key", None) is not None:
-        name = (request.endpoint or "profiles").rsplit(".", 1)[-1]
-        targets = [str(value) for value in (request.view_args or {}).values()]
-        message = ""
-        if response.status_code >= 400 and response.is_json:
-            message = str((response.get_json(silent=True) or {}).get("error", ""))
-        admin().audit.outcome(actor(), f"profiles.{name}", targets, response.status_code, message)
-    return response

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 
 from mdmserver.service.admin import Admin
+from mdmserver.service.admin.audit import console_actor
 from mdmserver.service.admin.console_users import allowed
 from mdmserver.storage.console_store import ConsoleUser
 from mdmserver.web.runtime import runtime
@@ -121,9 +122,10 @@ def current_user() -> ConsoleUser | None:
 
 
 def actor() -> str:
+    """Who the audit trail names for this request: the signed-in person."""
     user = current_user()
     assert user is not None
-    return f"console:{user.name}"
+    return console_actor(user.name)
 
 
 def can(action: str) -> bool:

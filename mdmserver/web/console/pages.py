@@ -23,6 +23,7 @@ from flask import (
 )
 
 from mdmserver.catalog.schema import PLATFORMS
+from mdmserver.service.admin.audit import console_actor
 from mdmserver.service.admin.console_users import LoginRefused, TooManyAttempts
 from mdmserver.service.admin.devices import parse_filter
 from mdmserver.service.admin.errors import AdminError
@@ -104,7 +105,7 @@ def password() -> Any:
             admin().console_users.sign_in(user.name, current, request.remote_addr or "")
             if new != again:
                 raise AdminError("the two new passwords differ")
-            admin().console_users.change_password(user.name, new, actor=f"console:{user.name}")
+            admin().console_users.change_password(user.name, new, actor=console_actor(user.name))
         except TooManyAttempts as exc:
             return Response(render_template("password.html", error=exc.message), 429)
         except AdminError as exc:
