@@ -39,5 +39,5 @@ def test_device_lock_is_handed_out_in_the_answering_request(app, live_server, pk
     queued = runtime(app).storage.command_targets(command["CommandUUID"])
     assert [q.request_type for q in queued] == ["DeviceLock"]
     # Nothing is left over for a later request: the step emptied what it was given.
-    remediator = app.extensions["mdmserver.inventory"].compliance.remediator
+    remediator = runtime(app).inventory.compliance.remediator
     assert remediator._due == {}
