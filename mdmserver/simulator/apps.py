@@ -144,6 +144,7 @@ class DeviceApps:
             for bundle_id, name, version, size in preinstalled(spec)
         }  # the user's own apps: unmanaged, never in the ManagedApplicationList
         self.failures: dict[str, Failure] = {}
+        self.removals: set[str] = set()  # deleted by the user once installed (see tick)
         self.downloads: list[str] = []  # paths fetched, in order (what a test checks)
         self._lock = threading.Lock()  # tests arrange failures while sessions run
 
@@ -182,6 +183,11 @@ class DeviceApps:
                 del self.apps[bundle_id]
             return True
 
+    def remove_when_installed(self, bundle_id: str) -> None:
+        """The user deletes the app by hand once, the first session after it is installed."""
+        with self._lock:
+            self.removals.add(bundle_id)
+
     def installed(self) -> dict[str, App]:
         """The apps present on the device now, by bundle id."""
         with self._lock:
@@ -190,10 +196,14 @@ class DeviceApps:
     # Time passing -----------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """A poll session begins: installs started earlier have finished."""
+        """A poll session begins: installs started earlier have finished, and an app the user
+        is to delete (:meth:`remove_when_installed`) and that was installed is deleted."""
         with self._lock:
             for app in self.apps.values():
-                if app.status == INSTALLING:
+                if app.status == MANAGED and app.bundle_id in self.removals:
+                    self.removals.discard(app.bundle_id)
+                    app.status = REMOVED_BY_USER
+                elif app.status == INSTALLING:
                     app.status = MANAGED
 
     # Commands ---------------------------------------------------------------------------------

@@ -208,6 +208,11 @@ class Fleet:
         for device in self.devices:
             device.apps.fail_install(bundle_id, chain, times=times)
 
+    def remove_when_installed(self, bundle_id: str) -> None:
+        """On every device the user deletes ``bundle_id`` by hand once it is installed."""
+        for device in self.devices:
+            device.apps.remove_when_installed(bundle_id)
+
     def device(self, udid: str) -> SimDevice:
         return next(d for d in self.devices if d.udid == udid)
 
