@@ -25,6 +25,7 @@ from mdmserver.storage.schema import (
     apps,
     device_tags,
     devices,
+    enrollments,
     vpp_assets,
     vpp_events,
     vpp_licenses,
@@ -308,12 +309,11 @@ class AppStore:
                     status="PENDING", num_requested=len(serials), created_at=now,
                 )
             )  # fmt: skip
-            for serial in serials:
-                _upsert_license(
-                    conn, adam_id, serial,
-                    {"pricing_param": pricing_param, "status": status, "event_id": event_id,
-                     "error": None, "updated_at": now},
-                )  # fmt: skip
+            _upsert_licenses(
+                conn, adam_id, serials,
+                {"pricing_param": pricing_param, "status": status, "event_id": event_id,
+                 "error": None, "updated_at": now},
+            )  # fmt: skip
 
     def finish_event(
         self,
@@ -340,10 +340,27 @@ class AppStore:
                     failures=json.dumps(list(failures)) if failures else None, completed_at=now,
                 )
             )  # fmt: skip
-            in_flight = conn.execute(
-                select(vpp_licenses.c.serial_number).where(vpp_licenses.c.event_id == event_id)
-            ).scalars()
-            for serial in list(in_flight):
+            in_flight = (
+                conn.execute(
+                    select(vpp_licenses.c.serial_number).where(
+                        vpp_licenses.c.event_id == event_id,
+                        vpp_licenses.c.serial_number.in_(failed),
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            # The serials that succeeded, in one statement (an event holds up to 1,000).
+            done = (vpp_licenses.c.adam_id == event.adam_id) & (vpp_licenses.c.event_id == event_id)
+            if failed:
+                done = done & vpp_licenses.c.serial_number.not_in(failed)
+            if event.event_type == "ASSOCIATE":
+                conn.execute(
+                    update(vpp_licenses).where(done).values(status="assigned", updated_at=now)
+                )
+            else:
+                conn.execute(delete(vpp_licenses).where(done))
+            for serial in in_flight:
                 key = (vpp_licenses.c.adam_id == event.adam_id) & (
                     vpp_licenses.c.serial_number == serial
                 )
@@ -360,12 +377,6 @@ class AppStore:
                         .where(key)
                         .values(status=status, error=error, updated_at=now)
                     )
-                elif event.event_type == "ASSOCIATE":
-                    conn.execute(
-                        update(vpp_licenses).where(key).values(status="assigned", updated_at=now)
-                    )
-                else:
-                    conn.execute(delete(vpp_licenses).where(key))
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -393,6 +404,70 @@ class AppStore:
                 LicenseRow(**{**r._asdict(), "updated_at": _utc(r.updated_at)})
                 for r in conn.execute(query)
             ]
+
+    # Rollout to many devices at once ---------------------------------------------------------
+
+    def rollout_targets(
+        self, app_id: str, adam_id: str | None
+    ) -> list[tuple[str, str | None, str | None]]:
+        """(device id, product name, model) of each device the app should now be installed on: its
+        device channel is active, it is assigned the app (all, or one of its tags), it holds a
+        license when the app needs one, and it has no state for the app yet (or only
+        ``needs_license``). One query for the whole fleet."""
+        query = (
+            select(devices.c.id, devices.c.product_name, devices.c.model)
+            .join(enrollments, enrollments.c.id == devices.c.id)
+            .where(enrollments.c.status == "active")
+            .where(
+                ~select(app_device_states.c.device_id)
+                .where(
+                    app_device_states.c.device_id == devices.c.id,
+                    app_device_states.c.app_id == app_id,
+                    app_device_states.c.status != "needs_license",
+                )
+                .exists()
+            )
+        )
+        if adam_id is not None:
+            query = query.join(
+                vpp_licenses,
+                (vpp_licenses.c.serial_number == devices.c.serial_number)
+                & (vpp_licenses.c.adam_id == adam_id)
+                & (vpp_licenses.c.status == "assigned"),
+            )
+        targets = self.assignments(app_id)
+        if ALL not in targets:
+            tags = [t.removeprefix("tag:") for t in targets]
+            query = query.where(
+                select(device_tags.c.device_id)
+                .where(device_tags.c.device_id == devices.c.id, device_tags.c.tag.in_(tags))
+                .exists()
+            )
+        with self.engine.connect() as conn:
+            return [(r.id, r.product_name, r.model) for r in conn.execute(query)]
+
+    def start_installs(self, app_id: str, device_ids: Sequence[str], command_uuid: str) -> None:
+        """Every one of these devices is now ``pending`` with this install command (first
+        attempt), in batched statements."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for start in range(0, len(device_ids), 5000):
+                chunk = list(device_ids[start : start + 5000])
+                conn.execute(
+                    delete(app_device_states).where(
+                        app_device_states.c.app_id == app_id,
+                        app_device_states.c.device_id.in_(chunk),
+                    )
+                )
+                conn.execute(
+                    insert(app_device_states),
+                    [
+                        {"device_id": d, "app_id": app_id, "status": "pending",
+                         "command_uuid": command_uuid, "error": None, "attempts": 1,
+                         "updated_at": now}
+                        for d in chunk
+                    ],
+                )  # fmt: skip
 
 
 class AppFiles:
@@ -438,10 +513,21 @@ def _is_assigned(conn: Connection, app_id: str, device_id: str) -> bool:
     return conn.execute(query.limit(1)).first() is not None
 
 
-def _upsert_license(conn: Connection, adam_id: str, serial: str, values: Mapping[str, Any]) -> None:
-    key = (vpp_licenses.c.adam_id == adam_id) & (vpp_licenses.c.serial_number == serial)
-    if conn.execute(update(vpp_licenses).where(key).values(**values)).rowcount == 0:
-        conn.execute(insert(vpp_licenses).values(adam_id=adam_id, serial_number=serial, **values))
+def _upsert_licenses(
+    conn: Connection, adam_id: str, serials: Sequence[str], values: Mapping[str, Any]
+) -> None:
+    """Set ``values`` on the licenses of these serials, creating the missing rows: three
+    statements per batch whatever its size, not two per serial."""
+    key = (vpp_licenses.c.adam_id == adam_id) & vpp_licenses.c.serial_number.in_(serials)
+    conn.execute(update(vpp_licenses).where(key).values(**values))
+    known = set(conn.execute(select(vpp_licenses.c.serial_number).where(key)).scalars())
+    missing = [
+        {"adam_id": adam_id, "serial_number": serial, **values}
+        for serial in dict.fromkeys(serials)
+        if serial not in known
+    ]
+    if missing:
+        conn.execute(insert(vpp_licenses), missing)
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -154,12 +154,15 @@ def device_apps(device_id: str) -> list[dict[str, Any]]:
     assigned = service.store.assigned_to(device_id)
     states = service.store.device_states(device_id)
     names = {a.id: a for a in service.store.all()} if set(states) - set(assigned) else {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for app_id in sorted(set(assigned) | set(states)):
         app, behaviour = assigned.get(app_id, (names.get(app_id), None))
         if app is None:
             continue
         state = describe_state(states[app_id]) if app_id in states else None
         rows.append({"app": app, "behaviour": behaviour, "state": state})
-    rows.sort(key=lambda r: r["app"].name)
-    return rows
+    return sorted(rows, key=_by_name)
+
+
+def _by_name(row: dict[str, Any]) -> str:
+    return str(row["app"].name)
