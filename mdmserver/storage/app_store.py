@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -453,20 +453,16 @@ class AppStore:
         with self.engine.begin() as conn:
             for start in range(0, len(device_ids), 5000):
                 chunk = list(device_ids[start : start + 5000])
-                conn.execute(
+                conn.execute(  # only needs_license rows can be there (rollout_targets)
                     delete(app_device_states).where(
                         app_device_states.c.app_id == app_id,
                         app_device_states.c.device_id.in_(chunk),
                     )
                 )
-                conn.execute(
-                    insert(app_device_states),
-                    [
-                        {"device_id": d, "app_id": app_id, "status": "pending",
-                         "command_uuid": command_uuid, "error": None, "attempts": 1,
-                         "updated_at": now}
-                        for d in chunk
-                    ],
+                _insert_rows(
+                    conn, app_device_states, "device_id", chunk,
+                    {"app_id": app_id, "status": "pending", "command_uuid": command_uuid,
+                     "error": None, "attempts": 1, "updated_at": now},
                 )  # fmt: skip
 
 
@@ -521,13 +517,28 @@ def _upsert_licenses(
     key = (vpp_licenses.c.adam_id == adam_id) & vpp_licenses.c.serial_number.in_(serials)
     conn.execute(update(vpp_licenses).where(key).values(**values))
     known = set(conn.execute(select(vpp_licenses.c.serial_number).where(key)).scalars())
-    missing = [
-        {"adam_id": adam_id, "serial_number": serial, **values}
-        for serial in dict.fromkeys(serials)
-        if serial not in known
-    ]
-    if missing:
-        conn.execute(insert(vpp_licenses), missing)
+    missing = [serial for serial in dict.fromkeys(serials) if serial not in known]
+    _insert_rows(conn, vpp_licenses, "serial_number", missing, {"adam_id": adam_id, **values})
+
+
+def _insert_rows(
+    conn: Connection, table: Table, column: str, keys: Sequence[str], values: Mapping[str, Any]
+) -> None:
+    """One row per key (in ``column``), the other columns the same ``values``: on PostgreSQL
+    a single ``INSERT ... SELECT FROM unnest(...)`` (its driver's executemany costs a round
+    trip per row), elsewhere executemany (SQLite is in-process)."""
+    if not keys:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), [{column: key, **values} for key in keys])
+        return
+    names = [column, *values]
+    params = ", ".join(f":{name}" for name in values)
+    statement = text(
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT k, {params}"
+        " FROM unnest(CAST(:keys AS text[])) AS t(k)"
+    ).bindparams(*(bindparam(name, type_=table.c[name].type) for name in values))
+    conn.execute(statement, {"keys": list(keys), **values})
 
 
 def _utc(value: datetime | None) -> datetime | None:
