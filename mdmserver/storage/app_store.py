@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -199,11 +199,12 @@ class AppStore:
         with self.engine.connect() as conn:
             return {r.app_id: _state_row(r) for r in conn.execute(query)}
 
-    def app_states(self, app_id: str) -> list[dict[str, Any]]:
+    def app_states(self, app_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         query = (
             select(app_device_states)
             .where(app_device_states.c.app_id == app_id)
             .order_by(app_device_states.c.device_id)
+            .limit(limit)
         )
         with self.engine.connect() as conn:
             return [_state_row(r) for r in conn.execute(query)]
@@ -404,6 +405,26 @@ class AppStore:
                 LicenseRow(**{**r._asdict(), "updated_at": _utc(r.updated_at)})
                 for r in conn.execute(query)
             ]
+
+    def license_counts(self, adam_id: str) -> dict[str, int]:
+        """status -> how many serials, for pages that show counts (not 100,000 rows)."""
+        query = (
+            select(vpp_licenses.c.status, func.count())
+            .where(vpp_licenses.c.adam_id == adam_id)
+            .group_by(vpp_licenses.c.status)
+        )
+        with self.engine.connect() as conn:
+            return {status: n for status, n in conn.execute(query).all()}
+
+    def state_counts(self, app_id: str) -> dict[str, int]:
+        """status -> how many devices have this app in that state."""
+        query = (
+            select(app_device_states.c.status, func.count())
+            .where(app_device_states.c.app_id == app_id)
+            .group_by(app_device_states.c.status)
+        )
+        with self.engine.connect() as conn:
+            return {status: n for status, n in conn.execute(query).all()}
 
     # Rollout to many devices at once ---------------------------------------------------------
 

@@ -50,10 +50,10 @@ def _licenses(service: AppsService) -> dict[str, dict[str, Any]]:
     for app in service.store.all():
         if app.adam_id is None:
             continue
-        rows = service.store.licenses(app.adam_id)
+        held = service.store.license_counts(app.adam_id)
         entry = counts.setdefault(app.adam_id, {})
-        entry["here"] = sum(1 for r in rows if r.status == "assigned")
-        entry["failed"] = sum(1 for r in rows if r.status == "failed")
+        entry["here"] = held.get("assigned", 0)
+        entry["failed"] = held.get("failed", 0)
     return counts
 
 
@@ -86,18 +86,16 @@ def app_detail(key: str) -> Any:
         found = service.get(key)
     except AdminError as exc:
         abort(exc.status, exc.message)
-    states = [describe_state(s) for s in service.store.app_states(found.id)]
-    counts: dict[str, int] = {}
-    for state in states:
-        counts[state["status"]] = counts.get(state["status"], 0) + 1
+    counts = service.store.state_counts(found.id)
+    states = [describe_state(s) for s in service.store.app_states(found.id, limit=STATES_SHOWN)]
     return render_template(
         "app.html",
         a=found,
         kind=KIND_NAMES.get(found.kind, found.kind),
         assignments=service.store.assignments(found.id),
         flags=_flags(found.kind),
-        states=states[:STATES_SHOWN],
-        total=len(states),
+        states=states,
+        total=sum(counts.values()),
         counts=counts,
         licenses=_licenses(service).get(found.adam_id or "", {}),
     )
