@@ -10,6 +10,11 @@ With ``--ota`` the devices enroll over the air (Apple's profile service), each w
 from a simulated Apple device CA kept in ``--apple-device-ca-dir``; the server must trust its
 ``apple-device-ca.pem`` (``MDM_APPLE_DEVICE_CA_FILE``). A new folder is set up and the step
 printed, as for the APNs stand-in.
+
+Apps: ``--fail-install BUNDLE_ID`` makes every device answer installs of that app with an
+ErrorChain; ``--user-removes BUNDLE_ID`` has each device's user delete that app by hand once
+it is installed (a required app should come back); ``--app-store ADAM_ID=BUNDLE_ID`` puts an
+app in the simulated App Store, so ``InstallApplication`` by that iTunes Store ID works.
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ from mdmserver.config import load_config
     default=None,
     help="The simulated Apple device CA (default: MDM_HOME/simulated-apple-device-ca).",
 )
+@click.option("--fail-install", multiple=True, metavar="BUNDLE_ID",
+              help="Every device fails installs of this app (repeatable).")  # fmt: skip
+@click.option("--user-removes", multiple=True, metavar="BUNDLE_ID",
+              help="Each device's user deletes this app once installed (repeatable).")  # fmt: skip
+@click.option("--app-store", multiple=True, metavar="ADAM_ID=BUNDLE_ID",
+              help="An app of the simulated App Store (repeatable).")  # fmt: skip
 @click.option("--duration", default=0.0, type=float, help="Seconds to run (0: until Ctrl-C).")
 @click.option("--poll-every", default=0.0, type=float, help="Also wake every device this often.")
 def simulate(
@@ -62,6 +73,9 @@ def simulate(
     apns_port: int,
     ota: bool,
     apple_device_ca_dir: Path | None,
+    fail_install: tuple[str, ...],
+    user_removes: tuple[str, ...],
+    app_store: tuple[str, ...],
     duration: float,
     poll_every: float,
 ) -> None:
@@ -70,7 +84,19 @@ def simulate(
 
     need_simulator()
     from mdmserver.simulator.apple import FakeApple
+    from mdmserver.simulator.apps import StoreApp
     from mdmserver.simulator.fleet import Fleet, FleetOptions
+
+    published = []
+    for entry in app_store:
+        adam_id, _, bundle_id = entry.partition("=")
+        if not adam_id.isdigit() or not bundle_id:
+            raise click.BadParameter(
+                f"{entry!r}: expected ADAM_ID=BUNDLE_ID", param_hint="--app-store"
+            )
+        published.append(
+            (int(adam_id), StoreApp(bundle_id, bundle_id.rsplit(".", 1)[-1], "1.0", int(adam_id)))
+        )
 
     config = load_config()
     base_url = (server_url or config.server_url or "").rstrip("/")
@@ -106,6 +132,12 @@ def simulate(
         seed=seed,
     )
     fleet = Fleet(base_url, options, verify=verify, apns=gateway, apple=apple)
+    for adam, store_app in published:
+        fleet.publish_app(adam, store_app)
+    for bundle_id in fail_install:
+        fleet.fail_installs(bundle_id)
+    for bundle_id in user_removes:
+        fleet.remove_when_installed(bundle_id)
     try:
         with click.progressbar(length=devices, label="enrolling", file=None) as bar:
             report = fleet.enroll_all(token, progress=bar.update)

@@ -65,5 +65,40 @@ class AdminClient:
         reply = self._call("GET", f"/devices/{device_id}/status-items", 200)
         return {i["item"]: i["value"] for i in reply["status_items"]}
 
+    # Apps (issue #17) ------------------------------------------------------------------------
+
+    def create_app(self, **fields: Any) -> dict[str, Any]:
+        """POST /apps: an App Store app (name, kind, bundle_id, adam_id) or one by URL."""
+        return dict(self._call("POST", "/apps", 201, json=fields))
+
+    def upload_app(self, data: bytes, **params: str) -> dict[str, Any]:
+        """POST /apps/upload: an .ipa (kind=ios_inhouse) or .pkg (kind=macos_pkg)."""
+        return dict(self._call("POST", "/apps/upload", 201, params=params, data=data))
+
+    def assign_app(self, app: str, target: str = "all", behaviour: str = "required") -> None:
+        self._call("POST", f"/apps/{app}/assignments", 200,
+                   json={"target": target, "behaviour": behaviour})  # fmt: skip
+
+    def unassign_app(self, app: str, target: str = "all") -> None:
+        self._call("DELETE", f"/apps/{app}/assignments/{target}", 200)
+
+    def app_states(self, app: str) -> dict[str, dict[str, Any]]:
+        """GET /apps/<app>/devices: each device's state of the app, by device id."""
+        rows = self._call("GET", f"/apps/{app}/devices", 200)["devices"]
+        return {row["device_id"]: row for row in rows}
+
+    def vpp_token(self, token: str) -> dict[str, Any]:
+        return dict(self._call("PUT", "/apps/vpp/token", 200, json={"token": token}))
+
+    def assign_licenses(self, app: str, serials: list[str]) -> dict[str, Any]:
+        """POST /apps/<app>/licenses: the event, followed until Apple finishes it."""
+        reply = self.session.post(
+            f"{self.base_url}/apps/{app}/licenses", json={"serials": serials},
+            timeout=120, verify=self.verify,
+        )  # fmt: skip
+        if reply.status_code not in (200, 202):
+            raise AdminAPIError(f"POST /apps/{app}/licenses: {reply.status_code} {reply.text}")
+        return dict(reply.json())
+
     def close(self) -> None:
         self.session.close()

@@ -1,8 +1,9 @@
 """How a simulated device answers one command: its status, the keys it returns, what changes.
 
 Profiles are tracked (InstallProfile adds, RemoveProfile removes, ProfileList reports them), so a
-server's idea of a device's profiles can be checked against what the device says. Unknown
-request types get the error real devices send (MCMDMErrorDomain 12021, as captured from iOS
+server's idea of a device's profiles can be checked against what the device says; apps
+likewise (the app commands are answered by :class:`mdmserver.simulator.apps.DeviceApps`).
+Unknown request types get the error real devices send (MCMDMErrorDomain 12021, as captured from iOS
 and macOS); configured NotNow and error rates apply to every known command except EraseDevice.
 """
 
@@ -16,6 +17,8 @@ from typing import Any
 from asn1crypto import cms
 
 from mdmserver.simulator import payloads
+from mdmserver.simulator.apps import COMMANDS as APP_COMMANDS
+from mdmserver.simulator.apps import DeviceApps, Fetch
 from mdmserver.simulator.catalog import DeviceSpec
 
 SUPPORTED = frozenset(
@@ -29,6 +32,7 @@ SUPPORTED = frozenset(
         "EraseDevice",
         "InstalledApplicationList",
         "DeclarativeManagement",  # acknowledged; the device then syncs (simulator/ddm.py)
+        *APP_COMMANDS,
     }
 )
 # Injected failures, per command: (domain, code, description) in the form devices send them.
@@ -36,6 +40,7 @@ FAILURES = {
     "InstallProfile": ("MCInstallationErrorDomain", 4001, "Profile Installation Failed"),
     "RemoveProfile": ("MCProfileErrorDomain", 1009, "The profile could not be removed."),
     "DeviceLock": ("MCMDMErrorDomain", 12025, "The device could not be locked."),
+    "InstallApplication": ("MCMDMErrorDomain", 12064, "The app could not be installed."),
 }
 GENERIC_FAILURE = ("MCMDMErrorDomain", 12078, "The command could not be completed.")
 
@@ -72,8 +77,12 @@ def answer(
     command: dict[str, Any],
     behaviour: Behaviour,
     rng: random.Random,
+    apps: DeviceApps | None = None,
+    fetch: Fetch | None = None,
 ) -> Reply:
-    """The reply to ``command`` (the ``Command`` dictionary); updates ``profiles`` in place."""
+    """The reply to ``command`` (the ``Command`` dictionary); updates ``profiles`` (and
+    ``apps``, which downloads through ``fetch``) in place. Without ``apps`` the app commands
+    are answered for a device that has only its preinstalled apps and can download nothing."""
     request_type = str(command.get("RequestType", ""))
     if request_type not in SUPPORTED:
         text = f"“{request_type}” is not a valid request type."
@@ -84,7 +93,15 @@ def answer(
         if rng.random() < behaviour.error_rate:
             domain, code, text = FAILURES.get(request_type, GENERIC_FAILURE)
             return Reply("Error", {"ErrorChain": error_chain(domain, code, text)})
+    if request_type in APP_COMMANDS:
+        device_apps = apps if apps is not None else DeviceApps(spec)
+        reply = device_apps.answer(command, fetch or _no_downloads)
+        return Reply(reply.status, reply.keys)
     return _HANDLERS[request_type](spec, profiles, command)
+
+
+def _no_downloads(_path: str) -> tuple[int, bytes]:
+    return 404, b""
 
 
 def _device_information(spec: DeviceSpec, _p: dict, command: dict[str, Any]) -> Reply:
@@ -95,13 +112,6 @@ def _device_information(spec: DeviceSpec, _p: dict, command: dict[str, Any]) -> 
 
 def _security_info(spec: DeviceSpec, _p: dict, _c: dict[str, Any]) -> Reply:
     return Reply("Acknowledged", {"SecurityInfo": payloads.security_info(spec)})
-
-
-def _applications(spec: DeviceSpec, _p: dict, command: dict[str, Any]) -> Reply:
-    wanted = command.get("Identifiers")
-    wanted = [w for w in wanted if isinstance(w, str)] if isinstance(wanted, list) else None
-    apps = payloads.installed_applications(spec, wanted)
-    return Reply("Acknowledged", {"InstalledApplicationList": apps})
 
 
 def _profile_list(_s: DeviceSpec, profiles: dict[str, dict[str, Any]], _c: dict) -> Reply:
@@ -161,7 +171,6 @@ def _erase_device(_s: DeviceSpec, _p: dict, _c: dict[str, Any]) -> Reply:
 _HANDLERS = {
     "DeviceInformation": _device_information,
     "SecurityInfo": _security_info,
-    "InstalledApplicationList": _applications,
     "ProfileList": _profile_list,
     "InstallProfile": _install_profile,
     "RemoveProfile": _remove_profile,

@@ -6,8 +6,10 @@ the MDM and SCEP payloads from the signed profile, get the CA certificate, reque
 over SCEP with the one-time challenge, then Authenticate and TokenUpdate signed with it. A
 session: Idle, then answer each command until the server sends an empty body; a
 DeclarativeManagement command among them is followed by a DDM sync and status report
-(mdmserver.simulator.ddm). EraseDevice wipes the device: it drops its key, identity and
-enrollment, so whatever it sends afterwards is unsigned and unknown to the server.
+(mdmserver.simulator.ddm). App commands are run by the device's apps (mdmserver.simulator.apps),
+which download manifests and packages with requests signed by the device's identity.
+EraseDevice wipes the device: it drops its key, identity and enrollment, so whatever it sends
+afterwards is unsigned and unknown to the server.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mdmserver.crypto.ca import generate_key
 from mdmserver.simulator.answers import Behaviour, answer
+from mdmserver.simulator.apps import DeviceApps, Fetch, StoreApp
 from mdmserver.simulator.catalog import DeviceSpec
 from mdmserver.simulator.ddm import DDMState
 from mdmserver.simulator.stats import Stats
@@ -45,7 +48,14 @@ class EnrollmentFailed(RuntimeError):
 
 
 class SimDevice:
-    def __init__(self, spec: DeviceSpec, behaviour: Behaviour, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        spec: DeviceSpec,
+        behaviour: Behaviour,
+        *,
+        seed: int = 0,
+        app_store: dict[int, StoreApp] | None = None,
+    ) -> None:
         self.spec = spec
         self.behaviour = behaviour
         self.rng = random.Random(f"{seed}:{spec.udid}")
@@ -55,6 +65,8 @@ class SimDevice:
         self.answered: dict[str, tuple[str, str]] = {}  # CommandUUID -> (RequestType, Status)
         self.wiped = False
         self.ddm = DDMState(spec)
+        self.app_store = app_store  # shared by a fleet, so publishing an app reaches all
+        self.apps = DeviceApps(spec, app_store)
         # Commands answered NotNow and not yet run: the device polls again later for them.
         self.deferred: set[str] = set()
         # Session scheduling (driven by the fleet): one session at a time per device.
@@ -194,6 +206,8 @@ class SimDevice:
         if identity is None:
             return 0
         self.ddm.tick(identity, transport, stats)  # time passed since the last session
+        self.apps.tick()
+        fetch = self._downloader(transport, identity)
         request = identity.idle()
         handled = 0
         sync = False
@@ -206,7 +220,9 @@ class SimDevice:
             command = plistlib.loads(body)
             inner = command.get("Command", {})
             uuid = str(command.get("CommandUUID", ""))
-            reply = answer(self.spec, self.profiles, inner, self.behaviour, self.rng)
+            reply = answer(
+                self.spec, self.profiles, inner, self.behaviour, self.rng, self.apps, fetch
+            )
             request_type = str(inner.get("RequestType", ""))
             self.answered[uuid] = (request_type, reply.status)
             stats.answer(request_type, reply.status)
@@ -227,11 +243,28 @@ class SimDevice:
         stats.error("session: too many commands in one session")
         return handled
 
+    def _downloader(self, transport: Transport, identity: VirtualDevice) -> Fetch:
+        """GETs for app manifests and files, signed as a device signs them (Mdm-Signature over
+        the empty body); any HTTP status comes back to the caller, which fails the install."""
+
+        def fetch(path: str) -> tuple[int, bytes]:
+            reply = transport.request(
+                "app_download",
+                "GET",
+                path,
+                headers={"Mdm-Signature": identity.sign(b"")},
+                expect=tuple(range(100, 600)),
+            )
+            return reply.status_code, reply.content
+
+        return fetch
+
     def wipe(self) -> None:
-        """Forget everything: key, identity certificate, enrollment, profiles."""
+        """Forget everything: key, identity certificate, enrollment, profiles, apps."""
         self.identity = None
         self.topic = None
         self.profiles.clear()
+        self.apps = DeviceApps(self.spec, self.app_store)
         self.deferred.clear()
         self.ddm = DDMState(self.spec)
         self.wiped = True

@@ -16,11 +16,13 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mdmserver.logs import get_logger
 from mdmserver.simulator.answers import Behaviour
+from mdmserver.simulator.apps import APP_STORE, StoreApp
 from mdmserver.simulator.catalog import make_specs
 from mdmserver.simulator.device import SimDevice
 from mdmserver.simulator.stats import Stats
@@ -75,7 +77,11 @@ class Fleet:
         self.apns = apns
         behaviour = Behaviour(options.notnow_rate, options.error_rate)
         specs = make_specs(options.devices, macos_share=options.macos_share, seed=options.seed)
-        self.devices = [SimDevice(spec, behaviour, seed=options.seed) for spec in specs]
+        self.app_store: dict[int, StoreApp] = dict(APP_STORE)  # one App Store for the fleet
+        self.devices = [
+            SimDevice(spec, behaviour, seed=options.seed, app_store=self.app_store)
+            for spec in specs
+        ]
         self._pool = ThreadPoolExecutor(options.threads, thread_name_prefix="sim-device")
         self._active = 0
         self._idle = threading.Condition()
@@ -187,6 +193,28 @@ class Fleet:
             self._idle.notify_all()
         if not self._closed:
             self.wake(device)
+
+    # Apps ------------------------------------------------------------------------------------
+
+    def publish_app(self, adam_id: int | str, app: StoreApp) -> None:
+        """Put an app in the fleet's App Store, so InstallApplication by that Adam ID works."""
+        self.app_store[int(adam_id)] = app
+
+    def fail_installs(
+        self, bundle_id: str, chain: list[dict[str, Any]] | None = None, *,
+        times: int | None = None,
+    ) -> None:  # fmt: skip
+        """Every device fails installs of ``bundle_id`` (see DeviceApps.fail_install)."""
+        for device in self.devices:
+            device.apps.fail_install(bundle_id, chain, times=times)
+
+    def remove_when_installed(self, bundle_id: str) -> None:
+        """On every device the user deletes ``bundle_id`` by hand once it is installed."""
+        for device in self.devices:
+            device.apps.remove_when_installed(bundle_id)
+
+    def device(self, udid: str) -> SimDevice:
+        return next(d for d in self.devices if d.udid == udid)
 
     # Observing -------------------------------------------------------------------------------
 

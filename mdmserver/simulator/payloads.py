@@ -100,9 +100,16 @@ def security_info(spec: DeviceSpec) -> dict[str, Any]:
     }
 
 
+def preinstalled(spec: DeviceSpec) -> list[tuple[str, str, str, int]]:
+    """(bundle id, name, version, size) of the apps a device of this platform starts with."""
+    apps = IOS_APPS if spec.platform == "iOS" else MACOS_APPS
+    return [(b, n, v, 40_000_000 + 1_000 * i) for i, (b, n, v) in enumerate(apps)]
+
+
 def installed_applications(
     spec: DeviceSpec, identifiers: Sequence[str] | None
 ) -> list[dict[str, Any]]:
+    """The InstalledApplicationList of a device with only its preinstalled apps."""
     apps = IOS_APPS if spec.platform == "iOS" else MACOS_APPS
     chosen = [a for a in apps if not identifiers or a[0] in identifiers]
     return [

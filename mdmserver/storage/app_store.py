@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -25,6 +25,7 @@ from mdmserver.storage.schema import (
     apps,
     device_tags,
     devices,
+    enrollments,
     vpp_assets,
     vpp_events,
     vpp_licenses,
@@ -195,11 +196,12 @@ class AppStore:
         with self.engine.connect() as conn:
             return {r.app_id: _state_row(r) for r in conn.execute(query)}
 
-    def app_states(self, app_id: str) -> list[dict[str, Any]]:
+    def app_states(self, app_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         query = (
             select(app_device_states)
             .where(app_device_states.c.app_id == app_id)
             .order_by(app_device_states.c.device_id)
+            .limit(limit)
         )
         with self.engine.connect() as conn:
             return [_state_row(r) for r in conn.execute(query)]
@@ -305,12 +307,11 @@ class AppStore:
                     status="PENDING", num_requested=len(serials), created_at=now,
                 )
             )  # fmt: skip
-            for serial in serials:
-                _upsert_license(
-                    conn, adam_id, serial,
-                    {"pricing_param": pricing_param, "status": status, "event_id": event_id,
-                     "error": None, "updated_at": now},
-                )  # fmt: skip
+            _upsert_licenses(
+                conn, adam_id, serials,
+                {"pricing_param": pricing_param, "status": status, "event_id": event_id,
+                 "error": None, "updated_at": now},
+            )  # fmt: skip
 
     def finish_event(
         self,
@@ -337,10 +338,27 @@ class AppStore:
                     failures=json.dumps(list(failures)) if failures else None, completed_at=now,
                 )
             )  # fmt: skip
-            in_flight = conn.execute(
-                select(vpp_licenses.c.serial_number).where(vpp_licenses.c.event_id == event_id)
-            ).scalars()
-            for serial in list(in_flight):
+            in_flight = (
+                conn.execute(
+                    select(vpp_licenses.c.serial_number).where(
+                        vpp_licenses.c.event_id == event_id,
+                        vpp_licenses.c.serial_number.in_(failed),
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            # The serials that succeeded, in one statement (an event holds up to 1,000).
+            done = (vpp_licenses.c.adam_id == event.adam_id) & (vpp_licenses.c.event_id == event_id)
+            if failed:
+                done = done & vpp_licenses.c.serial_number.not_in(failed)
+            if event.event_type == "ASSOCIATE":
+                conn.execute(
+                    update(vpp_licenses).where(done).values(status="assigned", updated_at=now)
+                )
+            else:
+                conn.execute(delete(vpp_licenses).where(done))
+            for serial in in_flight:
                 key = (vpp_licenses.c.adam_id == event.adam_id) & (
                     vpp_licenses.c.serial_number == serial
                 )
@@ -357,12 +375,6 @@ class AppStore:
                         .where(key)
                         .values(status=status, error=error, updated_at=now)
                     )
-                elif event.event_type == "ASSOCIATE":
-                    conn.execute(
-                        update(vpp_licenses).where(key).values(status="assigned", updated_at=now)
-                    )
-                else:
-                    conn.execute(delete(vpp_licenses).where(key))
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -390,6 +402,86 @@ class AppStore:
                 LicenseRow(**{**r._asdict(), "updated_at": r.updated_at})
                 for r in conn.execute(query)
             ]
+
+    def license_counts(self, adam_id: str) -> dict[str, int]:
+        """status -> how many serials, for pages that show counts (not 100,000 rows)."""
+        query = (
+            select(vpp_licenses.c.status, func.count())
+            .where(vpp_licenses.c.adam_id == adam_id)
+            .group_by(vpp_licenses.c.status)
+        )
+        with self.engine.connect() as conn:
+            return {status: n for status, n in conn.execute(query).all()}
+
+    def state_counts(self, app_id: str) -> dict[str, int]:
+        """status -> how many devices have this app in that state."""
+        query = (
+            select(app_device_states.c.status, func.count())
+            .where(app_device_states.c.app_id == app_id)
+            .group_by(app_device_states.c.status)
+        )
+        with self.engine.connect() as conn:
+            return {status: n for status, n in conn.execute(query).all()}
+
+    # Rollout to many devices at once ---------------------------------------------------------
+
+    def rollout_targets(
+        self, app_id: str, adam_id: str | None
+    ) -> list[tuple[str, str | None, str | None]]:
+        """(device id, product name, model) of each device the app should now be installed on: its
+        device channel is active, it is assigned the app (all, or one of its tags), it holds a
+        license when the app needs one, and it has no state for the app yet (or only
+        ``needs_license``). One query for the whole fleet."""
+        query = (
+            select(devices.c.id, devices.c.product_name, devices.c.model)
+            .join(enrollments, enrollments.c.id == devices.c.id)
+            .where(enrollments.c.status == "active")
+            .where(
+                ~select(app_device_states.c.device_id)
+                .where(
+                    app_device_states.c.device_id == devices.c.id,
+                    app_device_states.c.app_id == app_id,
+                    app_device_states.c.status != "needs_license",
+                )
+                .exists()
+            )
+        )
+        if adam_id is not None:
+            query = query.join(
+                vpp_licenses,
+                (vpp_licenses.c.serial_number == devices.c.serial_number)
+                & (vpp_licenses.c.adam_id == adam_id)
+                & (vpp_licenses.c.status == "assigned"),
+            )
+        targets = self.assignments(app_id)
+        if ALL not in targets:
+            tags = [t.removeprefix("tag:") for t in targets]
+            query = query.where(
+                select(device_tags.c.device_id)
+                .where(device_tags.c.device_id == devices.c.id, device_tags.c.tag.in_(tags))
+                .exists()
+            )
+        with self.engine.connect() as conn:
+            return [(r.id, r.product_name, r.model) for r in conn.execute(query)]
+
+    def start_installs(self, app_id: str, device_ids: Sequence[str], command_uuid: str) -> None:
+        """Every one of these devices is now ``pending`` with this install command (first
+        attempt), in batched statements."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for start in range(0, len(device_ids), 5000):
+                chunk = list(device_ids[start : start + 5000])
+                conn.execute(  # only needs_license rows can be there (rollout_targets)
+                    delete(app_device_states).where(
+                        app_device_states.c.app_id == app_id,
+                        app_device_states.c.device_id.in_(chunk),
+                    )
+                )
+                _insert_rows(
+                    conn, app_device_states, "device_id", chunk,
+                    {"app_id": app_id, "status": "pending", "command_uuid": command_uuid,
+                     "error": None, "attempts": 1, "updated_at": now},
+                )  # fmt: skip
 
 
 class AppFiles:
@@ -435,10 +527,36 @@ def _is_assigned(conn: Connection, app_id: str, device_id: str) -> bool:
     return conn.execute(query.limit(1)).first() is not None
 
 
-def _upsert_license(conn: Connection, adam_id: str, serial: str, values: Mapping[str, Any]) -> None:
-    key = (vpp_licenses.c.adam_id == adam_id) & (vpp_licenses.c.serial_number == serial)
-    if conn.execute(update(vpp_licenses).where(key).values(**values)).rowcount == 0:
-        conn.execute(insert(vpp_licenses).values(adam_id=adam_id, serial_number=serial, **values))
+def _upsert_licenses(
+    conn: Connection, adam_id: str, serials: Sequence[str], values: Mapping[str, Any]
+) -> None:
+    """Set ``values`` on the licenses of these serials, creating the missing rows: three
+    statements per batch whatever its size, not two per serial."""
+    key = (vpp_licenses.c.adam_id == adam_id) & vpp_licenses.c.serial_number.in_(serials)
+    conn.execute(update(vpp_licenses).where(key).values(**values))
+    known = set(conn.execute(select(vpp_licenses.c.serial_number).where(key)).scalars())
+    missing = [serial for serial in dict.fromkeys(serials) if serial not in known]
+    _insert_rows(conn, vpp_licenses, "serial_number", missing, {"adam_id": adam_id, **values})
+
+
+def _insert_rows(
+    conn: Connection, table: Table, column: str, keys: Sequence[str], values: Mapping[str, Any]
+) -> None:
+    """One row per key (in ``column``), the other columns the same ``values``: on PostgreSQL
+    a single ``INSERT ... SELECT FROM unnest(...)`` (its driver's executemany costs a round
+    trip per row), elsewhere executemany (SQLite is in-process)."""
+    if not keys:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), [{column: key, **values} for key in keys])
+        return
+    names = [column, *values]
+    params = ", ".join(f":{name}" for name in values)
+    statement = text(
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT k, {params}"
+        " FROM unnest(CAST(:keys AS text[])) AS t(k)"
+    ).bindparams(*(bindparam(name, type_=table.c[name].type) for name in values))
+    conn.execute(statement, {"keys": list(keys), **values})
 
 
 def _state_row(row: Row[Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ call, audited with the person's name (``console:<name>``), refused by the same r
 
     pages.py    what people look at: dashboard, devices, one device, commands, enrollment, audit
     actions.py  what they do: device actions, bulk commands, tokens
+    apps.py     the app catalog, assignments, each device's app state
     auth.py     sessions, CSRF, roles
 """
 
@@ -89,6 +90,7 @@ def install_console(app: Flask, home: Path) -> None:
 
 from mdmserver.web.console import (  # noqa: E402,F401  (routes on bp)
     actions,
+    apps,
     declarations,
     pages,
     profiles,

@@ -32,6 +32,7 @@ from mdmserver.storage.base import QueueStatus
 from mdmserver.storage.fleet_queries import FleetQueries
 from mdmserver.storage.inventory_queries import SORTABLE, DeviceFilter
 from mdmserver.web.console import bp
+from mdmserver.web.console.apps import device_apps
 from mdmserver.web.console.auth import (
     actor,
     admin,
@@ -284,6 +285,7 @@ def render_device(ident: str, *, error: str | None = None, notice: str | None = 
         trust=built.trust.by_device(device_id).to_dict(),
         profiles=_profile_states(detail),
         declarations=_declaration_states(detail),
+        apps=device_apps(device_id),
         pending=[c for c in commands if c.status.value in ("queued", "sent", "notnow")],
         done=[(c, _result(c.result)) for c in commands if c.result is not None][:50],
         error=error,

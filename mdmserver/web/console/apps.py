@@ -1,0 +1,166 @@
+"""The console's apps (issue #17): the catalog with its kinds, bundle ids, versions and Apps and
+Books license counts, each app's assignments (targets and install behaviour) and its state on
+each device, and assigning / unassigning, through the same apps service as
+``/api/v1/apps/<app>/assignments`` and audited under the API's action names (``app.assign``,
+``app.unassign``). Each device's page shows its apps' states (:func:`device_apps`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, render_template, request
+
+from mdmserver.apps.desired import MANAGEMENT_FLAG_REMOVE_WITH_MDM
+from mdmserver.apps.reconcile import retry_at
+from mdmserver.apps.service import AppsService
+from mdmserver.service.admin.errors import AdminError
+from mdmserver.web.apps_runtime import EXTENSION
+from mdmserver.web.console import bp
+from mdmserver.web.console.auth import actor, admin, require
+
+KIND_NAMES = {
+    "app_store": "App Store",
+    "ios_inhouse": "In-house (iOS)",
+    "macos_pkg": "macOS package",
+}
+STATES_SHOWN = 500  # devices listed on one app's page
+FLAGS = {MANAGEMENT_FLAG_REMOVE_WITH_MDM: "removed with MDM"}
+
+
+def apps_service() -> AppsService | None:
+    service: AppsService | None = current_app.extensions.get(EXTENSION)
+    return service
+
+
+def _service() -> AppsService:
+    service = apps_service()
+    if service is None:
+        abort(404, "apps are not set up on this server")
+    return service
+
+
+def _flags(kind: str) -> list[str]:
+    """The ManagementFlags the server's install commands carry for this kind of app."""
+    return [] if kind == "macos_pkg" else list(FLAGS.values())
+
+
+def _licenses(service: AppsService) -> dict[str, dict[str, Any]]:
+    """adam id -> Apple's counts as last synced, and how many serials hold one here."""
+    counts = {a["adam_id"]: dict(a) for a in service.store.assets()}
+    for app in service.store.all():
+        if app.adam_id is None:
+            continue
+        held = service.store.license_counts(app.adam_id)
+        entry = counts.setdefault(app.adam_id, {})
+        entry["here"] = held.get("assigned", 0)
+        entry["failed"] = held.get("failed", 0)
+    return counts
+
+
+def _page(*, status: int = 200, error: str | None = None, notice: str | None = None) -> Any:
+    service = _service()
+    rows = [(a, service.store.assignments(a.id)) for a in service.store.all()]
+    return render_template(
+        "apps.html",
+        rows=rows,
+        kinds=KIND_NAMES,
+        licenses=_licenses(service),
+        token=service.token_summary(),
+        flags=_flags,
+        error=error,
+        notice=notice,
+    ), status
+
+
+@bp.get("/apps")
+@require("view")
+def apps() -> Any:
+    return _page()
+
+
+@bp.get("/apps/<key>")
+@require("view")
+def app_detail(key: str) -> Any:
+    service = _service()
+    try:
+        found = service.get(key)
+    except AdminError as exc:
+        abort(exc.status, exc.message)
+    counts = service.store.state_counts(found.id)
+    states = [describe_state(s) for s in service.store.app_states(found.id, limit=STATES_SHOWN)]
+    return render_template(
+        "app.html",
+        a=found,
+        kind=KIND_NAMES.get(found.kind, found.kind),
+        assignments=service.store.assignments(found.id),
+        flags=_flags(found.kind),
+        states=states,
+        total=sum(counts.values()),
+        counts=counts,
+        licenses=_licenses(service).get(found.adam_id or "", {}),
+    )
+
+
+@bp.post("/apps/<key>/assignments")
+@require("profiles.manage")
+def app_assign(key: str) -> Any:
+    service = _service()
+    target = request.form.get("target", "").strip()
+    behaviour = request.form.get("behaviour", "required")
+    remove = request.form.get("go") == "remove"
+    action = "app.unassign" if remove else "app.assign"
+    try:
+        with admin().audit.record(actor(), action, [key, target]):
+            if remove:
+                found = service.unassign(key, target)
+            else:
+                found, target, behaviour = service.assign(
+                    key, {"target": target, "behaviour": behaviour}
+                )
+    except AdminError as exc:
+        return _page(status=exc.status, error=exc.message)
+    if remove:
+        return _page(notice=f"{found.name} unassigned from {target}")
+    return _page(notice=f"{found.name} assigned to {target} ({behaviour})")
+
+
+def describe_state(state: dict[str, Any]) -> dict[str, Any]:
+    """One device's state of one app as people read it: the ErrorChain one line per link, and
+    when a failed install is tried again."""
+    error = state.get("error") or {}
+    lines = []
+    for link in error.get("ErrorChain") or []:
+        if isinstance(link, dict):
+            text = link.get("USEnglishDescription") or link.get("LocalizedDescription") or ""
+            lines.append(f"{link.get('ErrorDomain', '?')} {link.get('ErrorCode', '?')}: {text}")
+    lines.extend(f"refused by Apple's schema: {p}" for p in error.get("refused_by_schema") or [])
+    if error and not lines and error.get("status"):
+        lines.append(f"answered {error['status']}")
+    return {
+        **state,
+        "errors": lines,
+        "retry_at": retry_at(state) if state["status"] == "failed" else None,
+    }
+
+
+def device_apps(device_id: str) -> list[dict[str, Any]]:
+    """The apps assigned to a device (or with a state on it), for its page: name, kind,
+    behaviour, and the state (``not checked yet`` before its first ManagedApplicationList)."""
+    service = apps_service()
+    if service is None:
+        return []
+    assigned = service.store.assigned_to(device_id)
+    states = service.store.device_states(device_id)
+    names = {a.id: a for a in service.store.all()} if set(states) - set(assigned) else {}
+    rows: list[dict[str, Any]] = []
+    for app_id in sorted(set(assigned) | set(states)):
+        app, behaviour = assigned.get(app_id, (names.get(app_id), None))
+        if app is None:
+            continue
+        state = describe_state(states[app_id]) if app_id in states else None
+        rows.append({"app": app, "behaviour": behaviour, "state": state})
+    return sorted(rows, key=_by_name)
+
+
+def _by_name(row: dict[str, Any]) -> str:
+    return str(row["app"].name)
