@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app
 
-from mdmserver.apps.reconcile import AppReconciler
+from mdmserver.apps.declarative import AppDeclarations
+from mdmserver.apps.reconcile import AppReconciler, chain_status
 from mdmserver.apps.service import AppsService
 from mdmserver.logs import get_logger
 from mdmserver.metrics.registry import Sample
@@ -21,19 +22,28 @@ from mdmserver.storage.app_store import AppFiles, AppStore
 from mdmserver.web.runtime import runtime
 
 EXTENSION = "mdmserver.apps"
+DDM_EXTENSION = "mdmserver.ddm"
 log = get_logger("apps")
 
 
 def install_apps(app: Flask) -> AppsService:
     rt = runtime(app)
+    store = AppStore(rt.engine)
+    ddm = app.extensions.get(DDM_EXTENSION)  # installed first (install_ddm)
+    declarations = AppDeclarations(store, ddm.service) if ddm is not None else None
     service = AppsService(
-        AppStore(rt.engine),
+        store,
         AppFiles(rt.config.home / "apps"),
         server_url=rt.config.server_url,
         token_file=rt.config.home / "vpp.token",
         vpp_url=rt.config.vpp_url,
+        on_assignments=declarations.publish if declarations is not None else None,
     )
-    AppReconciler(service.store, rt.storage, rt.config.server_url).register(rt.hooks)
+    reconciler = AppReconciler(service.store, rt.storage, rt.config.server_url, declarations)
+    reconciler.register(rt.hooks)
+    reconciler.register_app_state(rt.hooks)
+    if ddm is not None:  # app.managed.list status feeds the per-device app state too
+        ddm.service.on_status = chain_status(ddm.service.on_status, reconciler.on_ddm_status)
     rt.metrics.register(
         "mdm_vpp_token_days_left",
         "gauge",
