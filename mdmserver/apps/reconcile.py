@@ -11,7 +11,7 @@ sent again only after a backoff that grows with each attempt (:func:`retry_at`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -277,9 +277,42 @@ class AppReconciler:
                     device_id, app_id, status, keep_command=True, attempts=attempts,
                     channel="command", installed_version=version,
                 )  # fmt: skip
+        installs = self._install(
+            enrollment_id, decided.install, wanted, states, platform, os_version, user_enrollment
+        )
+        queued += [request_type for _, request_type in installs]
+        queued += self._configure(enrollment_id, decided.state, wanted, states, platform)
+        by_bundle = {app.bundle_id: app for app in self.store.all()}
+        for bundle_id in decided.remove if removals else ():
+            app_id = by_bundle[bundle_id].id
+            if app_id in in_flight or states.get(app_id, {}).get("channel") == "ddm":
+                continue  # a RemoveApplication is on its way, or DDM removes it
+            command = new_command(REMOVE, {"Identifier": bundle_id})
+            self.storage.enqueue(command, [enrollment_id])
+            self.store.set_state(device_id, app_id, "removing", command_uuid=command.command_uuid)
+            queued.append(REMOVE)
+        if queued:
+            fields = {"enrollment_id": enrollment_id, "commands": queued}
+            log.info("apps_reconciled", extra={"fields": fields})
+        return queued
+
+    def _install(
+        self,
+        enrollment_id: str,
+        app_ids: list[str],
+        wanted: Mapping[str, StoredWanted],
+        states: Mapping[str, Mapping[str, Any]],
+        platform: str | None,
+        os_version: str | None,
+        user_enrollment: bool,
+    ) -> list[tuple[str, str]]:
+        """Queue one install command per app (unless it is backing off after a failure), each
+        checked against Apple's schema for the device first; (app id, request type) queued."""
+        device_id = enrollment_id
+        queued: list[tuple[str, str]] = []
         now = datetime.now(UTC)
-        for app_id in decided.install:
-            app = assigned[app_id][0]
+        for app_id in app_ids:
+            app = wanted[app_id].app
             assignment = wanted[app_id].assignment
             previous = states.get(app_id)
             attempts = previous["attempts"] if previous else 0
@@ -317,21 +350,36 @@ class AppReconciler:
                 attempts=attempts, channel="command",
                 configuration_sha256=configuration_digest(payload.get("Configuration")),
             )  # fmt: skip
-            queued.append(request_type)
-        queued += self._configure(enrollment_id, decided.state, wanted, states, platform)
-        by_bundle = {app.bundle_id: app for app in self.store.all()}
-        for bundle_id in decided.remove if removals else ():
-            app_id = by_bundle[bundle_id].id
-            if app_id in in_flight or states.get(app_id, {}).get("channel") == "ddm":
-                continue  # a RemoveApplication is on its way, or DDM removes it
-            command = new_command(REMOVE, {"Identifier": bundle_id})
-            self.storage.enqueue(command, [enrollment_id])
-            self.store.set_state(device_id, app_id, "removing", command_uuid=command.command_uuid)
-            queued.append(REMOVE)
-        if queued:
-            fields = {"enrollment_id": enrollment_id, "commands": queued}
-            log.info("apps_reconciled", extra={"fields": fields})
+            queued.append((app_id, request_type))
         return queued
+
+    def reinstall(self, device_id: str, bundle_ids: Sequence[str]) -> set[str]:
+        """Compliance remediation: install these apps again now where they are catalog apps
+        assigned to the device (required or available); the bundle ids on their way. An app
+        the device gets through DDM is left to it (a required app.managed app is reinstalled
+        by the device itself); one already being installed is not sent twice."""
+        wanted = self.store.wanted_by(device_id)
+        by_bundle = {w.app.bundle_id.lower(): app_id for app_id, w in wanted.items()}
+        states = self.store.device_states(device_id)
+        pending = {q.command_uuid for q in self.storage.queue(device_id) if q.status in _UNANSWERED}
+        facts = self.store.device_facts(device_id)
+        platform = platform_of(facts.get("product_name"), facts.get("model"))
+        on_way: set[str] = set()
+        install: dict[str, str] = {}  # app id -> the bundle id as the policy spells it
+        for bundle_id in bundle_ids:
+            app_id = by_bundle.get(bundle_id.lower())
+            if app_id is None:
+                continue
+            state = states.get(app_id, {})
+            if state.get("channel") == "ddm" or state.get("command_uuid") in pending:
+                on_way.add(bundle_id)
+            else:
+                install[app_id] = bundle_id
+        sent = self._install(
+            device_id, list(install), wanted, states, platform, facts.get("os_version"),
+            bool(facts.get("user_enrollment")),
+        )  # fmt: skip
+        return on_way | {install[app_id] for app_id, _ in sent}
 
     def _follow_ddm(
         self,

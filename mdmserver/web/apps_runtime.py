@@ -23,6 +23,7 @@ from mdmserver.web.runtime import runtime
 
 EXTENSION = "mdmserver.apps"
 DDM_EXTENSION = "mdmserver.ddm"
+INVENTORY_EXTENSION = "mdmserver.inventory"
 log = get_logger("apps")
 
 
@@ -42,6 +43,9 @@ def install_apps(app: Flask) -> AppsService:
     reconciler = AppReconciler(service.store, rt.storage, rt.config.server_url, declarations)
     reconciler.register(rt.hooks)
     reconciler.register_app_state(rt.hooks)
+    inventory = app.extensions.get(INVENTORY_EXTENSION)  # installed first (install_trust)
+    if inventory is not None:  # compliance remediation reinstalls required apps through it
+        inventory.compliance.remediator.apps = reconciler
     if ddm is not None:  # app.managed.list status feeds the per-device app state too
         ddm.service.on_status = chain_status(ddm.service.on_status, reconciler.on_ddm_status)
     rt.metrics.register(
