@@ -34,6 +34,7 @@ from mdmserver.storage.compliance_store import ComplianceStore, StoredState
 log = get_logger("remediation")
 
 Refresh = Callable[[str, datetime], bool]
+UNMANAGED_REMOVAL = "remove_unmanaged_app"  # a request for a person: MDM cannot do it
 Push = Callable[[list[str]], object]
 
 
@@ -140,11 +141,14 @@ class Remediator:
         managed = {b for r in evaluation.results if r.rule == "forbidden_apps" for b in r.removable}
         queued = False
         for bundle_id in found:
-            if self.store.open_remediation(device_id, "remove_app", bundle_id):
-                continue
             if bundle_id not in managed:
                 # Installed by the user: MDM cannot remove it; an admin (or the user) must.
-                self.store.add_remediation(device_id, "remove_app", bundle_id, "requested", now)
+                if not self.store.open_remediation(device_id, UNMANAGED_REMOVAL, bundle_id):
+                    self.store.add_remediation(
+                        device_id, UNMANAGED_REMOVAL, bundle_id, "requested", now
+                    )
+                continue
+            if self.store.open_remediation(device_id, "remove_app", bundle_id):
                 continue
             command = new_command("RemoveApplication", {"Identifier": bundle_id})
             self.storage.enqueue(command, [device_id], created_by="compliance")
