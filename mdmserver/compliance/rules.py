@@ -186,9 +186,14 @@ def required_apps(policy: Policy, device: DeviceState) -> RuleResult | None:
     problems: list[str] = []
     failing: list[str] = []
     unknown: list[str] = []
+    # DDM's list names only the apps declarations manage: alone it cannot say one is missing.
+    listed = any(device.facts.get(k) is not None for k in ("installed_apps", "managed_apps"))
     for wanted in policy.required_apps:
         found = seen.get(wanted.bundle_id.lower())
         if found is None or not found.present:
+            if not listed and found is None:
+                unknown.append(f"required app {wanted.bundle_id}: app lists not reported yet")
+                continue
             problems.append(f"required app {wanted.bundle_id} is not installed")
             failing.append(wanted.bundle_id)
             continue
@@ -224,7 +229,8 @@ def forbidden_apps(policy: Policy, device: DeviceState) -> RuleResult | None:
     if not forbidden:
         return None
     seen = app_sightings(device.facts)
-    if seen is None:
+    if seen is None or device.facts.get("installed_apps") is None:
+        # Only the InstalledApplicationList names apps the user installed.
         return _unknown(name, "installed applications not reported yet")
     found = sorted(
         (app for key, app in seen.items() if key in forbidden and app.present),

@@ -256,3 +256,49 @@ def test_a_ddm_iphone_gets_its_app_store_app_through_app_managed(
     phone.session()
     assert f"com.mdmserver.ddm.app.{pages}" not in phone.ddm.declarations
     assert device.udid not in _states(api, pages)
+
+
+def test_the_cli_sets_flags_and_configuration_and_declares_for_ddm(app, api, tmp_path):
+    """`mdmserver apps assign` checks the same way, is audited, and keeps the App Store app's
+    app.managed declaration in step (it is the same service)."""
+    from click.testing import CliRunner
+
+    from mdmserver.cli import main
+
+    config = runtime(app).config
+    env = {"MDM_HOME": str(config.home), "MDM_DATABASE_URL": config.database_url,
+           "MDM_VPP_URL": config.vpp_url, "MDM_SERVER_URL": config.server_url}  # fmt: skip
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+    pages = api.post("/api/v1/apps", {"name": "pages", "kind": "app_store", "bundle_id": PAGES,
+                                      "adam_id": ADAM_ID}).get_json()["id"]  # fmt: skip
+    settings = tmp_path / "pages.plist"
+    settings.write_bytes(plistlib.dumps({"Theme": "dark"}))
+    ran = cli(
+        "apps", "assign", "pages", "--management-flags", "5", "--configuration", str(settings)
+    )
+    assert ran.exit_code == 0, ran.output
+    listed = api.get(f"/api/v1/apps/{pages}").get_json()["assignments"]
+    assert listed == [{"target": "all", "behaviour": "required", "management_flags": 5,
+                       "configuration": {"Theme": "dark"}}]  # fmt: skip
+    # A configuration: delivered by command everywhere, so no app.managed declaration.
+    identifiers = [
+        d["Identifier"] for d in api.get("/api/v1/declarations").get_json()["declarations"]
+    ]
+    assert f"com.mdmserver.ddm.app.{pages}" not in identifiers
+    bad = cli("apps", "assign", "pages", "--tag", "lab", "--management-flags", "3")
+    assert bad.exit_code != 0 and "management_flags" in bad.output
+    assert cli("apps", "assign", "pages", "--management-flags", "4").exit_code == 0
+    declared = api.get(f"/api/v1/declarations/com.mdmserver.ddm.app.{pages}").get_json()
+    assert declared["Payload"]["IncludeInBackup"] is False  # flag 4: no backup of its data
+    entries = runtime(app).admin.store.audit_entries(limit=3)
+    assert [(e.action, e.outcome.split(":")[0]) for e in entries] == [
+        ("app.assign", "ok"),
+        ("app.assign", "refused 400"),
+        ("app.assign", "ok"),
+    ]
+    # The app's declarations follow its assignments: the DDM API does not change them.
+    refused = api.delete(f"/api/v1/declarations/com.mdmserver.ddm.app.{pages}.activation")
+    assert refused.status_code == 409

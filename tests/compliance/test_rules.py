@@ -160,6 +160,10 @@ def test_required_apps_on_every_app_list():
         Outcome.FAIL,
         "required app com.b 2.0 is older than 2.1",
     )
+    # DDM's list alone names only declared apps: it cannot say one is missing.
+    ddm_only = device(installed_apps=None, ddm_apps=[])
+    assert outcome(policy, ddm_only, "required_apps")[0] is Outcome.UNKNOWN
+    assert outcome(policy, ddm_only, "forbidden_apps")[0] is Outcome.UNKNOWN
     no_version = device(managed_apps=[{"id": "com.a", "status": "Managed"},
                                       {"id": "com.b", "status": "Managed"}])  # fmt: skip
     assert outcome(policy, no_version, "required_apps")[0] is Outcome.UNKNOWN
