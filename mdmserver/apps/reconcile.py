@@ -6,6 +6,14 @@ device's platform before it is queued; one the schema refuses is not sent, and t
 says why. Answers to the install commands record ``installing`` or ``failed`` with the
 ErrorChain, visible per device in ``GET /api/v1/apps/<app>/devices``; a failed install is
 sent again only after a backoff that grows with each attempt (:func:`retry_at`).
+
+Each device's state also says how the app reaches it (``channel``): ``command`` as above, or
+``ddm`` for an App Store app the device gets through its ``app.managed`` declaration
+(:mod:`mdmserver.apps.declarative`), whose state comes from the ``app.managed.list`` status
+item instead. ``InstalledApplicationList`` answers reconcile too (a required app they lack is
+installed; nothing is removed on their word, as they do not say what is managed), and a
+changed managed app configuration reaches an installed app as a Settings
+``ApplicationConfiguration`` item.
 """
 
 from __future__ import annotations
