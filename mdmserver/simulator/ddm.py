@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from mdmserver.catalog.schema import Platform, parse_version
-from mdmserver.ddm.schema import status_item_supported
+from mdmserver.ddm.schema import declaration_spec, status_item_supported
 from mdmserver.simulator.catalog import DeviceSpec
 from mdmserver.simulator.stats import Stats
 from mdmserver.simulator.transport import Transport
@@ -169,8 +169,14 @@ class DDMState:
             "device.model.family": self.spec.model,
             "softwareupdate.install-state": install,
             "management.declarations": self._declaration_status(),
-            APP_LIST: self._apps(),
         }
+        app_spec = declaration_spec(APP_MANAGED)  # app.managed.list: where app.managed exists
+        if (
+            app_spec is not None
+            and app_spec.unsupported(self.spec.platform, self.os_version, user_channel=False)
+            is None
+        ):
+            items[APP_LIST] = self._apps()
         if self._update_pending():
             items["softwareupdate.pending-version"] = {
                 "os-version": self.target_version(),
