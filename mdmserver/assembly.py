@@ -42,7 +42,8 @@ from typing import cast
 from cryptography import x509
 from sqlalchemy.engine import Engine
 
-from mdmserver.apps.reconcile import AppReconciler
+from mdmserver.apps.declarative import AppDeclarations
+from mdmserver.apps.reconcile import AppReconciler, chain_status
 from mdmserver.apps.service import AppsService
 from mdmserver.config import Config
 from mdmserver.crypto.ca import load_pem_certificates
@@ -195,7 +196,7 @@ def build_server(config: Config, *, role: Role = "web", engine: Engine | None = 
     )
     inventory.inventory.register(hooks)
     ddm = build_ddm(engine, features, hooks, wake, inventory)
-    apps = build_apps(config, engine, features, hooks)
+    apps = build_apps(config, engine, features, hooks, ddm, inventory)
 
     # 8. what a device gets next (the order is service/next_command.py's), the service stack
     reconciler = hooks.readers.apps
@@ -352,17 +353,34 @@ def build_ddm(
     return DDMRuntime(store, service)
 
 
-def build_apps(config: Config, engine: Engine, storage: Storage, hooks: Hooks) -> AppsService:
-    """The app catalog and Apps and Books licenses; enrollment and ``ManagedApplicationList``
-    answers reconcile a device's apps with its desired state (hooks)."""
+def build_apps(
+    config: Config,
+    engine: Engine,
+    storage: Storage,
+    hooks: Hooks,
+    ddm: DDMRuntime,
+    inventory: InventoryRuntime,
+) -> AppsService:
+    """The app catalog and Apps and Books licenses. Enrollment and the app-list answers
+    reconcile a device's apps with its desired state (hooks, the apps step); App Store apps
+    go as ``app.managed`` declarations to devices that take them (DDM), whose
+    ``app.managed.list`` status feeds the same per-device state; compliance remediation
+    reinstalls required apps through the reconciler."""
+    store = AppStore(engine)
+    declarations = AppDeclarations(store, ddm.service)
     service = AppsService(
-        AppStore(engine),
+        store,
         AppFiles(config.home / "apps"),
         server_url=config.server_url,
         token_file=config.home / "vpp.token",
         vpp_url=config.vpp_url,
+        on_assignments=declarations.publish,
     )
-    AppReconciler(service.store, storage, config.server_url).register(hooks)
+    reconciler = AppReconciler(store, storage, config.server_url, declarations)
+    reconciler.register(hooks)
+    reconciler.register_app_state(hooks)
+    inventory.compliance.remediator.apps = reconciler
+    ddm.service.on_status = chain_status(ddm.service.on_status, reconciler.on_ddm_status)
     summary = service.token_summary()
     for warning in summary["warnings"] if summary["installed"] else ():
         log.warning("vpp_token_expiring", extra={"fields": {"detail": warning}})

@@ -86,6 +86,55 @@ def read_managed_list(raw: Any) -> dict[str, str] | None:
     }
 
 
+def read_installed_list(raw: Any) -> dict[str, str | None] | None:
+    """bundle id -> version (ShortVersion, else Version) from an InstalledApplicationList
+    answer: every app on the device, managed or not; None when the answer has no list."""
+    found = raw.get("InstalledApplicationList") if isinstance(raw, Mapping) else None
+    if not isinstance(found, list):
+        return None
+    out: dict[str, str | None] = {}
+    for entry in found:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("Identifier"), str):
+            continue
+        version = entry.get("ShortVersion") or entry.get("Version")
+        out[entry["Identifier"]] = str(version)[:64] if isinstance(version, str | int) else None
+    return out
+
+
+# app.managed.list "state" (Apple's rangelist) -> the per-device app status.
+DDM_STATES = {
+    "managed": "installed",
+    "queued": "installing",
+    "prompting-for-consent": "installing",
+    "prompting-for-login": "installing",
+    "prompting-for-management": "installing",
+    "downloading": "installing",
+    "installing": "installing",
+    "managed-but-uninstalled": "pending",
+    "optional": "pending",
+    "failed": "failed",
+}
+LICENSE_NOT_FOUND = "Error.LicenseNotFound"
+
+
+def ddm_app_state(entry: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """The status and the device's reasons for one app.managed.list entry."""
+    reasons = entry.get("reasons")
+    reasons = [r for r in reasons if isinstance(r, Mapping)] if isinstance(reasons, list) else []
+    if any(r.get("code") == LICENSE_NOT_FOUND for r in reasons):
+        return "needs_license", reasons
+    status = DDM_STATES.get(str(entry.get("state")), "installing")
+    if status != "failed" and any(str(r.get("code", "")).startswith("Error.") for r in reasons):
+        status = "failed"
+    return status, reasons
+
+
+def default_flags(kind: str) -> int:
+    """Apps: removed with MDM (1). Packages: none, as before flags could be set (a package's
+    flags only matter with InstallAsManaged, which this server does not send)."""
+    return 0 if kind == "macos_pkg" else MANAGEMENT_FLAG_REMOVE_WITH_MDM
+
+
 def install_command(
     kind: str,
     *,
@@ -93,24 +142,29 @@ def install_command(
     manifest_url: str | None,
     manifest: Mapping[str, Any] | None,
     platform: str | None,
+    management_flags: int | None = None,
+    configuration: Mapping[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The RequestType and payload that install one catalog app."""
+    """The RequestType and payload that install one catalog app. ``management_flags``:
+    None is the kind's default (:func:`default_flags`), 0 leaves the key out;
+    ``configuration`` is the managed app configuration (Configuration). Keys a device's OS
+    does not take are dropped later, per device (:func:`mdmserver.apps.options.device_keys`)."""
+    flags = default_flags(kind) if management_flags is None else management_flags
+    extra: dict[str, Any] = {}
+    if flags:
+        extra["ManagementFlags"] = flags
+    if configuration is not None:
+        extra["Configuration"] = dict(configuration)
     if kind == "app_store":
         assert adam_id is not None
-        payload: dict[str, Any] = {
-            "iTunesStoreID": int(adam_id),
-            "ManagementFlags": MANAGEMENT_FLAG_REMOVE_WITH_MDM,
-        }
+        payload: dict[str, Any] = {"iTunesStoreID": int(adam_id), **extra}
         if platform == "iOS":  # iPadOS too: the schema names it iOS
             payload["Options"] = {"PurchaseMethod": 1}  # an Apps and Books license (iOS key)
         return "InstallApplication", payload
     if kind == "ios_inhouse":
         assert manifest_url is not None
-        return "InstallApplication", {
-            "ManifestURL": manifest_url,
-            "ManagementFlags": MANAGEMENT_FLAG_REMOVE_WITH_MDM,
-        }
+        return "InstallApplication", {"ManifestURL": manifest_url, **extra}
     if manifest is not None:
-        return "InstallEnterpriseApplication", {"Manifest": dict(manifest)}
+        return "InstallEnterpriseApplication", {"Manifest": dict(manifest), **extra}
     assert manifest_url is not None
-    return "InstallEnterpriseApplication", {"ManifestURL": manifest_url}
+    return "InstallEnterpriseApplication", {"ManifestURL": manifest_url, **extra}

@@ -8,13 +8,14 @@ and the database and the file store are unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mdmserver.apps import catalog
+from mdmserver.apps import catalog, options
 from mdmserver.apps.catalog import CatalogError
+from mdmserver.apps.desired import default_flags
 from mdmserver.apps.manifest import build_manifest, hash_stream
 from mdmserver.apps.vpp import (
     EXPIRY_WARNING_DAYS,
@@ -28,7 +29,14 @@ from mdmserver.apps.vpp import (
 from mdmserver.logs import get_logger
 from mdmserver.push.instance import write_private
 from mdmserver.service.admin.errors import AdminError, BadRequest, Conflict, NotFound, Unprocessable
-from mdmserver.storage.app_store import ALL, AppFiles, AppNameTaken, AppRow, new_app_id
+from mdmserver.storage.app_store import (
+    ALL,
+    AppFiles,
+    AppNameTaken,
+    AppRow,
+    Assignment,
+    new_app_id,
+)
 from mdmserver.storage.ports import AppPort
 
 log = get_logger("apps")
@@ -36,6 +44,7 @@ log = get_logger("apps")
 _SERIAL = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _FILE_SUFFIX = {"ios_inhouse": ".ipa", "macos_pkg": ".pkg"}
 MAX_SERIALS = 1000
+ASSIGNMENT_FIELDS = frozenset({"target", "behaviour", "management_flags", "configuration"})
 Progress = Callable[[EventStatus], None]
 
 
@@ -61,6 +70,7 @@ class AppsService:
         token_file: Path,
         vpp_url: str,
         client_factory: Callable[[ContentToken, str], VppClient] | None = None,
+        on_assignments: Callable[[str], object] | None = None,
     ) -> None:
         self.store = store
         self.files = files
@@ -68,6 +78,8 @@ class AppsService:
         self.token_file = token_file
         self.vpp_url = vpp_url
         self.client_factory = client_factory or (lambda token, url: VppClient(token, url))
+        # Called with the app id after its assignments change (the DDM declarations follow).
+        self.on_assignments = on_assignments
 
     # Catalog ---------------------------------------------------------------------------------
 
@@ -185,24 +197,34 @@ class AppsService:
         return found
 
     def assign(self, key: str, body: Any) -> tuple[AppRow, str, str]:
+        """Add or replace one assignment: its behaviour, management flags and managed app
+        configuration (both checked against Apple's schema; left out: the defaults)."""
         found = self.get(key)
         if not isinstance(body, dict):
             raise BadRequest("expected a JSON object")
-        unknown = sorted(set(body) - {"target", "behaviour"})
+        unknown = sorted(set(body) - ASSIGNMENT_FIELDS)
         if unknown:
             raise BadRequest(f"unknown fields: {', '.join(unknown)}")
         target = check_target(body.get("target"))
         try:
             behaviour = catalog.check_behaviour(body.get("behaviour", "required"))
-        except CatalogError as exc:
+            flags = options.check_flags(found.kind, body.get("management_flags"))
+            configuration = options.check_configuration(body.get("configuration"))
+        except (CatalogError, options.OptionError) as exc:
             raise BadRequest(str(exc)) from None
-        self.store.assign(found.id, target, behaviour)
+        self.store.assign(
+            found.id, target, behaviour, management_flags=flags, configuration=configuration
+        )
+        if self.on_assignments is not None:
+            self.on_assignments(found.id)
         return found, target, behaviour
 
     def unassign(self, key: str, target: str) -> AppRow:
         found = self.get(key)
         if not self.store.unassign(found.id, check_target(target)):
             raise NotFound(f"app {found.name!r} is not assigned to {target!r}")
+        if self.on_assignments is not None:
+            self.on_assignments(found.id)
         return found
 
     def _insert(self, values: Mapping[str, Any], app_id: str | None = None) -> AppRow:
@@ -380,7 +402,22 @@ def check_serials(body: Any) -> list[str]:
     return sorted(set(serials))
 
 
-def describe_app(app: AppRow, assignments: Mapping[str, str]) -> dict[str, Any]:
+def describe_app(
+    app: AppRow, assignments: Mapping[str, str], details: Sequence[Assignment] = ()
+) -> dict[str, Any]:
+    """``details``: the assignments with their flags and configuration (when given, they
+    replace the plain target -> behaviour list)."""
+    listed = [
+        {
+            "target": a.target,
+            "behaviour": a.behaviour,
+            "management_flags": a.management_flags
+            if a.management_flags is not None
+            else default_flags(app.kind),
+            "configuration": a.configuration,
+        }
+        for a in details
+    ] or [{"target": t, "behaviour": b} for t, b in sorted(assignments.items())]
     return {
         "id": app.id,
         "name": app.name,
@@ -394,7 +431,7 @@ def describe_app(app: AppRow, assignments: Mapping[str, str]) -> dict[str, Any]:
         "download_url": app.download_url,
         "manifest_url": app.manifest_url,
         "manifest": app.manifest,
-        "assignments": [{"target": t, "behaviour": b} for t, b in sorted(assignments.items())],
+        "assignments": listed,
         "created_at": app.created_at.isoformat(),
         "updated_at": app.updated_at.isoformat(),
     }

@@ -7,6 +7,8 @@ under the caller's name (``cli:<user>``), as for the other admin commands.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import plistlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +45,9 @@ def apps() -> None:
 def list_apps(as_json: bool) -> None:
     """List the catalog."""
     with _service() as service:
-        found = [describe_app(a, service.store.assignments(a.id)) for a in service.store.all()]
+        found = [
+            describe_app(a, {}, service.store.assignment_details(a.id)) for a in service.store.all()
+        ]
     if as_json:
         emit_json(found)
         return
@@ -135,11 +139,47 @@ def delete(app: str) -> None:
     "--behaviour", type=click.Choice(["required", "available"]), default="required",
     show_default=True,
 )  # fmt: skip
-def assign(app: str, tag: str | None, behaviour: str) -> None:
+@click.option(
+    "--management-flags",
+    type=int,
+    help="ManagementFlags: 0 none (the app stays when MDM goes), 1 remove with MDM (the "
+    "default), 4 no backup of its data, 5 both (packages: 0 or 1).",
+)
+@click.option(
+    "--configuration",
+    "configuration_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The managed app configuration: a JSON object or a property list file.",
+)
+def assign(
+    app: str,
+    tag: str | None,
+    behaviour: str,
+    management_flags: int | None,
+    configuration_file: Path | None,
+) -> None:
+    """Assign APP (replacing the target's assignment, its flags and configuration)."""
     target = f"tag:{tag}" if tag else "all"
+    body: dict[str, Any] = {"target": target, "behaviour": behaviour}
+    if management_flags is not None:
+        body["management_flags"] = management_flags
+    if configuration_file is not None:
+        body["configuration"] = _read_configuration(configuration_file)
     with _service("app.assign", [app, target]) as service:
-        found, _, _ = service.assign(app, {"target": target, "behaviour": behaviour})
+        found, _, _ = service.assign(app, body)
     click.echo(f"assigned {found.name} to {target} ({behaviour})")
+
+
+def _read_configuration(path: Path) -> Any:
+    data = path.read_bytes()
+    try:
+        return json.loads(data)
+    except ValueError:
+        pass
+    try:
+        return plistlib.loads(data)
+    except Exception:
+        raise click.ClickException(f"{path}: neither JSON nor a property list") from None
 
 
 @apps.command("unassign")
@@ -241,7 +281,7 @@ def licenses(app: str, as_json: bool) -> None:
 
 def _show(service: AppsService, app_id: str, as_json: bool) -> None:
     found = service.get(app_id)
-    described = describe_app(found, service.store.assignments(found.id))
+    described = describe_app(found, {}, service.store.assignment_details(found.id))
     if as_json:
         emit_json(described)
         return

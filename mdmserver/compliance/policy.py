@@ -10,6 +10,7 @@ rule off.
     firewall_enabled = true
     supervised = false
     required_profiles = ["com.example.wifi"]
+    required_apps = ["com.example.vpn", { bundle_id = "com.example.mail", min_version = "2.1" }]
     forbidden_apps = ["com.example.bad"]   # added to the jailbreak list
     jailbreak_apps = true                  # use the built-in jailbreak-indicator list
     max_checkin_age_hours = 168
@@ -18,6 +19,8 @@ rule off.
     [remediation]
     requeue_missing_profiles = true
     refresh_inventory = true
+    reinstall_required_apps = true         # a missing required app assigned to the device
+    remove_forbidden_apps = true           # a forbidden app this server manages
     device_lock_after_hours = 72           # absent: never lock
     device_lock_message = "This device is out of compliance. Contact IT."
 """
@@ -45,6 +48,8 @@ class PolicyError(ValueError):
 class Remediation:
     requeue_missing_profiles: bool = True
     refresh_inventory: bool = True
+    reinstall_required_apps: bool = True
+    remove_forbidden_apps: bool = True
     device_lock_after_hours: float | None = None
     device_lock_message: str = "This device is out of compliance. Contact your IT department."
 
@@ -63,6 +68,20 @@ class OSUpdateRule:
 
 
 @dataclass(frozen=True)
+class RequiredApp:
+    """An app that must be installed, at ``min_version`` or later when given (compared as
+    dotted numbers, as OS versions are)."""
+
+    bundle_id: str
+    min_version: str | None = None
+
+    def to_dict(self) -> dict[str, Any] | str:
+        if self.min_version is None:
+            return self.bundle_id
+        return {"bundle_id": self.bundle_id, "min_version": self.min_version}
+
+
+@dataclass(frozen=True)
 class Policy:
     min_os_version: Mapping[str, str] = field(default_factory=dict)
     passcode_present: bool = True
@@ -72,6 +91,7 @@ class Policy:
     firewall_enabled: bool = False
     supervised: bool = False
     required_profiles: tuple[str, ...] = ()
+    required_apps: tuple[RequiredApp, ...] = ()
     forbidden_apps: tuple[str, ...] = ()
     jailbreak_apps: bool = True
     max_checkin_age_hours: float | None = 168.0
@@ -91,6 +111,7 @@ class Policy:
         data["min_os_version"] = dict(self.min_os_version)
         data["required_profiles"] = list(self.required_profiles)
         data["forbidden_apps"] = list(self.forbidden_apps)
+        data["required_apps"] = [app.to_dict() for app in self.required_apps]
         data["os_updates"] = [rule.to_dict() for rule in self.os_updates]
         return data
 
@@ -125,6 +146,8 @@ def policy_from(data: Mapping[str, Any]) -> Policy:
             values[key] = _remediation(value)
         elif key == "os_updates":
             values[key] = _os_updates(value)
+        elif key == "required_apps":
+            values[key] = _required_apps(value)
         else:
             raise PolicyError(f"unknown policy key {key!r}")
     return Policy(**values)
@@ -181,6 +204,29 @@ def _versions(value: Any) -> dict[str, str]:
     return versions
 
 
+def _required_apps(value: Any) -> tuple[RequiredApp, ...]:
+    """Bundle ids, or {bundle_id, min_version} tables."""
+    if not isinstance(value, list):
+        raise PolicyError("required_apps must be a list of bundle ids or {bundle_id, min_version}")
+    apps = []
+    for i, item in enumerate(value):
+        where = f"required_apps[{i}]"
+        if isinstance(item, str):
+            item = {"bundle_id": item}
+        if not isinstance(item, Mapping) or set(item) - {"bundle_id", "min_version"}:
+            raise PolicyError(f"{where} must be a bundle id or a table with bundle_id, min_version")
+        bundle_id, minimum = item.get("bundle_id"), item.get("min_version")
+        if not isinstance(bundle_id, str) or not 0 < len(bundle_id) <= 255:
+            raise PolicyError(f"{where}.bundle_id: a bundle id (1 to 255 characters)")
+        if minimum is not None:
+            try:
+                parse_version(str(minimum))
+            except ValueError:
+                raise PolicyError(f"{where}.min_version: not a version: {minimum!r}") from None
+        apps.append(RequiredApp(bundle_id, str(minimum) if minimum is not None else None))
+    return tuple(apps)
+
+
 def _os_updates(value: Any) -> tuple[OSUpdateRule, ...]:
     if not isinstance(value, list):
         raise PolicyError("os_updates must be a list of {version, by, platform}")
@@ -217,7 +263,12 @@ def _remediation(value: Any) -> Remediation:
         raise PolicyError("remediation must be a table")
     values: dict[str, Any] = {}
     for key, item in value.items():
-        if key in ("requeue_missing_profiles", "refresh_inventory"):
+        if key in (
+            "requeue_missing_profiles",
+            "refresh_inventory",
+            "reinstall_required_apps",
+            "remove_forbidden_apps",
+        ):
             values[key] = _bool(f"remediation.{key}", item)
         elif key == "device_lock_after_hours":
             values[key] = _positive_or_none(f"remediation.{key}", item)

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from mdmserver.catalog.schema import parse_version
+from mdmserver.compliance.apps import app_sightings
+from mdmserver.compliance.jailbreak import JAILBREAK_APPS
 from mdmserver.compliance.policy import Policy
 
 
@@ -28,6 +30,7 @@ class RuleResult:
     outcome: Outcome
     reason: str
     items: tuple[str, ...] = ()  # what failed: missing profile identifiers, forbidden bundle ids
+    removable: tuple[str, ...] = ()  # of the forbidden apps, those MDM manages (can remove)
 
     def to_dict(self) -> dict[str, str]:
         return {"rule": self.rule, "outcome": self.outcome.value, "reason": self.reason}
@@ -171,28 +174,96 @@ def required_profiles(policy: Policy, device: DeviceState) -> RuleResult | None:
     return _ok(name, "all required profiles installed")
 
 
+def required_apps(policy: Policy, device: DeviceState) -> RuleResult | None:
+    """Each required app installed (at its minimum version when the policy names one), as the
+    device's app lists and DDM status say; ``items``: the bundle ids missing or too old."""
+    name = "required_apps"
+    if not policy.required_apps:
+        return None
+    seen = app_sightings(device.facts)
+    if seen is None:
+        return _unknown(name, "app lists not reported yet")
+    problems: list[str] = []
+    failing: list[str] = []
+    unknown: list[str] = []
+    # DDM's list names only the apps declarations manage: alone it cannot say one is missing.
+    listed = any(device.facts.get(k) is not None for k in ("installed_apps", "managed_apps"))
+    for wanted in policy.required_apps:
+        found = seen.get(wanted.bundle_id.lower())
+        if found is None or not found.present:
+            if not listed and found is None:
+                unknown.append(f"required app {wanted.bundle_id}: app lists not reported yet")
+                continue
+            problems.append(f"required app {wanted.bundle_id} is not installed")
+            failing.append(wanted.bundle_id)
+            continue
+        if wanted.min_version is None:
+            continue
+        if found.version is None:
+            unknown.append(f"required app {wanted.bundle_id}: version not reported yet")
+            continue
+        try:
+            too_old = parse_version(found.version) < parse_version(wanted.min_version)
+        except ValueError:
+            unknown.append(f"required app {wanted.bundle_id}: unreadable version {found.version!r}")
+            continue
+        if too_old:
+            problems.append(
+                f"required app {wanted.bundle_id} {found.version} is older than "
+                f"{wanted.min_version}"
+            )
+            failing.append(wanted.bundle_id)
+    if problems:
+        return RuleResult(name, Outcome.FAIL, "; ".join(problems + unknown), tuple(failing))
+    if unknown:
+        return _unknown(name, "; ".join(unknown))
+    return _ok(name, "all required apps installed")
+
+
 def forbidden_apps(policy: Policy, device: DeviceState) -> RuleResult | None:
+    """No forbidden app (the policy's and, unless turned off, the jailbreak indicators) on
+    the device, by any of its app lists. The reason says which can be removed: MDM removes
+    only apps it manages; an app the user installed must be removed by the user."""
     name = "forbidden_apps"
     forbidden = policy.forbidden
     if not forbidden:
         return None
-    apps = device.facts.get("installed_apps")
-    if apps is None:
+    seen = app_sightings(device.facts)
+    if seen is None or device.facts.get("installed_apps") is None:
+        # Only the InstalledApplicationList names apps the user installed.
         return _unknown(name, "installed applications not reported yet")
     found = sorted(
-        {
-            app_id
-            for app in apps
-            if isinstance(app, Mapping)
-            and isinstance(app_id := app.get("id"), str)
-            and app_id.lower() in forbidden
-        }
+        (app for key, app in seen.items() if key in forbidden and app.present),
+        key=lambda app: app.bundle_id,
     )
     if found:
-        labels = ", ".join(f"{forbidden[app_id.lower()]} ({app_id})" for app_id in found)
-        reason = "forbidden apps installed (jailbreak indicator): " + labels
-        return RuleResult(name, Outcome.FAIL, reason, tuple(found))
+        labels = []
+        for app in found:
+            label = forbidden[app.bundle_id.lower()]
+            text = label if label == app.bundle_id else f"{label} ({app.bundle_id})"
+            if app.managed:
+                text += " [managed: MDM can remove it]"
+            else:
+                text += " [not managed: MDM cannot remove it, the user must]"
+            labels.append(text)
+        jailbreak = any(a.bundle_id.lower() in _JAILBREAK for a in found)
+        kind = (
+            "forbidden apps installed (jailbreak indicator)"
+            if jailbreak
+            else ("forbidden apps installed")
+        )
+        reason = f"{kind}: " + ", ".join(labels)
+        return RuleResult(
+            name,
+            Outcome.FAIL,
+            reason,
+            tuple(a.bundle_id for a in found),
+            tuple(a.bundle_id for a in found if a.managed),
+        )
     return _ok(name, "no forbidden apps installed")
+
+
+_JAILBREAK = frozenset(k.lower() for k in JAILBREAK_APPS)
 
 
 def checkin_age(policy: Policy, device: DeviceState) -> RuleResult | None:
@@ -234,6 +305,7 @@ RULES: tuple[Rule, ...] = (
     firewall_enabled,
     supervised,
     required_profiles,
+    required_apps,
     forbidden_apps,
     checkin_age,
     identity_certificate,

@@ -333,7 +333,7 @@ class DDMService:
 
     def delete(self, identifier: str) -> int:
         row = self.get(identifier)
-        if row.managed_by == "server":
+        if row.managed_by != "admin":
             raise DeclarationConflict(f"{identifier!r} is managed by this server")
         users = [
             other.identifier
@@ -348,6 +348,7 @@ class DDMService:
     def assign(self, identifier: str, target: str) -> tuple[bool, int]:
         """Whether the assignment is new, and how many channels were sent a sync."""
         row = self.get(identifier)
+        _not_the_apps(row)
         # The declaration and what it brings along (an activation's configurations).
         for member in [row, *(self.store.get(ref) for _, ref in references(row.type, row.payload))]:
             spec = declaration_spec(member.type) if member is not None else None
@@ -357,7 +358,7 @@ class DDMService:
         return added, self.sync() if added else 0
 
     def unassign(self, identifier: str, target: str) -> tuple[bool, int]:
-        self.get(identifier)
+        _not_the_apps(self.get(identifier))
         removed = self.store.unassign(identifier, parse_target(target))
         return removed, self.sync() if removed else 0
 
@@ -466,6 +467,15 @@ class DDMService:
                 {"identifier": k, "reason": v} for k, v in sorted(self.unsupported_on(ctx).items())
             ],
         }
+
+
+def _not_the_apps(row: DeclarationRow) -> None:
+    """An app's app.managed declarations follow its assignments (mdmserver.apps.declarative);
+    they are assigned through /api/v1/apps, never here."""
+    if row.managed_by == "apps":
+        raise DeclarationConflict(
+            f"{row.identifier!r} follows an app's assignments: assign the app instead"
+        )
 
 
 def _item(row: DeclarationRow) -> DeclarationItem:

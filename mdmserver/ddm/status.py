@@ -47,6 +47,8 @@ FACTS = {
     "device.identifier.serial-number": "serial_number",
 }
 MAX_DEPTH = 8
+DDM_APPS = "app.managed.list"  # -> the ddm_apps fact: apps DDM manages, with state and version
+MAX_APPS = 5000
 
 
 def flatten(items: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,4 +99,27 @@ def facts_from(items: Mapping[str, Any]) -> dict[str, Any]:
                 facts[fact] = value
         elif isinstance(value, str):
             facts[fact] = value
+    if isinstance(items.get(DDM_APPS), list):
+        facts["ddm_apps"] = ddm_apps(items[DDM_APPS])
     return facts
+
+
+def ddm_apps(entries: list[Any]) -> list[dict[str, Any]]:
+    """app.managed.list entries as inventory keeps apps: id, state, version (short version
+    first, as InstalledApplicationList's ShortVersion), the declaration managing it."""
+    out = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("identifier"), str):
+            continue
+        version = entry.get("short-version") or entry.get("version")
+        out.append(
+            {
+                "id": entry["identifier"][:256],
+                "state": str(entry.get("state"))[:64] if entry.get("state") else None,
+                "version": str(version)[:64] if isinstance(version, str | int) else None,
+                "declaration": str(entry.get("declaration-identifier"))[:255]
+                if entry.get("declaration-identifier")
+                else None,
+            }
+        )
+    return sorted(out, key=lambda app: app["id"])[:MAX_APPS]

@@ -42,7 +42,7 @@ SCALAR_FIELDS = (
     "sip",
     "firewall",
 )
-LIST_FIELDS = ("installed_apps", "managed_apps", "profiles", "certificates")
+LIST_FIELDS = ("installed_apps", "managed_apps", "ddm_apps", "profiles", "certificates")
 FIELDS = SCALAR_FIELDS + LIST_FIELDS
 # Reported by more than one command: a missing key leaves the other command's value alone.
 SHARED_FIELDS = frozenset({"sip", "supervised"})

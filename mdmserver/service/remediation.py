@@ -7,6 +7,11 @@ is compliant again), so an admin sees what was tried and nothing is queued twice
   profile is assigned to the device; otherwise recorded as a request for an admin;
 - unknown facts or a silent device: an inventory refresh, from scheduled evaluations only
   (rate-limited by the caller);
+- a required app missing or too old (issue #17): installed again through the apps feature's
+  reconciler when the app is in the catalog and assigned to the device (its backoff and
+  channel, command or DDM, apply); otherwise recorded as a request for an admin;
+- a forbidden app MDM manages: a ``RemoveApplication``; one the user installed cannot be
+  removed by MDM, so it is recorded as a request (the trust reason says so too);
 - optionally a DeviceLock once the device has been non-compliant past the grace period, for
   failures other than silence (a device that is merely offline is not locked when it returns).
 
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -35,6 +40,7 @@ from mdmserver.storage.ports import CompliancePort, QueuePort
 log = get_logger("remediation")
 
 Refresh = Callable[[str, datetime], bool]
+UNMANAGED_REMOVAL = "remove_unmanaged_app"  # a request for a person: MDM cannot do it
 Push = Callable[[list[str]], object]
 Action = Callable[[], object]
 STEP = "remediation"
@@ -47,6 +53,15 @@ class ProfilesPort(Protocol):
     def reconcile(self, device_id: str) -> None: ...
 
 
+class AppsPort(Protocol):
+    """The slice of issue #17's app reconciler remediation needs."""
+
+    def reinstall(self, device_id: str, bundle_ids: Sequence[str]) -> set[str]:
+        """Queue installs of these apps where they are assigned catalog apps; the bundle ids
+        now on their way (queued, or left to the device's DDM)."""
+        ...
+
+
 class Remediator:
     def __init__(
         self,
@@ -55,12 +70,14 @@ class Remediator:
         refresh: Refresh,
         profiles: ProfilesPort | None = None,
         push: Push | None = None,
+        apps: AppsPort | None = None,
     ) -> None:
         self.store = store
         self.storage = storage
         self.refresh = refresh
         self.profiles = profiles
         self.push = push
+        self.apps = apps  # set by the apps feature's wiring, which is built after this
         # device -> what its remediation step queues; filled and emptied in one request.
         self._due: dict[str, list[Action]] = {}
         self._due_lock = threading.Lock()
@@ -108,6 +125,10 @@ class Remediator:
         plan = policy.remediation
         if plan.requeue_missing_profiles and evaluation.failed("required_profiles"):
             queued |= self._profiles(device_id, evaluation, now)
+        if plan.reinstall_required_apps and evaluation.failed("required_apps"):
+            queued |= self._reinstall(device_id, evaluation, now)
+        if plan.remove_forbidden_apps and evaluation.failed("forbidden_apps"):
+            queued |= self._remove(device_id, evaluation, now)
         needs_data = any(r.outcome is Outcome.UNKNOWN for r in evaluation.results)
         # Inside the device's own request the missing answers are usually still queued, and
         # the device is plainly not silent: refreshing is the scheduler's job.
@@ -137,6 +158,45 @@ class Remediator:
             profiles = self.profiles
             self._act(device_id, lambda: profiles.reconcile(device_id))
         return reconcile
+
+    def _reinstall(self, device_id: str, evaluation: Evaluation, now: datetime) -> bool:
+        missing = _items(evaluation, "required_apps")
+        fresh = [b for b in missing if not self.store.open_remediation(device_id, "install_app", b)]
+        if not fresh:
+            return False
+        sent = self.apps.reinstall(device_id, fresh) if self.apps is not None else set()
+        for bundle_id in fresh:
+            status = "queued" if bundle_id in sent else "requested"
+            self.store.add_remediation(device_id, "install_app", bundle_id, status, now)
+            fields = {"device_id": device_id, "bundle_id": bundle_id, "s": status}
+            log.info("remediation_app_install", extra={"fields": fields})
+        return bool(sent)
+
+    def _remove(self, device_id: str, evaluation: Evaluation, now: datetime) -> bool:
+        found = _items(evaluation, "forbidden_apps")
+        managed = {b for r in evaluation.results if r.rule == "forbidden_apps" for b in r.removable}
+        queued = False
+        for bundle_id in found:
+            if bundle_id not in managed:
+                # Installed by the user: MDM cannot remove it; an admin (or the user) must.
+                if not self.store.open_remediation(device_id, UNMANAGED_REMOVAL, bundle_id):
+                    self.store.add_remediation(
+                        device_id, UNMANAGED_REMOVAL, bundle_id, "requested", now
+                    )
+                continue
+            if self.store.open_remediation(device_id, "remove_app", bundle_id):
+                continue
+            command = new_command("RemoveApplication", {"Identifier": bundle_id})
+            self.storage.enqueue(command, [device_id], created_by="compliance")
+            self.store.add_remediation(
+                device_id, "remove_app", bundle_id, "queued", now, command.command_uuid
+            )
+            log.warning(
+                "remediation_app_remove",
+                extra={"fields": {"device_id": device_id, "bundle_id": bundle_id}},
+            )
+            queued = True
+        return queued
 
     def _lock(
         self,
@@ -170,3 +230,7 @@ class Remediator:
             extra={"fields": {"device_id": device_id, "command_uuid": command.command_uuid}},
         )
         return True
+
+
+def _items(evaluation: Evaluation, rule: str) -> tuple[str, ...]:
+    return next((r.items for r in evaluation.results if r.rule == rule), ())

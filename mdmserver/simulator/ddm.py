@@ -8,6 +8,10 @@ the test configuration) when an activation names them, and reports status: a ful
 after a sync, then incremental ones as its state changes. Two changes happen over time, one
 step per poll session: a passcode that did not meet the policy is fixed by its "user", and an
 enforced OS update goes downloading -> installing -> done (the OS version changes).
+
+An activated ``app.managed`` configuration installs its App Store app (the bundle id and
+version the simulated store gives its AppStoreID, :data:`STORE`), reported in the
+``app.managed.list`` status item; an app whose configuration goes away is reported removed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from mdmserver.catalog.schema import Platform, parse_version
-from mdmserver.ddm.schema import status_item_supported
+from mdmserver.ddm.schema import declaration_spec, status_item_supported
 from mdmserver.simulator.catalog import DeviceSpec
 from mdmserver.simulator.stats import Stats
 from mdmserver.simulator.transport import Transport
@@ -30,8 +34,18 @@ APPLIED = frozenset(
         "com.apple.configuration.management.status-subscriptions",
         "com.apple.configuration.softwareupdate.enforcement.specific",
         "com.apple.configuration.management.test",
+        "com.apple.configuration.app.managed",
     }
 )
+APP_MANAGED = "com.apple.configuration.app.managed"
+APP_LIST = "app.managed.list"
+# The simulated App Store: AppStoreID -> (bundle id, short version). Others get a made-up id.
+STORE: dict[str, tuple[str, str]] = {
+    "408709785": ("com.apple.Pages", "14.2"),
+    "361309726": ("com.apple.Pages", "14.2"),
+    "361285480": ("com.apple.Keynote", "14.2"),
+    "361304891": ("com.apple.Numbers", "14.2"),
+}
 SECTIONS = {"Activations": "activation", "Configurations": "configuration",
             "Assets": "asset", "Management": "management"}  # fmt: skip
 UPDATE_STEPS = ("downloading", "installing")
@@ -156,6 +170,13 @@ class DDMState:
             "softwareupdate.install-state": install,
             "management.declarations": self._declaration_status(),
         }
+        app_spec = declaration_spec(APP_MANAGED)  # app.managed.list: where app.managed exists
+        if (
+            app_spec is not None
+            and app_spec.unsupported(self.spec.platform, self.os_version, user_channel=False)
+            is None
+        ):
+            items[APP_LIST] = self._apps()
         if self._update_pending():
             items["softwareupdate.pending-version"] = {
                 "os-version": self.target_version(),
@@ -165,6 +186,19 @@ class DDMState:
             items["diskmanagement.filevault.enabled"] = True
         platform = cast(Platform, self.spec.platform)
         return {k: v for k, v in items.items() if status_item_supported(k, platform)}
+
+    def _apps(self) -> list[dict[str, Any]]:
+        """The apps the active app.managed configurations installed."""
+        out = []
+        for identifier, d in sorted(self._active().items()):
+            if d.type != APP_MANAGED:
+                continue
+            store_id = str(d.payload.get("AppStoreID") or d.payload.get("BundleID") or "")
+            bundle_id, version = STORE.get(store_id, (f"sim.app.{store_id}", "1.0"))
+            out.append({"identifier": bundle_id, "declaration-identifier": identifier,
+                        "name": bundle_id.rsplit(".", 1)[-1], "short-version": version,
+                        "version": version, "state": "managed"})  # fmt: skip
+        return out
 
     def _declaration_status(self) -> dict[str, list[dict[str, Any]]]:
         active = self._active()
@@ -195,8 +229,11 @@ class DDMState:
         changed = items if full else {k: v for k, v in items.items() if self.reported.get(k) != v}
         if not changed:
             return False
+        sent = dict(changed)
+        if not full and APP_LIST in changed:  # a list item carries only what changed
+            sent[APP_LIST] = _list_changes(self.reported.get(APP_LIST), changed[APP_LIST])
         nested: dict[str, Any] = {}
-        for name, value in changed.items():
+        for name, value in sent.items():
             head, _, tail = name.partition(".")
             node = nested.setdefault(head, {})
             parts = tail.split(".") if name not in ("management.declarations",) else [tail]
@@ -223,3 +260,12 @@ class DDMState:
                 stats.event("ddm_os_updated")
         if self.report(identity, transport, full=False):
             stats.event("ddm_status_reports")
+
+
+def _list_changes(before: Any, now: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An incremental report's list: new or changed entries, and ``_removed`` for the gone."""
+    old = {e["identifier"]: e for e in before or [] if isinstance(e, dict)}
+    new = {e["identifier"]: e for e in now}
+    changes = [e for key, e in new.items() if old.get(key) != e]
+    changes += [{"identifier": key, "_removed": True} for key in old if key not in new]
+    return changes

@@ -23,6 +23,7 @@ from mdmserver.storage.schema import (
     app_assignments,
     app_device_states,
     apps,
+    ddm_channels,
     device_tags,
     devices,
     enrollments,
@@ -56,6 +57,25 @@ class AppRow:
     manifest: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One app assigned to one target, with what its install command carries."""
+
+    target: str
+    behaviour: str
+    management_flags: int | None  # None: the default (1, remove with MDM)
+    configuration: dict[str, Any] | None  # the managed app configuration
+
+
+@dataclass(frozen=True, slots=True)
+class WantedApp:
+    """An app assigned to a device: the assignment that decides for it (required over
+    available, a tag's over all's)."""
+
+    app: AppRow
+    assignment: Assignment
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +131,16 @@ class AppStore:
             conn.execute(delete(app_device_states).where(app_device_states.c.app_id == app_id))
             return conn.execute(delete(apps).where(apps.c.id == app_id)).rowcount > 0
 
-    def assign(self, app_id: str, target: str, behaviour: str) -> None:
-        """Add or change one assignment (its behaviour is replaced)."""
+    def assign(
+        self,
+        app_id: str,
+        target: str,
+        behaviour: str,
+        *,
+        management_flags: int | None = None,
+        configuration: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Add or change one assignment (its behaviour, flags and configuration are replaced)."""
         with self.engine.begin() as conn:
             conn.execute(
                 delete(app_assignments).where(
@@ -121,7 +149,12 @@ class AppStore:
             )
             conn.execute(
                 insert(app_assignments).values(
-                    app_id=app_id, target=target, behaviour=behaviour, created_at=utcnow()
+                    app_id=app_id,
+                    target=target,
+                    behaviour=behaviour,
+                    management_flags=management_flags,
+                    configuration=json.dumps(configuration) if configuration is not None else None,
+                    created_at=utcnow(),
                 )
             )
 
@@ -141,6 +174,15 @@ class AppStore:
         )
         with self.engine.connect() as conn:
             return {t: b for t, b in conn.execute(query).all()}
+
+    def assignment_details(self, app_id: str) -> list[Assignment]:
+        query = (
+            select(app_assignments)
+            .where(app_assignments.c.app_id == app_id)
+            .order_by(app_assignments.c.target)
+        )
+        with self.engine.connect() as conn:
+            return [_assignment(r) for r in conn.execute(query)]
 
     def is_assigned(self, app_id: str, device_id: str) -> bool:
         """Assigned to every device, or to one of this device's tags."""
@@ -168,6 +210,28 @@ class AppStore:
                 found[app.id] = (app, behaviour)
         return found
 
+    def wanted_by(self, device_id: str) -> dict[str, WantedApp]:
+        """app id -> the app and the assignment that decides for this device: "required"
+        over "available", then a tag's assignment over "all" (the more specific one), then
+        the first tag by name."""
+        with self.engine.connect() as conn:
+            targets = [ALL, *_device_tag_targets(conn, device_id)]
+            rows = conn.execute(
+                select(apps, *[c.label(f"a_{c.name}") for c in app_assignments.c])
+                .join(app_assignments, app_assignments.c.app_id == apps.c.id)
+                .where(app_assignments.c.target.in_(targets))
+            ).all()
+        found: dict[str, WantedApp] = {}
+        for row in rows:
+            values = row._asdict()
+            own = {k[2:]: values.pop(k) for k in list(values) if k.startswith("a_")}
+            wanted = WantedApp(_app_values(values), _assignment_values(own))
+            if wanted.app.id not in found or _rank(wanted.assignment) < _rank(
+                found[wanted.app.id].assignment
+            ):
+                found[wanted.app.id] = wanted
+        return found
+
     def catalog_bundle_ids(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(select(apps.c.bundle_id)).scalars())
@@ -183,13 +247,30 @@ class AppStore:
         with self.engine.connect() as conn:
             return conn.execute(query).first() is not None
 
-    def device_facts(self, device_id: str) -> dict[str, str | None]:
-        query = select(devices.c.serial_number, devices.c.product_name, devices.c.model).where(
-            devices.c.id == device_id
+    def device_facts(self, device_id: str) -> dict[str, Any]:
+        """Serial, model, OS version, User Enrollment, and whether DDM is on for the device
+        channel (what decides the install command's keys and the app's delivery channel)."""
+        query = (
+            select(
+                devices.c.serial_number,
+                devices.c.product_name,
+                devices.c.model,
+                devices.c.os_version,
+                devices.c.user_enrollment,
+                ddm_channels.c.enabled_at,
+            )
+            .select_from(
+                devices.outerjoin(ddm_channels, ddm_channels.c.enrollment_id == devices.c.id)
+            )
+            .where(devices.c.id == device_id)
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        return dict(row._asdict()) if row else {}
+        if row is None:
+            return {}
+        facts = dict(row._asdict())
+        facts["ddm_enabled"] = facts.pop("enabled_at") is not None
+        return facts
 
     def device_states(self, device_id: str) -> dict[str, dict[str, Any]]:
         query = select(app_device_states).where(app_device_states.c.device_id == device_id)
@@ -216,10 +297,21 @@ class AppStore:
         error: str | None = None,
         keep_command: bool = False,
         attempts: int | None = None,
+        channel: str | None = None,
+        installed_version: str | None = None,
+        configuration_sha256: str | None = None,
     ) -> None:
+        """``channel``, ``installed_version`` and ``configuration_sha256``: None leaves what
+        is stored."""
         values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
         if attempts is not None:
             values["attempts"] = attempts
+        if channel is not None:
+            values["channel"] = channel
+        if installed_version is not None:
+            values["installed_version"] = installed_version[:64]
+        if configuration_sha256 is not None:
+            values["configuration_sha256"] = configuration_sha256
         if not keep_command:
             values["command_uuid"] = command_uuid
         key = (app_device_states.c.device_id == device_id) & (app_device_states.c.app_id == app_id)
@@ -567,8 +659,34 @@ def _state_row(row: Row[Any]) -> dict[str, Any]:
         "command_uuid": row.command_uuid,
         "error": json.loads(row.error) if row.error else None,
         "attempts": row.attempts,
+        "channel": row.channel,
+        "installed_version": row.installed_version,
+        "configuration_sha256": row.configuration_sha256,
         "updated_at": row.updated_at,
     }
+
+
+def _assignment(row: Row[Any]) -> Assignment:
+    return _assignment_values(row._asdict())
+
+
+def _assignment_values(values: Mapping[str, Any]) -> Assignment:
+    raw = values.get("configuration")
+    return Assignment(
+        target=values["target"],
+        behaviour=values["behaviour"],
+        management_flags=values.get("management_flags"),
+        configuration=json.loads(raw) if raw else None,
+    )
+
+
+def _rank(assignment: Assignment) -> tuple[int, int, str]:
+    """Smaller decides: required first, then a tag's assignment, then by target name."""
+    return (
+        0 if assignment.behaviour == "required" else 1,
+        0 if assignment.target != ALL else 1,
+        assignment.target,
+    )
 
 
 def _app(row: Row[Any]) -> AppRow:

@@ -581,6 +581,15 @@ app_assignments = Table(
     Column("target", String(160), primary_key=True, comment="all, or tag:<device tag>"),
     Column("behaviour", String(16), nullable=False, comment="required or available"),
     Column("created_at", Timestamp, nullable=False),
+    # Migration 0018_app_state: what the install command carries.
+    Column(
+        "management_flags",
+        Integer,
+        comment="InstallApplication ManagementFlags (0: none); null: the default, 1",
+    ),
+    Column(
+        "configuration", Text, comment="JSON: the managed app configuration sent as Configuration"
+    ),
 )
 
 app_device_states = Table(
@@ -598,6 +607,20 @@ app_device_states = Table(
     Column("error", Text, comment="JSON: the device's ErrorChain"),
     Column("attempts", Integer, nullable=False, server_default=text("0"), comment="installs sent"),
     Column("updated_at", Timestamp, nullable=False),
+    # Migration 0018_app_state: how the app reaches the device, and what it reported.
+    Column(
+        "channel",
+        String(8),
+        nullable=False,
+        server_default=text("'command'"),
+        comment="command (InstallApplication...) or ddm (app.managed declaration)",
+    ),
+    Column("installed_version", String(64), comment="as the device last reported it"),
+    Column(
+        "configuration_sha256",
+        String(64),
+        comment="the managed app configuration last sent to the device",
+    ),
 )
 
 vpp_assets = Table(
@@ -673,6 +696,7 @@ inventory = Table(
     Column("firewall", Boolean),
     Column("installed_apps", Text, comment="JSON list"),
     Column("managed_apps", Text, comment="JSON list"),
+    Column("ddm_apps", Text, comment="JSON list: app.managed.list status"),  # 0018_app_state
     Column("profiles", Text, comment="JSON list"),
     Column("certificates", Text, comment="JSON list"),
     Column("requested_at", Timestamp, comment="inventory commands last queued"),

@@ -106,7 +106,10 @@ def test_assign_unassign_and_delete(app, api):
     assigned = api.post(
         f"{APPS}/{app_id}/assignments", {"target": "tag:sales", "behaviour": "available"}
     )
-    assert assigned.get_json()["assignments"] == [{"target": "tag:sales", "behaviour": "available"}]
+    assert assigned.get_json()["assignments"] == [
+        {"target": "tag:sales", "behaviour": "available", "management_flags": 1,
+         "configuration": None}
+    ]  # fmt: skip
     refused = api.delete(f"{APPS}/{app_id}")
     assert refused.status_code == 409 and "unassign it first" in refused.get_json()["error"]
     assert api.delete(f"{APPS}/{app_id}/assignments/tag:sales").status_code == 200

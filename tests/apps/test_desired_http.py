@@ -186,8 +186,8 @@ def test_an_unlicensed_device_needs_a_license(api, live_server, pki, stoken):
 def test_commands_are_checked_against_apples_schema(api, live_server, pki, stoken):
     """An iPhone assigned a macOS package gets no InstallEnterpriseApplication (macOS only in
     Apple's schema): the state says why. Its licensed App Store app is installed with the
-    iOS-only PurchaseMethod option."""
-    device = pki.device(serial_number="C02PHONE001")  # an iPhone
+    iOS-only PurchaseMethod option (by command: iOS 17.1 does not take DDM's app.managed)."""
+    device = pki.device(serial_number="C02PHONE001", os_version="17.1")  # an iPhone
     _, agent = _setup(api, stoken, device.serial_number)
     mac = Mac(live_server, device)
     send(live_server, device.authenticate())
@@ -195,6 +195,8 @@ def test_commands_are_checked_against_apples_schema(api, live_server, pki, stoke
     received = mac.session({"ManagedApplicationList": _listing()})
     assert _types(received) == ["ManagedApplicationList", "InstallApplication"]
     assert received[1]["Command"]["Options"] == {"PurchaseMethod": 1}
+    pages = api.get("/api/v1/apps/pages/devices").get_json()["devices"][0]
+    assert (pages["channel"], pages["status"]) == ("command", "installing")
     refused = _states(api, agent)[device.udid]
     assert refused["status"] == "failed" and "refused_by_schema" in refused["error"]
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import plistlib
 from datetime import UTC, datetime
 
+from mdmserver.web.apps_runtime import EXTENSION
 from sqlalchemy import insert
 
 from mdmserver.apps.rollout import roll_out
 from mdmserver.storage.schema import device_tags
 from mdmserver.testing.http import drain, send
-from mdmserver.web.apps_runtime import EXTENSION
 from mdmserver.web.runtime import runtime
 from tests.apps.conftest import ADAM_ID
 

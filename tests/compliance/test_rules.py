@@ -131,3 +131,56 @@ def test_policy_file_toml_and_json(tmp_path):
     as_json.write_text('{"supervised": true}')
     assert load_policy(as_json).supervised is True
     assert policy_from(policy.to_dict()) == policy  # the API round-trips what GET shows
+
+
+def test_required_apps_on_every_app_list():
+    """Installed, managed and DDM lists all count; a removal one list reports wins over an
+    older listing; a minimum version needs a version."""
+    policy = policy_from({"required_apps": ["com.a", {"bundle_id": "com.b", "min_version": "2.1"}]})
+    assert outcome(policy, device(installed_apps=None), "required_apps")[0] is Outcome.UNKNOWN
+    listed = device(installed_apps=[{"id": "com.a"}, {"id": "COM.B", "version": "2.10"}])
+    assert outcome(policy, listed, "required_apps") == (
+        Outcome.PASS,
+        "all required apps installed",
+    )
+    removed = device(
+        installed_apps=[{"id": "com.a"}, {"id": "com.b", "version": "3"}],
+        managed_apps=[{"id": "com.a", "status": "ManagedButUninstalled"}],
+    )
+    assert outcome(policy, removed, "required_apps") == (
+        Outcome.FAIL,
+        "required app com.a is not installed",
+    )
+    by_ddm = device(
+        installed_apps=None,
+        managed_apps=[{"id": "com.a", "status": "Managed"}],
+        ddm_apps=[{"id": "com.b", "state": "managed", "version": "2.0"}],
+    )
+    assert outcome(policy, by_ddm, "required_apps") == (
+        Outcome.FAIL,
+        "required app com.b 2.0 is older than 2.1",
+    )
+    # DDM's list alone names only declared apps: it cannot say one is missing.
+    ddm_only = device(installed_apps=None, ddm_apps=[])
+    assert outcome(policy, ddm_only, "required_apps")[0] is Outcome.UNKNOWN
+    assert outcome(policy, ddm_only, "forbidden_apps")[0] is Outcome.UNKNOWN
+    no_version = device(managed_apps=[{"id": "com.a", "status": "Managed"},
+                                      {"id": "com.b", "status": "Managed"}])  # fmt: skip
+    assert outcome(policy, no_version, "required_apps")[0] is Outcome.UNKNOWN
+
+
+def test_forbidden_apps_say_whether_mdm_can_remove_them():
+    policy = policy_from({"forbidden_apps": ["com.evil", "com.bad"], "jailbreak_apps": False})
+    state = device(
+        installed_apps=[{"id": "com.evil"}, {"id": "com.bad"}],
+        managed_apps=[{"id": "com.bad", "status": "Managed"}],
+    )
+    result = next(r for r in evaluate(policy, state).results if r.rule == "forbidden_apps")
+    assert result.outcome is Outcome.FAIL
+    assert result.reason == (
+        "forbidden apps installed: com.bad [managed: MDM can remove it], "
+        "com.evil [not managed: MDM cannot remove it, the user must]"
+    )
+    assert (result.items, result.removable) == (("com.bad", "com.evil"), ("com.bad",))
+    gone = device(installed_apps=[], managed_apps=[{"id": "com.bad", "status": "Queued"}])
+    assert outcome(policy, gone, "forbidden_apps")[0] is Outcome.PASS

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from mdmserver.web.apps_runtime import EXTENSION
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from mdmserver.protocol.commands import new_command
 from mdmserver.testing.app_packages import make_ipa
 from mdmserver.testing.http import send
-from mdmserver.web.apps_runtime import EXTENSION
 from mdmserver.web.runtime import runtime
 from tests.console.browser import browser_session
 from tests.console.test_browser import sign_in, wait_for

@@ -47,7 +47,7 @@ def apps_service() -> AppsService:
 def _app_json(key: str, status: int = 200) -> Response:
     service = apps_service()
     found = service.get(key)
-    response = jsonify(describe_app(found, service.store.assignments(found.id)))
+    response = jsonify(describe_app(found, {}, service.store.assignment_details(found.id)))
     response.status_code = status
     return response
 
@@ -56,7 +56,9 @@ def _app_json(key: str, status: int = 200) -> Response:
 def list_apps() -> Response:
     service = apps_service()
     return jsonify(
-        apps=[describe_app(a, service.store.assignments(a.id)) for a in service.store.all()]
+        apps=[
+            describe_app(a, {}, service.store.assignment_details(a.id)) for a in service.store.all()
+        ]
     )
 
 

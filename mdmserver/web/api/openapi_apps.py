@@ -49,8 +49,53 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "target": {**STR, "description": "all, or tag:<device tag>"},
             "behaviour": {"enum": ["required", "available"], "default": "required"},
+            "management_flags": {
+                "enum": [0, 1, 4, 5],
+                "default": 1,
+                "description": "ManagementFlags of the install command (Apple's rangelist): "
+                "0 none (the app stays when MDM is removed), 1 remove the app with the MDM "
+                "profile, 4 prevent backup of its data, 5 both; macOS packages: 0 or 1. Left "
+                "out of the command on devices Apple's schema says do not take it (macOS before "
+                "11.0, macOS User Enrollment)",
+            },
+            "configuration": {
+                "type": ["object", "null"],
+                "description": "The managed app configuration: sent as Configuration with the "
+                "install, and as a Settings ApplicationConfiguration item when it changes for "
+                "an installed app. Must be property-list serialisable (no null), at most "
+                "64 KiB; an assignment with one is delivered by command, never by DDM "
+                "(app.managed does not carry one)",
+            },
         },
         "additionalProperties": False,
+    },
+    "AppDeviceState": {
+        "type": "object",
+        "properties": {
+            "device_id": STR,
+            "app_id": STR,
+            "status": {
+                "enum": [
+                    "pending",
+                    "installing",
+                    "installed",
+                    "failed",
+                    "needs_license",
+                    "removing",
+                ]
+            },
+            "channel": {
+                "enum": ["command", "ddm"],
+                "description": "command: InstallApplication / InstallEnterpriseApplication / "
+                "RemoveApplication; ddm: an app.managed declaration, state from the "
+                "app.managed.list status item",
+            },
+            "installed_version": {"type": ["string", "null"]},
+            "error": {"type": ["object", "null"], "description": "ErrorChain or DDM reasons"},
+            "attempts": {"type": "integer"},
+            "retry_at": {"type": ["string", "null"]},
+            "updated_at": STR,
+        },
     },
     "VppTokenUpload": {
         "type": "object",
@@ -186,9 +231,22 @@ PATHS: dict[str, Any] = {
     "/api/v1/apps/{key}/devices": {
         "get": {
             "summary": "Per-device state of an app (pending, installing, installed, failed, "
-            "needs_license, removing), failures with the device's ErrorChain",
+            "needs_license, removing) and its channel (command or ddm), failures with the "
+            "device's ErrorChain",
             "parameters": [_APP],
-            "responses": {"200": json_response(_OBJECT, "The devices"), **errors(404)},
+            "responses": {
+                "200": json_response(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "app": STR,
+                            "devices": {"type": "array", "items": ref("AppDeviceState")},
+                        },
+                    },
+                    "The devices",
+                ),
+                **errors(404),
+            },
         },
     },
     "/api/v1/apps/{key}/licenses": {

@@ -54,7 +54,7 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "enum": ["activation", "asset", "configuration", "management"],
             },
-            "managed_by": {"type": "string", "enum": ["admin", "server"]},
+            "managed_by": {"type": "string", "enum": ["admin", "server", "apps"]},
             "assignments": {"type": "array", "items": STR, "description": "all, or tag:<name>"},
             "created_at": TIME,
             "updated_at": TIME,

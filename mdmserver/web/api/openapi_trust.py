@@ -82,6 +82,22 @@ SCHEMAS: dict[str, Any] = {
             "firewall_enabled": _BOOL,
             "supervised": _BOOL,
             "required_profiles": _STRINGS,
+            "required_apps": {
+                "type": "array",
+                "description": "apps that must be installed (by any app list or DDM status): "
+                "a bundle id, or {bundle_id, min_version}",
+                "items": {
+                    "oneOf": [
+                        STR,
+                        {
+                            "type": "object",
+                            "required": ["bundle_id"],
+                            "additionalProperties": False,
+                            "properties": {"bundle_id": STR, "min_version": STR},
+                        },
+                    ]
+                },
+            },
             "forbidden_apps": _STRINGS,
             "jailbreak_apps": _BOOL,
             "max_checkin_age_hours": _HOURS,
@@ -106,6 +122,8 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "requeue_missing_profiles": _BOOL,
                     "refresh_inventory": _BOOL,
+                    "reinstall_required_apps": _BOOL,
+                    "remove_forbidden_apps": _BOOL,
                     "device_lock_after_hours": _HOURS,
                     "device_lock_message": {"type": "string", "maxLength": 200},
                 },

@@ -200,5 +200,3 @@ def _saved(saved: Any) -> tuple[Response, int]:
 
 def _warnings(found: list[ValidationError]) -> list[dict[str, str]]:
     return [{"path": w.path, "message": w.message} for w in found]
-
-

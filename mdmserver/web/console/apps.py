@@ -14,9 +14,9 @@ from mdmserver.apps.desired import MANAGEMENT_FLAG_REMOVE_WITH_MDM
 from mdmserver.apps.reconcile import retry_at
 from mdmserver.apps.service import AppsService
 from mdmserver.service.admin.errors import AdminError
-from mdmserver.web.apps_runtime import EXTENSION
 from mdmserver.web.console import bp
 from mdmserver.web.console.auth import actor, admin, require
+from mdmserver.web.runtime import runtime
 
 KIND_NAMES = {
     "app_store": "App Store",
@@ -28,7 +28,7 @@ FLAGS = {MANAGEMENT_FLAG_REMOVE_WITH_MDM: "removed with MDM"}
 
 
 def apps_service() -> AppsService | None:
-    service: AppsService | None = current_app.extensions.get(EXTENSION)
+    service: AppsService | None = runtime(current_app).apps
     return service
 
 
