@@ -44,7 +44,7 @@ class Tlv(NamedTuple):
 
 # Building the tuple directly skips NamedTuple's Python-level __new__ on the hot path.
 _TlvFactory = Callable[[type[Tlv], tuple[int, int, int, int, int]], Tlv]
-_new_tlv: _TlvFactory = tuple.__new__  # type: ignore[assignment]
+_new_tlv: _TlvFactory = tuple.__new__
 
 
 def _header(data: bytes, pos: int, limit: int) -> tuple[int, int, int]:

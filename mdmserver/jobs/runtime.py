@@ -52,7 +52,7 @@ def build_jobs(config: Config, engine: Engine, *, backend: JobBackend | None = N
     backend = backend or make_backend(config)
     context = JobContext(config, engine, backend)
     embedded = isinstance(backend, InProcessBackend)
-    if embedded:
+    if isinstance(backend, InProcessBackend):
         backend.bind(lambda name, args: TASKS[name](context, *args))
     dispatcher = Dispatcher(
         context.outbox,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mdmserver.logs import get_logger
 from mdmserver.protocol.enrollment_id import EnrollmentIdentity
@@ -21,6 +21,7 @@ from mdmserver.protocol.results import CommandResult
 log = get_logger("hooks")
 
 ANY_REQUEST_TYPE = "*"
+_Event = TypeVar("_Event")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class Hooks:
             self._run(handler, event, event.identity)
 
     @staticmethod
-    def _run(handler: Callable[[object], None], event: object, who: EnrollmentIdentity) -> None:
+    def _run(handler: Callable[[_Event], None], event: _Event, who: EnrollmentIdentity) -> None:
         try:
             handler(event)
         except Exception:

@@ -6,6 +6,7 @@ Kept beside :mod:`mdmserver.storage.sql` on the same engine. It reads the core t
 
 from __future__ import annotations
 
+import builtins  # annotations inside ProfileStore, whose list() shadows the builtin
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -218,7 +219,7 @@ class ProfileStore:
             )
         return done.rowcount > 0
 
-    def assignments(self, profile_id: str) -> list[str]:
+    def assignments(self, profile_id: str) -> builtins.list[str]:
         with self.engine.connect() as conn:
             return sorted(
                 conn.execute(
@@ -228,7 +229,7 @@ class ProfileStore:
                 ).scalars()
             )
 
-    def desired_for(self, device_id: str) -> list[ProfileRow]:
+    def desired_for(self, device_id: str) -> builtins.list[ProfileRow]:
         """Live profiles assigned to every device or to one of this device's tags."""
         tags = select(device_tags.c.tag).where(device_tags.c.device_id == device_id)
         with self.engine.connect() as conn:
@@ -247,7 +248,7 @@ class ProfileStore:
             )
             return [self._profile(r) for r in rows]
 
-    def device_enrollments(self) -> list[str]:
+    def device_enrollments(self) -> builtins.list[str]:
         """Active device-channel enrollments: profiles go to device channels only.
 
         Used after an admin change to find whom to reconcile."""
@@ -416,7 +417,7 @@ class ProfileStore:
                 )
             )
 
-    def escrowed(self, device: str) -> list[tuple[str, str | None, bytes, datetime]]:
+    def escrowed(self, device: str) -> builtins.list[tuple[str, str | None, bytes, datetime]]:
         """Escrowed recovery keys of a device (by id or reported device key), newest first."""
         where = or_(fde_escrow.c.device_id == device, fde_escrow.c.device_key == device)
         query = select(fde_escrow).where(where).order_by(fde_escrow.c.id.desc())
@@ -427,7 +428,7 @@ class ProfileStore:
 
     def status_rows(
         self, enrollment_ids: Iterable[str] | None = None, identifier: str | None = None
-    ) -> list[StateRow]:
+    ) -> builtins.list[StateRow]:
         """Per-device status, for the API and CLI."""
         query = _state_query().order_by(profile_states.c.enrollment_id, profile_states.c.identifier)
         if enrollment_ids is not None:

@@ -192,9 +192,8 @@ class PushStore:
         """Enrollments per last outcome, and the latest certificate error (for the admin)."""
         s = push_status.c
         with self.engine.connect() as conn:
-            counts = dict(
-                conn.execute(select(s.last_outcome, func.count()).group_by(s.last_outcome)).all()
-            )
+            query = select(s.last_outcome, func.count()).group_by(s.last_outcome)
+            counts = {outcome: count for outcome, count in conn.execute(query).all()}
             latest = conn.execute(
                 select(s.last_push_at, s.last_reason)
                 .where(s.last_outcome == "certificate_error")

@@ -88,7 +88,7 @@ class RawSQL:
         """A new DB-API connection, made (and set up) by the engine, then left to us."""
         fairy = self._engine.raw_connection()
         fairy.detach()
-        connection = fairy.dbapi_connection
+        connection: Any = fairy.dbapi_connection  # the driver's own connection class
         if not self.is_sqlite:
             connection.autocommit = True
         return connection

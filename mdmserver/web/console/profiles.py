@@ -28,7 +28,7 @@ def profiles_admin() -> ProfileAdmin:
     extension = current_app.extensions.get("mdmserver.profiles")
     if extension is None:
         abort(404, "profiles are not set up on this server")
-    return extension.admin  # type: ignore[no-any-return]
+    return extension.admin
 
 
 @contextmanager
