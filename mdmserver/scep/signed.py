@@ -9,16 +9,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from asn1crypto import cms, core
-from asn1crypto import crl as asn1_crl
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from mdmserver.crypto import cms_sign
 from mdmserver.scep.errors import FailInfo, ScepError
 
 # SCEP authenticated attributes (RFC 8894 section 3.2.1.4), under VeriSign's arc.
@@ -34,13 +32,7 @@ OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
 OID_DATA = "1.2.840.113549.1.7.1"
 
 # SHA-1 is still accepted on input: clients that never read GetCACaps fall back to it. MD5 is not.
-DIGESTS: Mapping[str, type[hashes.HashAlgorithm]] = {
-    "sha1": hashes.SHA1,
-    "sha224": hashes.SHA224,
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
+DIGESTS: Mapping[str, type[hashes.HashAlgorithm]] = cms_sign.DIGESTS
 
 Attributes = Mapping[str, Sequence[core.Asn1Value]]
 
@@ -57,20 +49,10 @@ class SignedParts:
     digest_algorithm: str
 
 
-def to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-
-
-def issuer_and_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
-    parsed = to_asn1_cert(cert)
-    return cms.IssuerAndSerialNumber(
-        {"issuer": parsed.issuer, "serial_number": parsed.serial_number}
-    )
-
-
-def attribute(oid: str, value: object) -> cms.CMSAttribute:
-    """One single-valued attribute; SCEP's own take an asn1crypto value, CMS's a native one."""
-    return cms.CMSAttribute({"type": oid, "values": [value]})
+# One CMS builder for the whole server (crypto/cms_sign.py); SCEP's names for its parts.
+to_asn1_cert = cms_sign.to_asn1
+issuer_and_serial = cms_sign.issuer_and_serial
+attribute = cms_sign.attribute
 
 
 def read_signed(data: bytes) -> SignedParts:
@@ -211,71 +193,24 @@ def sign(
     certificates: Sequence[x509.Certificate] = (),
 ) -> bytes:
     """A DER ContentInfo(SignedData) over `content` (absent content is digested as empty)."""
-    digest_cls = DIGESTS.get(digest)
-    if digest_cls is None:
+    if digest not in DIGESTS:
         raise ValueError(f"unsupported digest {digest}")
-    message_digest = hashlib.new(digest, content or b"").digest()
-    signed_attrs = cms.CMSAttributes(
-        [
-            attribute(OID_CONTENT_TYPE, "data"),
-            attribute(OID_MESSAGE_DIGEST, message_digest),
-            attribute(OID_SIGNING_TIME, cms.Time(name="utc_time", value=datetime.now(UTC))),
-            *scep_attributes,
-        ]
+    return cms_sign.signed_data(
+        content,
+        signer_cert,
+        signer_key,
+        digest=digest,
+        extra_attributes=scep_attributes,
+        chain=certificates,
+        bare_rsa_algorithm=True,
     )
-    signature = signer_key.sign(signed_attrs.untag().dump(), padding.PKCS1v15(), digest_cls())
-    encap: dict[str, object] = {"content_type": "data"}
-    if content is not None:
-        encap["content"] = content
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                name="issuer_and_serial_number", value=issuer_and_serial(signer_cert)
-            ),
-            "digest_algorithm": {"algorithm": digest},
-            "signed_attrs": signed_attrs,
-            "signature_algorithm": {"algorithm": "rsassa_pkcs1v15"},
-            "signature": signature,
-        }
-    )
-    certs = [to_asn1_cert(c) for c in (signer_cert, *certificates)]
-    signed = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [{"algorithm": digest}],
-            "encap_content_info": encap,
-            "certificates": certs,
-            "signer_infos": [signer_info],
-        }
-    )
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
 
 
 def degenerate_crl(crl_der: bytes) -> bytes:
     """A signer-less SignedData carrying one CRL: a GetCRL answer's content (RFC 8894 3.3.4)."""
-    crl = cms.RevocationInfoChoice(name="crl", value=asn1_crl.CertificateList.load(crl_der))
-    signed = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [],
-            "encap_content_info": {"content_type": "data"},
-            "crls": [crl],
-            "signer_infos": [],
-        }
-    )
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    return cms_sign.degenerate(crls=[crl_der])
 
 
 def degenerate_certs_only(certs: Sequence[x509.Certificate]) -> bytes:
     """A signer-less SignedData carrying certificates: how SCEP ships certificate bundles."""
-    signed = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [],
-            "encap_content_info": {"content_type": "data"},
-            "certificates": [to_asn1_cert(c) for c in certs],
-            "signer_infos": [],
-        }
-    )
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    return cms_sign.degenerate(certificates=certs)
