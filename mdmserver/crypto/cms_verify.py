@@ -103,21 +103,24 @@ def verify_mdm_signature(header_value: str, body: bytes) -> x509.Certificate:
     return verify_detached(signature, body)
 
 
-def verify_detached(signature: bytes, content: bytes) -> x509.Certificate:
+def verify_detached(
+    signature: bytes, content: bytes, *, max_bytes: int | None = MAX_SIGNATURE_BYTES
+) -> x509.Certificate:
     """Check a DER or BER CMS SignedData over `content`; return the signer's certificate.
+    `max_bytes`: None when the caller has capped the size already (SCEP allows more).
 
     Says nothing about whether the certificate is trusted: that is `TrustStore.verify`'s job."""
-    return _verify(_parse_bounded(signature), content)
+    return _verify(_parse_bounded(signature, max_bytes), content)
 
 
-def _parse_bounded(signature: bytes) -> _Parsed:
+def _parse_bounded(signature: bytes, max_bytes: int | None = MAX_SIGNATURE_BYTES) -> _Parsed:
     """The parsed SignedData, after the size checks every signature gets first."""
     signature = bytes(signature)
     if not signature:
         raise SignatureError("the signature is empty")
-    if len(signature) > MAX_SIGNATURE_BYTES:
+    if max_bytes is not None and len(signature) > max_bytes:
         raise SignatureError(
-            f"the signature is {len(signature)} bytes; at most {MAX_SIGNATURE_BYTES} are accepted"
+            f"the signature is {len(signature)} bytes; at most {max_bytes} are accepted"
         )
     return _parse_any(signature)
 

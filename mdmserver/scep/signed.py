@@ -6,7 +6,6 @@ so that both sides agree on what is signed: the signed attributes re-tagged as a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -14,9 +13,10 @@ from asn1crypto import cms, core
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mdmserver.crypto import cms_sign
+from mdmserver.crypto import cms_sign, cms_verify
+from mdmserver.crypto.errors import SignatureError
 from mdmserver.scep.errors import FailInfo, ScepError
 
 # SCEP authenticated attributes (RFC 8894 section 3.2.1.4), under VeriSign's arc.
@@ -41,6 +41,7 @@ Attributes = Mapping[str, Sequence[core.Asn1Value]]
 class SignedParts:
     """A SignedData read but not yet verified: enough to learn who to answer before trusting it."""
 
+    encoded: bytes  # the ContentInfo as received
     signed_data: cms.SignedData
     signer_info: cms.SignerInfo
     attributes: Attributes
@@ -79,6 +80,7 @@ def read_signed(data: bytes) -> SignedParts:
     if content is not None and not isinstance(content, bytes):
         raise ScepError("the signed content is not an OCTET STRING", FailInfo.badRequest)
     return SignedParts(
+        encoded=data,
         signed_data=signed,
         signer_info=signer,
         attributes=attributes,
@@ -115,54 +117,23 @@ def octets_attr(attributes: Attributes, oid: str) -> bytes | None:
     return bytes(value.native)
 
 
-def find_signer_cert(parts: SignedParts) -> x509.Certificate:
-    """The embedded certificate the SignerInfo names, by issuer+serial or key identifier."""
-    sid = parts.signer_info["sid"]
-    for choice in parts.signed_data["certificates"] or []:
-        if choice.name != "certificate":
-            continue
-        cert = choice.chosen
-        if sid.name == "issuer_and_serial_number":
-            wanted = sid.chosen
-            matches = (
-                cert.issuer == wanted["issuer"]
-                and cert.serial_number == wanted["serial_number"].native
-            )
-        else:
-            matches = cert.key_identifier == sid.chosen.native
-        if matches:
-            try:
-                return x509.load_der_x509_certificate(cert.dump())
-            except (ValueError, x509.InvalidVersion) as exc:
-                raise ScepError(f"the signer's certificate is malformed: {exc}") from None
-    raise ScepError("the signer's certificate is not in the message", FailInfo.badRequest)
-
-
 def verify_signed(parts: SignedParts) -> x509.Certificate:
-    """Check messageDigest against the content and the RSA signature over the attributes' SET."""
-    digest_cls = DIGESTS.get(parts.digest_algorithm)
-    if digest_cls is None:
+    """The signer's certificate, once SCEP's limits hold (a digest from DIGESTS, an RSA signer)
+    and the signature verifies: messageDigest against the content, the RSA signature over the
+    attributes' DER SET, checked by crypto/cms_verify.py as every signature this server reads."""
+    if parts.digest_algorithm not in DIGESTS:
         raise ScepError(f"unsupported digest {parts.digest_algorithm}", FailInfo.badAlg)
     sig_alg = parts.signer_info["signature_algorithm"]["algorithm"].native
     if sig_alg not in ("rsassa_pkcs1v15", f"{parts.digest_algorithm}_rsa"):
         raise ScepError(f"unsupported signature algorithm {sig_alg}", FailInfo.badAlg)
-    content_type = single_value(parts.attributes, OID_CONTENT_TYPE)
-    if content_type is not None and content_type.dump() != core.ObjectIdentifier(OID_DATA).dump():
-        raise ScepError("signed contentType is not data", FailInfo.badMessageCheck)
     if parts.content_type != OID_DATA:
         raise ScepError("the signed content type is not data", FailInfo.badMessageCheck)
-    claimed = octets_attr(parts.attributes, OID_MESSAGE_DIGEST)
-    if claimed is None:
-        raise ScepError("the signature has no messageDigest", FailInfo.badMessageCheck)
-    actual = hashlib.new(parts.digest_algorithm, parts.content or b"").digest()
-    if claimed != actual:
-        raise ScepError("messageDigest does not match the content", FailInfo.badMessageCheck)
-    cert = find_signer_cert(parts)
     try:
-        key = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm):
-        raise ScepError("the signer's key cannot be read", FailInfo.badAlg) from None
-    if not isinstance(key, rsa.RSAPublicKey):
+        # Absent content (a failure CertRep) is digested as empty.
+        cert = cms_verify.verify_detached(parts.encoded, parts.content or b"", max_bytes=None)
+    except SignatureError as exc:
+        raise ScepError(str(exc), FailInfo.badMessageCheck) from None
+    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
         raise ScepError("the signer's key is not RSA", FailInfo.badAlg)
     if cert.issuer == cert.subject:
         # Its own signature proves nothing about the requester, but a corrupt one means the
@@ -173,13 +144,6 @@ def verify_signed(parts: SignedParts) -> x509.Certificate:
             raise ScepError(
                 "the signer's self-signed certificate does not verify", FailInfo.badMessageCheck
             ) from None
-    signed_bytes = parts.signer_info["signed_attrs"].untag().dump()
-    try:
-        key.verify(
-            parts.signer_info["signature"].native, signed_bytes, padding.PKCS1v15(), digest_cls()
-        )
-    except InvalidSignature:
-        raise ScepError("the signature does not verify", FailInfo.badMessageCheck) from None
     return cert
 
 
