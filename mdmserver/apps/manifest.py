@@ -61,7 +61,7 @@ class ChunkHashes:
 def hash_stream(stream: BinaryIO | Iterable[bytes], chunk_size: int = CHUNK_SIZE) -> ChunkHashes:
     hashes = ChunkHashes(chunk_size)
     if hasattr(stream, "read"):
-        while block := stream.read(_READ):  # type: ignore[union-attr]
+        while block := stream.read(_READ):
             hashes.update(block)
     else:
         for block in stream:

@@ -366,7 +366,8 @@ def parse_version(version: str) -> tuple[int, int, int]:
 
 
 class _HasSupport(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def os(self) -> Mapping[str, PlatformSupport]: ...

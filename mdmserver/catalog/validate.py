@@ -302,7 +302,7 @@ def _payload(
     if stated != payload_type:
         checker.error(where, f"{stated!r} does not match {payload_type!r}")
     if checker.platform is not None:
-        reason = supports(spec, cast(Platform, checker.platform))
+        reason = supports(spec, checker.platform)
         if reason:
             checker.error(where, reason)
             return

@@ -1,6 +1,11 @@
 """Verify the `Mdm-Signature` header: a detached CMS SignedData over the exact request body;
 and attached SignedData (a device's profile-service attributes) with `verify_attached`.
 
+asn1crypto reads the structure (lazily: only the fields used here are decoded), cryptography
+checks the signature. Before asn1crypto sees a blob, its size is capped and `ber.check` bounds
+its framing (one element, nesting depth) in one flat pass; BER's indefinite lengths are made
+definite first, so the signed parts are, byte for byte, the DER that was signed.
+
 The `Mdm-Signature` check runs on every device request, so the parsed signature is cached by
 its bytes (an Idle poll repeats byte for byte) and the signer certificate by its encoding (a
 device keeps its identity). Only parsing is cached: the body hash and the public-key check run
@@ -15,20 +20,21 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from asn1crypto import algos, cms, core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from mdmserver.crypto import der
+from mdmserver.crypto import ber
 from mdmserver.crypto.cms_algorithms import (
     Digest,
     PublicKey,
     Verifier,
     digest_algorithm,
     make_verifier,
-    oid_content,
 )
 from mdmserver.crypto.errors import SignatureError
 
@@ -36,13 +42,20 @@ MAX_SIGNATURE_BYTES = 64 * 1024
 MAX_DEPTH = 32
 _MAX_BASE64_CHARS = (MAX_SIGNATURE_BYTES + 2) // 3 * 4
 
-
-_oid = oid_content
 _T = TypeVar("_T")
+
+
+def _oid(dotted: str) -> bytes:
+    """An OID's content octets: comparing those skips decoding each parsed OID to text."""
+    return bytes(core.ObjectIdentifier(dotted).contents)
+
+
 _SIGNED_DATA = _oid("1.2.840.113549.1.7.2")
 _ID_DATA = _oid("1.2.840.113549.1.7.1")
 _ATTR_CONTENT_TYPE = _oid("1.2.840.113549.1.9.3")
 _ATTR_MESSAGE_DIGEST = _oid("1.2.840.113549.1.9.4")
+# What asn1crypto raises on input that does not fit the schema (lazily, on first access).
+_MALFORMED = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +103,24 @@ def verify_mdm_signature(header_value: str, body: bytes) -> x509.Certificate:
     return verify_detached(signature, body)
 
 
-def verify_detached(signature: bytes, content: bytes) -> x509.Certificate:
+def verify_detached(
+    signature: bytes, content: bytes, *, max_bytes: int | None = MAX_SIGNATURE_BYTES
+) -> x509.Certificate:
     """Check a DER or BER CMS SignedData over `content`; return the signer's certificate.
+    `max_bytes`: None when the caller has capped the size already (SCEP allows more).
 
     Says nothing about whether the certificate is trusted: that is `TrustStore.verify`'s job."""
-    return _verify(_parse_bounded(signature), content)
+    return _verify(_parse_bounded(signature, max_bytes), content)
 
 
-def _parse_bounded(signature: bytes) -> _Parsed:
+def _parse_bounded(signature: bytes, max_bytes: int | None = MAX_SIGNATURE_BYTES) -> _Parsed:
     """The parsed SignedData, after the size checks every signature gets first."""
     signature = bytes(signature)
     if not signature:
         raise SignatureError("the signature is empty")
-    if len(signature) > MAX_SIGNATURE_BYTES:
+    if max_bytes is not None and len(signature) > max_bytes:
         raise SignatureError(
-            f"the signature is {len(signature)} bytes; at most {MAX_SIGNATURE_BYTES} are accepted"
+            f"the signature is {len(signature)} bytes; at most {max_bytes} are accepted"
         )
     return _parse_any(signature)
 
@@ -158,6 +174,7 @@ def cache_info() -> dict[str, object]:
 def clear_caches() -> None:
     """Forget cached signatures and certificates (benchmarks measure the cold path with it)."""
     _parse_cached.cache_clear()
+    _signer.cache_clear()
     _issuer_and_serial.cache_clear()
     _load_signer.cache_clear()
 
@@ -165,14 +182,15 @@ def clear_caches() -> None:
 def _parse_checked(signature: bytes) -> _Parsed:
     """Parse, turning every structural problem into a SignatureError with a reason."""
     try:
-        der.check_depth(signature, MAX_DEPTH)
+        if ber.check(signature, MAX_DEPTH):
+            signature = ber.to_definite(signature)
         return _parse(signature)
+    except ber.FramingError as exc:
+        raise SignatureError(f"malformed CMS signature: {exc}") from None
     except SignatureError:
         raise
-    except der.DerError as exc:
-        raise SignatureError(f"malformed CMS signature: {exc}") from None
-    except (IndexError, KeyError, TypeError, OverflowError, ValueError) as exc:
-        raise SignatureError(f"malformed CMS signature ({type(exc).__name__})") from None
+    except _MALFORMED as exc:
+        raise SignatureError(f"malformed CMS signature ({type(exc).__name__}: {exc})") from None
 
 
 # Caches keep only entries of plausible size, so a client sending large, distinct, valid
@@ -188,111 +206,115 @@ def _parse_any(signature: bytes) -> _Parsed:
 
 
 def _parse(data: bytes) -> _Parsed:
-    top = der.read_expected(data, 0, len(data), der.SEQUENCE, "ContentInfo")
-    info = der.children(data, top)
-    if len(info) != 2 or info[0].tag != der.OID or info[1].tag != 0xA0:
-        raise SignatureError("not a CMS ContentInfo (expected a content type and [0] content)")
-    if data[info[0].body : info[0].end] != _SIGNED_DATA:
-        found = der.decode_oid(data[info[0].body : info[0].end])
-        raise SignatureError(f"content type is {found}, not SignedData")
-    wrapper = der.children(data, info[1])
-    if len(wrapper) != 1 or wrapper[0].tag != der.SEQUENCE:
-        raise SignatureError("SignedData is not a single SEQUENCE")
-    fields = der.children(data, wrapper[0])
-    if len(fields) < 4:
-        raise SignatureError("SignedData is incomplete")
-    _, _, encap, *optional, signer_infos = fields
-    content = _encapsulated_content(data, encap)
-    certificates = [f for f in optional if f.tag == 0xA0]
-    if signer_infos.tag != der.SET or any(f.tag not in (0xA0, 0xA1) for f in optional):
-        raise SignatureError("SignedData fields are out of order or of the wrong type")
-    signers = der.children(data, signer_infos)
+    """Read what `_Parsed` holds from a signature with definite lengths only, so the bytes of
+    the signed attributes and certificates are, as received, the DER that was signed."""
+    info = cms.ContentInfo.load(data, strict=True)
+    try:
+        content_type = info["content_type"]
+    except _MALFORMED:
+        raise SignatureError(
+            "not a CMS ContentInfo (expected a content type and [0] content)"
+        ) from None
+    if content_type.contents != _SIGNED_DATA:
+        raise SignatureError(f"content type is {content_type.dotted}, not SignedData")
+    signed = info["content"]
+    content = _encapsulated_content(signed["encap_content_info"])
+    signers = signed["signer_infos"]
     if len(signers) != 1:
         raise SignatureError(f"expected exactly one SignerInfo, found {len(signers)}")
-    return _parse_signer_info(data, signers[0], certificates, content)
-
-
-def _embedded(data: bytes, certificates: list[der.Tlv]) -> list[der.Tlv]:
-    """The certificates in the SignedData's [0] set (other certificate formats are skipped)."""
-    embedded = der.children(data, certificates[0]) if certificates else []
-    return [c for c in embedded if c.tag == der.SEQUENCE]
-
-
-def _encapsulated_content(data: bytes, encap: der.Tlv) -> bytes | None:
-    if encap.tag != der.SEQUENCE:
-        raise SignatureError("encapContentInfo is not a SEQUENCE")
-    parts = der.children(data, encap)
-    if not parts or parts[0].tag != der.OID:
-        raise SignatureError("encapContentInfo has no content type")
-    if data[parts[0].body : parts[0].end] != _ID_DATA:
-        found = der.decode_oid(data[parts[0].body : parts[0].end])
-        raise SignatureError(f"encapsulated content type is {found}, expected id-data")
-    if len(parts) == 1:
-        return None
-    if len(parts) != 2 or parts[1].tag != 0xA0:
-        raise SignatureError("encapContentInfo has unexpected fields")
-    inner = der.children(data, parts[1])
-    if len(inner) != 1:
-        raise SignatureError("eContent must hold exactly one OCTET STRING")
-    return der.octets(data, inner[0], "eContent")
-
-
-def _parse_signer_info(
-    data: bytes, info: der.Tlv, certificates: list[der.Tlv], content: bytes | None
-) -> _Parsed:
-    if info.tag != der.SEQUENCE:
-        raise SignatureError("SignerInfo is not a SEQUENCE")
-    fields = der.children(data, info)
-    if len(fields) < 5:
-        raise SignatureError("SignerInfo is incomplete")
-    _, sid, digest_alg, *rest = fields
-    attrs = rest.pop(0) if rest and rest[0].tag == 0xA0 else None
-    if len(rest) < 2:
-        raise SignatureError("SignerInfo has no signature algorithm or signature")
-    signature_alg, signature_value = rest[0], rest[1]
-    digest = digest_algorithm(data, digest_alg)
-    if attrs is None:
+    signer_info = signers[0]
+    # Everything but the signed attributes and the signature value is the same in every
+    # signature of one device: read once per distinct encoding, like the certificate.
+    signer = _cached_signer(
+        signed["certificates"].dump(),
+        signer_info["sid"].dump(),
+        signer_info["digest_algorithm"].dump(),
+        signer_info["signature_algorithm"].dump(),
+    )
+    attrs = signer_info["signed_attrs"]
+    if isinstance(attrs, core.Void):
         signed_attributes = message_digest = None
     else:
-        signed_attributes, message_digest = _signed_attributes(data, attrs, digest)
-    certificate, public_key = _find_signer(data, sid, certificates)
+        signed_attributes, message_digest = _signed_attributes(attrs, signer.digest)
     return _Parsed(
-        certificate=certificate,
-        digest=digest,
+        certificate=signer.certificate,
+        digest=signer.digest,
         signed_attributes=signed_attributes,
         message_digest=message_digest,
-        signature=der.octets(data, signature_value, "signature"),
-        verify=make_verifier(data, signature_alg, digest, public_key),
+        signature=signer_info["signature"].native,
+        verify=signer.verify,
         content=content,
-        embedded=tuple(data[c.start : c.next] for c in _embedded(data, certificates)),
+        embedded=signer.embedded,
     )
 
 
-def _signed_attributes(data: bytes, attrs: der.Tlv, digest: Digest) -> tuple[bytes, bytes]:
+def _encapsulated_content(encap: Any) -> bytes | None:
+    content_type = encap["content_type"]
+    if content_type.contents != _ID_DATA:
+        raise SignatureError(
+            f"encapsulated content type is {content_type.dotted}, expected id-data"
+        )
+    econtent = encap["content"]
+    if isinstance(econtent, core.Void):
+        return None
+    return bytes(econtent)
+
+
+@dataclass(frozen=True, slots=True)
+class _Signer:
+    """Who signed and how: the part of a SignerInfo a device repeats in every signature."""
+
+    certificate: x509.Certificate
+    digest: Digest
+    verify: Verifier
+    embedded: tuple[bytes, ...]
+
+
+def _cached_signer(certificates: bytes, sid: bytes, digest: bytes, algorithm: bytes) -> _Signer:
+    if len(certificates) + len(sid) <= _CACHEABLE_BYTES:
+        return _signer(certificates, sid, digest, algorithm)
+    return _signer.__wrapped__(certificates, sid, digest, algorithm)
+
+
+@lru_cache(maxsize=4096)
+def _signer(certificates: bytes, sid: bytes, digest: bytes, algorithm: bytes) -> _Signer:
+    """The signer certificate the SignerInfo's identifier names among the embedded ones, and a
+    verifier for the algorithms it names; the arguments are the fields' encodings."""
+    chosen = digest_algorithm(algos.DigestAlgorithm.load(digest))
+    embedded = (
+        ()
+        if not certificates
+        else tuple(
+            choice.chosen.dump()
+            for choice in cms.CertificateSet.load(certificates, implicit=0)
+            if choice.name == "certificate"
+        )
+    )
+    certificate, public_key = _find_signer(cms.SignerIdentifier.load(sid), embedded)
+    verify = make_verifier(algos.SignedDigestAlgorithm.load(algorithm), chosen, public_key)
+    return _Signer(certificate, chosen, verify, embedded)
+
+
+def _signed_attributes(attrs: Any, digest: Digest) -> tuple[bytes, bytes]:
     """The DER SET the signature covers, and the messageDigest value, after checking both
     required attributes appear once with one value and say what RFC 5652 requires."""
-    found: dict[bytes, der.Tlv] = {}
-    for attribute in der.children(data, attrs):
-        if attribute.tag != der.SEQUENCE:
-            raise SignatureError("a signed attribute is not a SEQUENCE")
-        parts = der.children(data, attribute)
-        if len(parts) != 2 or parts[0].tag != der.OID or parts[1].tag != der.SET:
-            raise SignatureError("a signed attribute is not an OID with a SET of values")
-        oid = data[parts[0].body : parts[0].end]
+    found: dict[bytes, Any] = {}
+    for attribute in attrs:
+        oid = attribute["type"].contents
         if oid in (_ATTR_CONTENT_TYPE, _ATTR_MESSAGE_DIGEST):
             name = "contentType" if oid == _ATTR_CONTENT_TYPE else "messageDigest"
-            values = der.children(data, parts[1])
+            values = attribute["values"]
             if oid in found or len(values) != 1:
                 raise SignatureError(f"the {name} attribute must appear once with one value")
             found[oid] = values[0]
     if _ATTR_CONTENT_TYPE not in found or _ATTR_MESSAGE_DIGEST not in found:
         raise SignatureError("signed attributes lack contentType or messageDigest")
     content_type = found[_ATTR_CONTENT_TYPE]
-    value = data[content_type.body : content_type.end]
-    if content_type.tag != der.OID or value != _ID_DATA:
-        shown = der.decode_oid(value) if content_type.tag == der.OID else "not an OID"
-        raise SignatureError(f"the contentType attribute is {shown}, expected id-data")
-    message_digest = der.octets(data, found[_ATTR_MESSAGE_DIGEST], "messageDigest")
+    if content_type.contents != _ID_DATA:
+        raise SignatureError(
+            f"the contentType attribute is {content_type.dotted}, expected id-data"
+        )
+    message_digest = found[_ATTR_MESSAGE_DIGEST].native
     expected = digest.algorithm.digest_size
     if len(message_digest) != expected:
         raise SignatureError(
@@ -300,34 +322,23 @@ def _signed_attributes(data: bytes, attrs: der.Tlv, digest: Digest) -> tuple[byt
             f"a {digest.name} digest has {expected}"
         )
     # The signature covers the attributes as a DER SET (tag 0x31), not the [0] stored here.
-    encoded = der.to_der_lengths(data, attrs)
-    return b"\x31" + encoded[1:], message_digest
+    return b"\x31" + attrs.dump()[1:], message_digest
 
 
-def _find_signer(
-    data: bytes, sid: der.Tlv, certificates: list[der.Tlv]
-) -> tuple[x509.Certificate, PublicKey]:
-    candidates = _embedded(data, certificates)
-    if not candidates:
+def _find_signer(sid: Any, embedded: tuple[bytes, ...]) -> tuple[x509.Certificate, PublicKey]:
+    if not embedded:
         raise SignatureError("the signature embeds no certificate")
-    if sid.tag == der.SEQUENCE:
-        parts = der.children(data, sid)
-        if len(parts) != 2 or parts[1].tag != der.INTEGER:
-            raise SignatureError("issuerAndSerialNumber is malformed")
-        issuer = der.to_der_lengths(data, parts[0])
-        serial = int.from_bytes(data[parts[1].body : parts[1].end], "big", signed=True)
-        for cert in candidates:
-            encoded = data[cert.start : cert.next]
-            if _cached(_issuer_and_serial, encoded) == (issuer, serial):
+    if sid.name == "issuer_and_serial_number":
+        wanted = (sid.chosen["issuer"].dump(), sid.chosen["serial_number"].native)
+        for encoded in embedded:
+            if _cached(_issuer_and_serial, encoded) == wanted:
                 return _cached(_load_signer, encoded)
-    elif sid.tag in (0x80, 0xA0):
-        key_id = der.octets(data, sid._replace(tag=sid.tag & 0x20 | der.OCTET_STRING), "SKI")
-        for cert in candidates:
-            loaded = _cached(_load_signer, data[cert.start : cert.next])
+    else:
+        key_id = sid.chosen.native
+        for encoded in embedded:
+            loaded = _cached(_load_signer, encoded)
             if _subject_key_id(loaded[0]) == key_id:
                 return loaded
-    else:
-        raise SignatureError("the signer identifier is neither issuerAndSerialNumber nor SKI")
     raise SignatureError("no embedded certificate matches the signer identifier")
 
 
@@ -340,20 +351,13 @@ def _cached(function: Callable[[bytes], _T], encoded: bytes) -> _T:
 
 @lru_cache(maxsize=4096)
 def _issuer_and_serial(encoded: bytes) -> tuple[bytes, int]:
-    """Read straight from the certificate bytes (cheaper than loading every candidate), once
-    per distinct certificate."""
+    """The certificate's issuer (DER) and serial, read lazily by asn1crypto (cheaper than
+    loading every candidate with cryptography), once per distinct certificate."""
     try:
-        cert = der.read(encoded, 0, len(encoded))
-        tbs = der.read_expected(encoded, cert.body, cert.end, der.SEQUENCE, "tbsCertificate")
-        fields = der.children(encoded, tbs)
-    except der.DerError as exc:
+        tbs = asn1_x509.Certificate.load(encoded)["tbs_certificate"]
+        return tbs["issuer"].dump(), tbs["serial_number"].native
+    except _MALFORMED as exc:
         raise SignatureError(f"an embedded certificate is malformed: {exc}") from None
-    if fields and fields[0].tag == 0xA0:
-        fields = fields[1:]
-    if len(fields) < 3 or fields[0].tag != der.INTEGER or fields[2].tag != der.SEQUENCE:
-        raise SignatureError("an embedded certificate is malformed")
-    serial = int.from_bytes(encoded[fields[0].body : fields[0].end], "big", signed=True)
-    return der.to_der_lengths(encoded, fields[2]), serial
 
 
 def _subject_key_id(cert: x509.Certificate) -> bytes | None:
@@ -367,10 +371,9 @@ def _subject_key_id(cert: x509.Certificate) -> bytes | None:
 def _load_signer(encoded: bytes) -> tuple[x509.Certificate, PublicKey]:
     """Load a certificate once per distinct encoding: a device signs with the same one always."""
     try:
-        tlv = der.read(encoded, 0, len(encoded))
-        cert = x509.load_der_x509_certificate(der.to_der_lengths(encoded, tlv))
+        cert = x509.load_der_x509_certificate(encoded)
         key = cert.public_key()
-    except (der.DerError, ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+    except (*_MALFORMED, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         raise SignatureError(f"the signer certificate cannot be loaded: {exc}") from None
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise SignatureError(

@@ -18,10 +18,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from mdmserver.catalog.platforms import platform_of
-from mdmserver.catalog.schema import Platform, command_spec, supports
+from mdmserver.catalog.schema import command_spec, supports
 from mdmserver.catalog.validate import ValidationError
 from mdmserver.ddm import protocol
 from mdmserver.ddm.protocol import DeclarationItem
@@ -408,8 +408,8 @@ class DDMService:
         if ctx.user_channel and platform != "macOS":
             return False  # DDM's user scope is the macOS user channel's
         reason = supports(
-            cast(Any, spec),  # a CommandSpec: its read-only name trips mypy's protocol check
-            cast(Platform, platform),
+            spec,
+            platform,
             os_version=ctx.os_version,
             user_channel=ctx.user_channel,
         )

@@ -124,7 +124,7 @@ def installed_application_list(result: Mapping[str, Any]) -> Facts:
 
 
 def managed_application_list(result: Mapping[str, Any]) -> Facts:
-    apps = []
+    apps: list[dict[str, Any]] = []
     for bundle_id, entry in as_dict(result.get("ManagedApplicationList")).items():
         if isinstance(bundle_id, str) and bundle_id:
             details = as_dict(entry)
@@ -186,7 +186,7 @@ def _battery(value: Any) -> float | None:
     if level is None or level < 0:
         return None
     if level > 1:
-        level = level / 100 if level <= 100 else None  # type: ignore[assignment]
+        level = level / 100 if level <= 100 else None
     return round(level, 3) if level is not None else None
 
 

@@ -20,7 +20,7 @@ INVENTORY_COMMANDS = (
 
 
 @cache
-def _query_specs() -> tuple[tuple[str, dict[str, str | None], frozenset[str]], ...]:
+def _query_specs() -> tuple[tuple[str, dict[Platform, str | None], frozenset[Platform]], ...]:
     spec = command_spec("DeviceInformation")
     item = spec.key("Queries") if spec is not None else None
     if item is None or item.item is None:

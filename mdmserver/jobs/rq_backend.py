@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import redis
 from rq import Queue, Retry
+from rq.queue import EnqueueData
 
 from mdmserver.jobs.backend import QUEUES, BackendUnavailable, Job
 
@@ -86,7 +87,7 @@ class RQBackend:
         self.connection.close()
 
 
-def _data(job: Job) -> object:
+def _data(job: Job) -> EnqueueData:
     return Queue.prepare_data(
         ENTRY,
         args=(job.task, job.args),

@@ -34,7 +34,7 @@ def register_database_metrics(registry: MetricsRegistry, engine: Engine) -> None
             .group_by(command_queue.c.status)
         )
         with engine.connect() as conn:
-            counts = dict(conn.execute(query).all())
+            counts = {status: count for status, count in conn.execute(query).all()}
         return [({"status": status}, counts.get(status, 0)) for status in answered]
 
     def depth() -> Iterable[Sample]:
@@ -47,7 +47,7 @@ def register_database_metrics(registry: MetricsRegistry, engine: Engine) -> None
             .group_by(command_queue.c.status)
         )
         with engine.connect() as conn:
-            counts = dict(conn.execute(query).all())
+            counts = {status: count for status, count in conn.execute(query).all()}
         return [({"status": status}, counts.get(status, 0)) for status in pending]
 
     def enrolled() -> Iterable[Sample]:

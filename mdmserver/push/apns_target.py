@@ -100,10 +100,12 @@ def build_apns(
         **options,
     )
     pool = apns.pool
+    # The lru_caches below take a class; mypy wrongly sees class objects as unhashable there.
+    base = pool.protocol_class
     if endpoint is None:
-        pool.protocol_class = tuned_protocol(pool.protocol_class)
+        pool.protocol_class = tuned_protocol(base)  # type: ignore[arg-type]
     else:
-        pool.protocol_class = _redirected(pool.protocol_class, endpoint.host, endpoint.port)
+        pool.protocol_class = _redirected(base, endpoint.host, endpoint.port)  # type: ignore[arg-type]
     return apns
 
 
@@ -114,6 +116,6 @@ def _redirected(
     """A subclass of (tuned) aioapns' protocol whose gateway constants name ``host:port``."""
     return type(
         f"{base.__name__}To_{host}_{port}",
-        (tuned_protocol(base),),
+        (tuned_protocol(base),),  # type: ignore[arg-type]  # a class is hashable
         {"APNS_SERVER": host, "APNS_PORT": port},
     )

@@ -1,97 +1,31 @@
-"""CMS EnvelopedData as SCEP uses it: RSA PKCS#1 v1.5 key transport, CBC content encryption.
+"""CMS EnvelopedData as SCEP uses it: crypto/cms_encrypt.py's, with refusals as SCEP failInfo.
 
-Single DES and 3DES stay supported for reading because real clients still send them when a CA
-does not advertise AES; the content they protect (a CSR, an issued certificate) is not secret,
-the challenge inside the CSR is single-use.
+RSA PKCS#1 v1.5 key transport, CBC content encryption; single DES and 3DES stay readable for
+clients that fall back to them (see crypto/cms_encrypt.py).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
-from asn1crypto import cms
 from cryptography import x509
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives import padding as sym_padding
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mdmserver.crypto import cms_encrypt
+from mdmserver.crypto.cms_encrypt import EnvelopeError, Refusal
 from mdmserver.scep.errors import FailInfo, ScepError
-from mdmserver.scep.signed import issuer_and_serial, to_asn1_cert
 
-# Our short name -> (asn1crypto algorithm name, key length in bytes).
-CIPHERS: Mapping[str, tuple[str, int]] = {
-    "aes128": ("aes128_cbc", 16),
-    "aes192": ("aes192_cbc", 24),
-    "aes256": ("aes256_cbc", 32),
-    "des3": ("tripledes_3key", 24),
-    "des": ("des", 8),
+_FAIL_INFO = {
+    Refusal.MALFORMED: FailInfo.badRequest,
+    Refusal.ALGORITHM: FailInfo.badAlg,
+    Refusal.NOT_FOR_US: FailInfo.badMessageCheck,
 }
-_BY_OID_NAME = {oid_name: name for name, (oid_name, _) in CIPHERS.items()}
-
-# One message for every failure after key transport, so the CA key is no padding oracle.
-_UNDECRYPTABLE = "the enveloped content could not be decrypted"
-
-
-def _algorithm(name: str, key: bytes) -> CipherAlgorithm:
-    if name == "des":
-        return TripleDES(key * 3)  # single DES is 3DES with three equal keys
-    if name == "des3":
-        return TripleDES(key)
-    return algorithms.AES(key)
-
-
-def _block_bytes(name: str) -> int:
-    return 8 if name.startswith("des") else 16
 
 
 def envelope(plaintext: bytes, recipient: x509.Certificate, encryption: str = "aes256") -> bytes:
     """A DER ContentInfo(EnvelopedData) of `plaintext` that only `recipient`'s key opens."""
-    if encryption not in CIPHERS:
-        raise ValueError(f"unsupported content encryption {encryption!r}")
-    oid_name, key_len = CIPHERS[encryption]
-    public_key = recipient.public_key()
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise ValueError("SCEP key transport needs an RSA recipient")
-    key = os.urandom(key_len)
-    iv = os.urandom(_block_bytes(encryption))
-    padder = sym_padding.PKCS7(_block_bytes(encryption) * 8).padder()
-    padded = padder.update(plaintext) + padder.finalize()
-    encryptor = Cipher(_algorithm(encryption, key), modes.CBC(iv)).encryptor()
-    ciphertext = encryptor.update(padded) + encryptor.finalize()
-    recipient_info = cms.KeyTransRecipientInfo(
-        {
-            "version": "v0",
-            "rid": cms.RecipientIdentifier(
-                name="issuer_and_serial_number", value=issuer_and_serial(recipient)
-            ),
-            "key_encryption_algorithm": {"algorithm": "rsaes_pkcs1v15"},
-            "encrypted_key": public_key.encrypt(key, padding.PKCS1v15()),
-        }
-    )
-    enveloped = cms.EnvelopedData(
-        {
-            "version": "v0",
-            "recipient_infos": [cms.RecipientInfo(name="ktri", value=recipient_info)],
-            "encrypted_content_info": {
-                "content_type": "data",
-                "content_encryption_algorithm": {"algorithm": oid_name, "parameters": iv},
-                "encrypted_content": ciphertext,
-            },
-        }
-    )
-    return cms.ContentInfo({"content_type": "enveloped_data", "content": enveloped}).dump()
-
-
-def _is_for(rid: cms.RecipientIdentifier, cert: x509.Certificate) -> bool:
-    parsed = to_asn1_cert(cert)
-    if rid.name == "issuer_and_serial_number":
-        return bool(
-            parsed.issuer == rid.chosen["issuer"]
-            and parsed.serial_number == rid.chosen["serial_number"].native
-        )
-    return bool(parsed.key_identifier == rid.chosen.native)
+    try:
+        return cms_encrypt.envelope(plaintext, recipient, encryption)
+    except cms_encrypt.UnsupportedRecipient:
+        raise ValueError("SCEP key transport needs an RSA recipient") from None
 
 
 def open_envelope(
@@ -102,44 +36,7 @@ def open_envelope(
     With no `recipient`, the envelope must have a single recipient (a client that kept only its
     key). asn1crypto parsing errors escape to the caller, which knows how to report them.
     """
-    info = cms.ContentInfo.load(data, strict=True)
-    if info["content_type"].native != "enveloped_data":
-        raise ScepError("the signed content is not a CMS EnvelopedData", FailInfo.badRequest)
-    enveloped = info["content"]
-    mine = [
-        ri.chosen
-        for ri in enveloped["recipient_infos"]
-        if ri.name == "ktri" and (recipient is None or _is_for(ri.chosen["rid"], recipient))
-    ]
-    if recipient is None and len(enveloped["recipient_infos"]) != 1:
-        raise ScepError("expected a single recipient", FailInfo.badRequest)
-    if not mine:
-        raise ScepError("the request is not encrypted to this CA", FailInfo.badMessageCheck)
-    ktri = mine[0]
-    if ktri["key_encryption_algorithm"]["algorithm"].native != "rsaes_pkcs1v15":
-        alg = ktri["key_encryption_algorithm"]["algorithm"].native
-        raise ScepError(f"unsupported key transport {alg}", FailInfo.badAlg)
-    content_info = enveloped["encrypted_content_info"]
-    alg = content_info["content_encryption_algorithm"]
-    name = _BY_OID_NAME.get(alg["algorithm"].native)
-    if name is None:
-        raise ScepError(
-            f"unsupported content encryption {alg['algorithm'].native}", FailInfo.badAlg
-        )
-    iv = alg["parameters"].native
-    block = _block_bytes(name)
-    ciphertext = content_info["encrypted_content"].native
-    if not isinstance(iv, bytes) or len(iv) != block:
-        raise ScepError("the content encryption IV is malformed", FailInfo.badRequest)
-    if not isinstance(ciphertext, bytes) or not ciphertext or len(ciphertext) % block:
-        raise ScepError(_UNDECRYPTABLE, FailInfo.badMessageCheck)
     try:
-        key = recipient_key.decrypt(ktri["encrypted_key"].native, padding.PKCS1v15())
-        if len(key) != CIPHERS[name][1]:
-            raise ValueError("wrong key length")
-        decryptor = Cipher(_algorithm(name, key), modes.CBC(iv)).decryptor()
-        padded = decryptor.update(ciphertext) + decryptor.finalize()
-        unpadder = sym_padding.PKCS7(block * 8).unpadder()
-        return unpadder.update(padded) + unpadder.finalize(), name
-    except ValueError:
-        raise ScepError(_UNDECRYPTABLE, FailInfo.badMessageCheck) from None
+        return cms_encrypt.open_envelope(data, recipient, recipient_key, "this CA")
+    except EnvelopeError as exc:
+        raise ScepError(str(exc), _FAIL_INFO[exc.refusal]) from None

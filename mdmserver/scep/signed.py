@@ -6,19 +6,17 @@ so that both sides agree on what is signed: the signed attributes re-tagged as a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from asn1crypto import cms, core
-from asn1crypto import crl as asn1_crl
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mdmserver.crypto import cms_sign, cms_verify
+from mdmserver.crypto.errors import SignatureError
 from mdmserver.scep.errors import FailInfo, ScepError
 
 # SCEP authenticated attributes (RFC 8894 section 3.2.1.4), under VeriSign's arc.
@@ -34,13 +32,7 @@ OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
 OID_DATA = "1.2.840.113549.1.7.1"
 
 # SHA-1 is still accepted on input: clients that never read GetCACaps fall back to it. MD5 is not.
-DIGESTS: Mapping[str, type[hashes.HashAlgorithm]] = {
-    "sha1": hashes.SHA1,
-    "sha224": hashes.SHA224,
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
+DIGESTS: Mapping[str, type[hashes.HashAlgorithm]] = cms_sign.DIGESTS
 
 Attributes = Mapping[str, Sequence[core.Asn1Value]]
 
@@ -49,6 +41,7 @@ Attributes = Mapping[str, Sequence[core.Asn1Value]]
 class SignedParts:
     """A SignedData read but not yet verified: enough to learn who to answer before trusting it."""
 
+    encoded: bytes  # the ContentInfo as received
     signed_data: cms.SignedData
     signer_info: cms.SignerInfo
     attributes: Attributes
@@ -57,20 +50,10 @@ class SignedParts:
     digest_algorithm: str
 
 
-def to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-
-
-def issuer_and_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
-    parsed = to_asn1_cert(cert)
-    return cms.IssuerAndSerialNumber(
-        {"issuer": parsed.issuer, "serial_number": parsed.serial_number}
-    )
-
-
-def attribute(oid: str, value: object) -> cms.CMSAttribute:
-    """One single-valued attribute; SCEP's own take an asn1crypto value, CMS's a native one."""
-    return cms.CMSAttribute({"type": oid, "values": [value]})
+# One CMS builder for the whole server (crypto/cms_sign.py); SCEP's names for its parts.
+to_asn1_cert = cms_sign.to_asn1
+issuer_and_serial = cms_sign.issuer_and_serial
+attribute = cms_sign.attribute
 
 
 def read_signed(data: bytes) -> SignedParts:
@@ -97,6 +80,7 @@ def read_signed(data: bytes) -> SignedParts:
     if content is not None and not isinstance(content, bytes):
         raise ScepError("the signed content is not an OCTET STRING", FailInfo.badRequest)
     return SignedParts(
+        encoded=data,
         signed_data=signed,
         signer_info=signer,
         attributes=attributes,
@@ -133,54 +117,23 @@ def octets_attr(attributes: Attributes, oid: str) -> bytes | None:
     return bytes(value.native)
 
 
-def find_signer_cert(parts: SignedParts) -> x509.Certificate:
-    """The embedded certificate the SignerInfo names, by issuer+serial or key identifier."""
-    sid = parts.signer_info["sid"]
-    for choice in parts.signed_data["certificates"] or []:
-        if choice.name != "certificate":
-            continue
-        cert = choice.chosen
-        if sid.name == "issuer_and_serial_number":
-            wanted = sid.chosen
-            matches = (
-                cert.issuer == wanted["issuer"]
-                and cert.serial_number == wanted["serial_number"].native
-            )
-        else:
-            matches = cert.key_identifier == sid.chosen.native
-        if matches:
-            try:
-                return x509.load_der_x509_certificate(cert.dump())
-            except (ValueError, x509.InvalidVersion) as exc:
-                raise ScepError(f"the signer's certificate is malformed: {exc}") from None
-    raise ScepError("the signer's certificate is not in the message", FailInfo.badRequest)
-
-
 def verify_signed(parts: SignedParts) -> x509.Certificate:
-    """Check messageDigest against the content and the RSA signature over the attributes' SET."""
-    digest_cls = DIGESTS.get(parts.digest_algorithm)
-    if digest_cls is None:
+    """The signer's certificate, once SCEP's limits hold (a digest from DIGESTS, an RSA signer)
+    and the signature verifies: messageDigest against the content, the RSA signature over the
+    attributes' DER SET, checked by crypto/cms_verify.py as every signature this server reads."""
+    if parts.digest_algorithm not in DIGESTS:
         raise ScepError(f"unsupported digest {parts.digest_algorithm}", FailInfo.badAlg)
     sig_alg = parts.signer_info["signature_algorithm"]["algorithm"].native
     if sig_alg not in ("rsassa_pkcs1v15", f"{parts.digest_algorithm}_rsa"):
         raise ScepError(f"unsupported signature algorithm {sig_alg}", FailInfo.badAlg)
-    content_type = single_value(parts.attributes, OID_CONTENT_TYPE)
-    if content_type is not None and content_type.dump() != core.ObjectIdentifier(OID_DATA).dump():
-        raise ScepError("signed contentType is not data", FailInfo.badMessageCheck)
     if parts.content_type != OID_DATA:
         raise ScepError("the signed content type is not data", FailInfo.badMessageCheck)
-    claimed = octets_attr(parts.attributes, OID_MESSAGE_DIGEST)
-    if claimed is None:
-        raise ScepError("the signature has no messageDigest", FailInfo.badMessageCheck)
-    actual = hashlib.new(parts.digest_algorithm, parts.content or b"").digest()
-    if claimed != actual:
-        raise ScepError("messageDigest does not match the content", FailInfo.badMessageCheck)
-    cert = find_signer_cert(parts)
     try:
-        key = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm):
-        raise ScepError("the signer's key cannot be read", FailInfo.badAlg) from None
-    if not isinstance(key, rsa.RSAPublicKey):
+        # Absent content (a failure CertRep) is digested as empty.
+        cert = cms_verify.verify_detached(parts.encoded, parts.content or b"", max_bytes=None)
+    except SignatureError as exc:
+        raise ScepError(str(exc), FailInfo.badMessageCheck) from None
+    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
         raise ScepError("the signer's key is not RSA", FailInfo.badAlg)
     if cert.issuer == cert.subject:
         # Its own signature proves nothing about the requester, but a corrupt one means the
@@ -191,13 +144,6 @@ def verify_signed(parts: SignedParts) -> x509.Certificate:
             raise ScepError(
                 "the signer's self-signed certificate does not verify", FailInfo.badMessageCheck
             ) from None
-    signed_bytes = parts.signer_info["signed_attrs"].untag().dump()
-    try:
-        key.verify(
-            parts.signer_info["signature"].native, signed_bytes, padding.PKCS1v15(), digest_cls()
-        )
-    except InvalidSignature:
-        raise ScepError("the signature does not verify", FailInfo.badMessageCheck) from None
     return cert
 
 
@@ -211,71 +157,24 @@ def sign(
     certificates: Sequence[x509.Certificate] = (),
 ) -> bytes:
     """A DER ContentInfo(SignedData) over `content` (absent content is digested as empty)."""
-    digest_cls = DIGESTS.get(digest)
-    if digest_cls is None:
+    if digest not in DIGESTS:
         raise ValueError(f"unsupported digest {digest}")
-    message_digest = hashlib.new(digest, content or b"").digest()
-    signed_attrs = cms.CMSAttributes(
-        [
-            attribute(OID_CONTENT_TYPE, "data"),
-            attribute(OID_MESSAGE_DIGEST, message_digest),
-            attribute(OID_SIGNING_TIME, cms.Time(name="utc_time", value=datetime.now(UTC))),
-            *scep_attributes,
-        ]
+    return cms_sign.signed_data(
+        content,
+        signer_cert,
+        signer_key,
+        digest=digest,
+        extra_attributes=scep_attributes,
+        chain=certificates,
+        bare_rsa_algorithm=True,
     )
-    signature = signer_key.sign(signed_attrs.untag().dump(), padding.PKCS1v15(), digest_cls())
-    encap: dict[str, object] = {"content_type": "data"}
-    if content is not None:
-        encap["content"] = content
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                name="issuer_and_serial_number", value=issuer_and_serial(signer_cert)
-            ),
-            "digest_algorithm": {"algorithm": digest},
-            "signed_attrs": signed_attrs,
-            "signature_algorithm": {"algorithm": "rsassa_pkcs1v15"},
-            "signature": signature,
-        }
-    )
-    certs = [to_asn1_cert(c) for c in (signer_cert, *certificates)]
-    signed = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [{"algorithm": digest}],
-            "encap_content_info": encap,
-            "certificates": certs,
-            "signer_infos": [signer_info],
-        }
-    )
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
 
 
 def degenerate_crl(crl_der: bytes) -> bytes:
     """A signer-less SignedData carrying one CRL: a GetCRL answer's content (RFC 8894 3.3.4)."""
-    crl = cms.RevocationInfoChoice(name="crl", value=asn1_crl.CertificateList.load(crl_der))
-    signed = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [],
-            "encap_content_info": {"content_type": "data"},
-            "crls": [crl],
-            "signer_infos": [],
-        }
-    )
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    return cms_sign.degenerate(crls=[crl_der])
 
 
 def degenerate_certs_only(certs: Sequence[x509.Certificate]) -> bytes:
     """A signer-less SignedData carrying certificates: how SCEP ships certificate bundles."""
-    signed = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [],
-            "encap_content_info": {"content_type": "data"},
-            "certificates": [to_asn1_cert(c) for c in certs],
-            "signer_infos": [],
-        }
-    )
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    return cms_sign.degenerate(certificates=certs)

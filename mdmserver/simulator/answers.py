@@ -121,7 +121,7 @@ def _profile_list(_s: DeviceSpec, profiles: dict[str, dict[str, Any]], _c: dict)
 def _install_profile(_s: DeviceSpec, profiles: dict[str, dict[str, Any]], command: dict) -> Reply:
     profile = read_profile(command.get("Payload"))
     identifier = profile.get("PayloadIdentifier") if profile else None
-    if not isinstance(identifier, str):
+    if profile is None or not isinstance(identifier, str):
         text = "The profile could not be read: it is malformed."
         return Reply("Error", {"ErrorChain": error_chain("MCProfileErrorDomain", 1000, text)})
     profiles[identifier] = {

@@ -10,6 +10,7 @@ makes it poll once more). A device whose last session held a NotNow polls again 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import Counter
@@ -121,9 +122,7 @@ class Fleet:
         device.enroll(self.transport, token, key, apple=self.apple)
         self.stats.event("enrolled")
         if self.apns is not None and device.push_token_hex:
-            self.apns.on_push(
-                device.push_token_hex, lambda record, d=device: self._pushed(d, record)
-            )
+            self.apns.on_push(device.push_token_hex, functools.partial(self._pushed, device))
 
     # Waking ----------------------------------------------------------------------------------
 

@@ -84,7 +84,7 @@ class RedisCounters:
         except _REDIS_ERRORS as exc:
             log.warning("rate_limit_unavailable", extra={"fields": {"error": str(exc)}})
             return 0
-        return int(value or 0)  # type: ignore[arg-type]
+        return int(value or 0)
 
     def _key(self, bucket: str, key_hash: str, window_start: int) -> str:
         return f"{self.prefix}:ratelimit:{bucket}:{key_hash}:{window_start}"

@@ -336,7 +336,7 @@ class _Connection(asyncio.Protocol):
                 # Hand the window back at once: the payloads are tiny and already buffered.
                 conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             elif isinstance(event, RequestReceived):
-                self.streams[event.stream_id] = (event.headers, bytearray())  # type: ignore[assignment]
+                self.streams[event.stream_id] = (event.headers, bytearray())
             elif isinstance(event, StreamEnded):
                 if not self._respond(event.stream_id):
                     return False

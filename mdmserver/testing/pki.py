@@ -7,13 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from mdmserver.crypto import der
 from mdmserver.crypto.ca import (
     KeyType,
     PrivateKey,
@@ -89,14 +89,16 @@ def resign_with_tbs(cert: x509.Certificate, tbs: bytes, ca_key: PrivateKey) -> x
     a test can present bytes no certificate builder would produce."""
     assert isinstance(ca_key, rsa.RSAPrivateKey), "resign_with_tbs signs with RSA CA keys"
     signature = ca_key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
-    raw = cert.public_bytes(Encoding.DER)
-    algorithm = der.children(raw, der.read(raw, 0, len(raw)))[1]
-    return x509.load_der_x509_certificate(
-        der.encode(
-            0x30,
-            tbs + raw[algorithm.start : algorithm.end] + der.encode(0x03, b"\x00" + signature),
-        )
+    original = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+    rebuilt = asn1_x509.Certificate(
+        {
+            # Loaded lazily and never re-encoded: the bytes stay exactly as the test made them.
+            "tbs_certificate": asn1_x509.TbsCertificate.load(tbs),
+            "signature_algorithm": original["signature_algorithm"],
+            "signature_value": signature,
+        }
     )
+    return x509.load_der_x509_certificate(rebuilt.dump())
 
 
 def with_invalid_version(cert: x509.Certificate) -> bytes:

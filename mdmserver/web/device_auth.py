@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from threading import Lock
+from typing import Protocol
 
 from cryptography import x509
 
@@ -32,6 +33,12 @@ log = get_logger("device_auth")
 
 SIGNATURE_HEADER = "Mdm-Signature"
 MAX_SIGNATURE_HEADER = 96 * 1024  # base64 of the 64 KiB CMS cap, with room for line breaks
+
+
+class HeaderLookup(Protocol):
+    """Request headers by name, case-insensitively (werkzeug's Headers, EnvironHeaders)."""
+
+    def get(self, key: str, /) -> str | None: ...
 
 
 class _VerifiedCache:
@@ -99,7 +106,7 @@ class DeviceAuthenticator:
         self.trusted_proxies = parse_networks(trusted_proxies)
         self._verified = _VerifiedCache()
 
-    def authenticate(self, headers: Mapping[str, str], body: bytes, peer: str) -> DeviceRequest:
+    def authenticate(self, headers: HeaderLookup, body: bytes, peer: str) -> DeviceRequest:
         """The verified identity behind a request from `peer` (the socket's REMOTE_ADDR: the
         client-certificate header counts only from a trusted proxy)."""
         if self.trust is None:
@@ -122,7 +129,7 @@ class DeviceAuthenticator:
         """Whether a client-certificate header from this peer may be believed."""
         return peer_in(peer, self.trusted_proxies)
 
-    def _certificate(self, headers: Mapping[str, str], body: bytes, peer: str) -> x509.Certificate:
+    def _certificate(self, headers: HeaderLookup, body: bytes, peer: str) -> x509.Certificate:
         signature = headers.get(SIGNATURE_HEADER)
         if signature:
             return self._verify_signature(signature, body)

@@ -179,7 +179,8 @@ class Commands:
         if not isinstance(raw, Mapping):
             raise BadRequest("filter: must be an object")
         flt = parse_filter(raw, "filter.")
-        rows, skipped = [], []
+        rows = []
+        skipped: list[TargetRow] = []
         for row in self.inventory.matching_targets(flt):
             (rows if row.enrollment_status in SENDABLE else skipped).append(row)
         if not rows:

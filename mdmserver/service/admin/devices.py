@@ -11,10 +11,10 @@ import base64
 import binascii
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from mdmserver.bounds import CHANNEL_ID
-from mdmserver.catalog.schema import PLATFORMS, Platform, parse_version
+from mdmserver.catalog.schema import PLATFORMS, parse_version
 from mdmserver.service.admin.errors import BadRequest, NotFound, unambiguous
 from mdmserver.storage.inventory_queries import (
     DeviceDetail,
@@ -54,7 +54,7 @@ def parse_filter(raw: Mapping[str, Any], where: str = "") -> DeviceFilter:
         match = {p.lower(): p for p in PLATFORMS}.get(str(platform).lower())
         if match is None:
             raise BadRequest(f"{where}platform: must be one of {', '.join(PLATFORMS)}")
-        values["platform"] = cast(Platform, match)
+        values["platform"] = match
     for name in ("os_version", "min_os_version"):
         if raw.get(name) is not None:
             text = str(raw[name])

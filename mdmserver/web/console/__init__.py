@@ -46,7 +46,7 @@ def _guard() -> Response | None:
         return None
     user = current_user()
     if user is None:
-        return login_redirect()  # type: ignore[no-any-return]
+        return login_redirect()
     if user.must_change_password and request.endpoint not in (
         "console.password",
         "console.logout",

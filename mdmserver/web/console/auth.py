@@ -110,7 +110,7 @@ def sign_out() -> None:
 
 def current_user() -> ConsoleUser | None:
     if "user" in g:
-        return g.user  # type: ignore[no-any-return]
+        return g.user
     uid, epoch = session.get("uid"), session.get("epoch")
     user = None
     if isinstance(uid, str) and isinstance(epoch, int):
