@@ -133,7 +133,7 @@ class AdminStore:
             return [
                 AuditEntry(
                     id=row.id,
-                    at=row.at,  # type: ignore[arg-type]
+                    at=row.at,
                     actor=row.actor,
                     action=row.action,
                     targets=json.loads(row.targets or "[]"),
@@ -151,6 +151,6 @@ class AdminStore:
             name=row.name,
             scope=row.scope,
             prefix=row.prefix,
-            created_at=row.created_at,  # type: ignore[arg-type]
+            created_at=row.created_at,
             revoked_at=row.revoked_at,
         )

@@ -77,8 +77,8 @@ class ComplianceStore:
             state=row.state,
             reasons=json.loads(row.reasons),
             results=json.loads(row.results),
-            evaluated_at=row.evaluated_at,  # type: ignore[arg-type]
-            changed_at=row.changed_at,  # type: ignore[arg-type]
+            evaluated_at=row.evaluated_at,
+            changed_at=row.changed_at,
             noncompliant_since=row.noncompliant_since,
         )
 
@@ -223,7 +223,7 @@ class ComplianceStore:
     def policy(self) -> tuple[dict[str, Any], datetime] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(compliance_policy).where(compliance_policy.c.id == 1)).first()
-        return (json.loads(row.body), row.updated_at) if row else None  # type: ignore[return-value]
+        return (json.loads(row.body), row.updated_at) if row else None
 
     def set_policy(self, body: dict[str, Any] | None, actor: str, now: datetime) -> None:
         """Store the API's policy; None removes it (the file applies again)."""

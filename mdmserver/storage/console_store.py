@@ -137,7 +137,7 @@ class ConsoleStore:
             conn.execute(delete(console_login_failures).where(console_login_failures.c.at < before))
 
 
-def _user(row: Row) -> ConsoleUser:  # type: ignore[type-arg]
+def _user(row: Row) -> ConsoleUser:
     created = row.created_at
     assert created is not None
     return ConsoleUser(

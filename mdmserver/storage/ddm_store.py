@@ -89,8 +89,8 @@ def _declaration(row: Any) -> DeclarationRow:
         payload=json.loads(row.payload),
         server_token=row.server_token,
         managed_by=row.managed_by,
-        created_at=row.created_at,  # type: ignore[arg-type]
-        updated_at=row.updated_at,  # type: ignore[arg-type]
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -404,7 +404,7 @@ class DDMStore:
         query = select(ddm_status_items).where(ddm_status_items.c.enrollment_id == enrollment_id)
         with self.engine.connect() as conn:
             return {
-                r.item: (json.loads(r.value), r.updated_at)  # type: ignore[misc]
+                r.item: (json.loads(r.value), r.updated_at)
                 for r in conn.execute(query)
             }
 
@@ -541,7 +541,7 @@ class DDMStore:
                     valid=r.valid,
                     server_token=r.server_token,
                     reasons=json.loads(r.reasons) if r.reasons else None,
-                    updated_at=r.updated_at,  # type: ignore[arg-type]
+                    updated_at=r.updated_at,
                 )
                 for r in conn.execute(query)
             ]

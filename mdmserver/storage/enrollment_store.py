@@ -379,7 +379,7 @@ class EnrollmentStore:
             row is not None
             and row.fingerprint == fingerprint
             and not row.revoked
-            and row.not_after > utcnow()  # type: ignore[operator]
+            and row.not_after > utcnow()
         )
 
     def revoke_certificate(self, serial_or_fingerprint: str) -> IssuedCert | None:
@@ -509,7 +509,7 @@ class EnrollmentStore:
         )
         with self.engine.begin() as conn:
             return [
-                RevokedCert(row.serial, row.revoked_at or row.issued_at)  # type: ignore[arg-type]
+                RevokedCert(row.serial, row.revoked_at or row.issued_at)
                 for row in conn.execute(query)
             ]
 
@@ -527,7 +527,7 @@ class EnrollmentStore:
             ).first()
             if bound is None:
                 return None
-            bound_at: datetime = bound.bound_at  # type: ignore[assignment]
+            bound_at: datetime = bound.bound_at
             channel = conn.execute(
                 select(enrollments.c.status, enrollments.c.token_updated_at).where(
                     enrollments.c.id == device_id
@@ -587,7 +587,7 @@ class EnrollmentStore:
             until = conn.execute(
                 select(devices.c.reenroll_allowed_until).where(devices.c.id == device_id)
             ).scalar()
-            if until is None or until <= now:  # type: ignore[operator]
+            if until is None or until <= now:
                 return None
             taken = conn.execute(
                 update(devices)
@@ -682,7 +682,7 @@ class EnrollmentStore:
             .order_by(cert_bindings.c.not_after)
         )
         with self.engine.begin() as conn:
-            return [(row.device_id, row.not_after) for row in conn.execute(query)]  # type: ignore[misc]
+            return [(row.device_id, row.not_after) for row in conn.execute(query)]
 
     # Helpers --------------------------------------------------------------------------------
 
@@ -733,7 +733,7 @@ class EnrollmentStore:
             uses=row.uses,
             expires_at=row.expires_at,
             revoked=row.revoked,
-            created_at=row.created_at,  # type: ignore[arg-type]
+            created_at=row.created_at,
             tags=tuple(tags),
             ota=bool(row.ota),
             require_ota=bool(row.require_ota),
@@ -745,8 +745,8 @@ class EnrollmentStore:
             serial=row.serial,
             fingerprint=row.fingerprint,
             subject=row.subject,
-            not_after=row.not_after,  # type: ignore[arg-type]
-            issued_at=row.issued_at,  # type: ignore[arg-type]
+            not_after=row.not_after,
+            issued_at=row.issued_at,
             revoked=row.revoked,
             token_id=row.token_id,
             device_id=row.device_id,

@@ -126,7 +126,7 @@ class InventoryStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return {row.request_type: row.received_at for row in rows}  # type: ignore[misc]
+        return {row.request_type: row.received_at for row in rows}
 
     def history(self, device_id: str, limit: int = 100) -> list[dict[str, Any]]:
         query = (
