@@ -27,6 +27,7 @@ class Kind(StrEnum):
     UNPROCESSABLE = "unprocessable"  # well-formed, but refused by validation
     RATE_LIMITED = "rate_limited"
     TOO_LARGE = "too_large"  # the body is larger than this server accepts
+    UPSTREAM = "upstream"  # a service this server relies on (Apple's) failed
     UNAVAILABLE = "unavailable"  # this server is not set up for it (yet)
 
 
@@ -41,6 +42,7 @@ HTTP_STATUS: MappingProxyType[Kind, int] = MappingProxyType(
         Kind.TOO_LARGE: 413,
         Kind.UNPROCESSABLE: 422,
         Kind.RATE_LIMITED: 429,
+        Kind.UPSTREAM: 502,
         Kind.UNAVAILABLE: 503,
     }
 )
@@ -50,13 +52,16 @@ class DomainError(Exception):
     """A refusal with a message meant for whoever asked (an admin, a device's log).
 
     ``extra`` holds structured details answered beside the message (``problems``: key paths
-    and reasons; ``candidates``: the devices an ambiguous serial names)."""
+    and reasons; ``candidates``: the devices an ambiguous serial names). ``kind`` overrides
+    the class's kind, for a refusal relayed from elsewhere (Apple's answer)."""
 
     kind: Kind = Kind.INVALID
 
-    def __init__(self, message: str, **extra: Any) -> None:
+    def __init__(self, message: str, kind: Kind | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
+        if kind is not None:
+            self.kind = kind
         self.extra: dict[str, Any] = extra
 
     @property

@@ -26,6 +26,7 @@ from mdmserver.apps.vpp import (
     VppError,
     parse_token,
 )
+from mdmserver.errors import Kind
 from mdmserver.logs import get_logger
 from mdmserver.push.instance import write_private
 from mdmserver.service.admin.errors import AdminError, BadRequest, Conflict, NotFound, Unprocessable
@@ -372,14 +373,14 @@ class AppsService:
             return call(client)
         except VppError as exc:
             log.warning("vpp_refused", extra={"fields": {"error": str(exc)}})
-            status = (
-                429
+            kind = (
+                Kind.RATE_LIMITED
                 if exc.status == 429
-                else 502
+                else Kind.UPSTREAM
                 if exc.status in (0,) or exc.status >= 500
-                else 422
+                else Kind.UNPROCESSABLE
             )
-            raise AdminError(str(exc), status) from None
+            raise AdminError(str(exc), kind) from None
 
 
 def check_target(target: Any) -> str:
