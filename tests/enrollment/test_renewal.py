@@ -13,7 +13,7 @@ import requests
 from mdmserver.crypto.ca import fingerprint_sha256
 from mdmserver.scep.errors import FailInfo
 from mdmserver.scep.message import MessageType, PkiStatus
-from mdmserver.service.maintenance import run_maintenance
+from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
 from mdmserver.service.renewal import queue_renewals
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.enrollment import scep_challenge, scep_request, unwrap_profile
@@ -113,9 +113,9 @@ def test_queued_renewal_replaces_the_identity(app, live_server, enrolled, enroll
 def test_the_push_scan_runs_renewals_without_an_admin(app, live_server, enrolled):
     """Renewal is scheduled: the periodic scan (web process or worker) runs the upkeep tasks."""
     rt = runtime(app)
-    rt.config = replace(rt.config, identity_renewal_days=400)  # every identity is due
-    tasks = runtime(app).maintenance
-    assert {"identity_renewal", "inventory_refresh", "compliance_stale"} <= set(tasks)
+    assert {"identity_renewal", "inventory_refresh", "compliance_stale"} <= set(rt.maintenance)
+    # The server's tasks, as the assembly builds them, with a window where every identity is due.
+    tasks = maintenance_tasks(rt.storage, enrollment=rt.enrollment, renewal_days=400)
     rt.jobs.dispatcher.maintenance = partial(run_maintenance, tasks)
     rt.jobs.dispatcher.scan()
     queued = [item.request_type for item in rt.storage.queue(enrolled.udid)]
