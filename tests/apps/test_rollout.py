@@ -8,7 +8,6 @@ from __future__ import annotations
 import plistlib
 from datetime import UTC, datetime
 
-from mdmserver.web.apps_runtime import EXTENSION
 from sqlalchemy import insert
 
 from mdmserver.apps.rollout import roll_out
@@ -52,7 +51,7 @@ def test_a_required_app_is_queued_to_every_licensed_targeted_device(
                         {"serials": [phone.serial_number, mac.serial_number,
                                      untagged.serial_number]})  # fmt: skip
     assert licensed.get_json()["status"] == "COMPLETE"
-    service = app.extensions[EXTENSION]
+    service = runtime(app).apps
     store, storage = service.store, runtime(app).storage
 
     assert roll_out(store, storage, service.server_url, pages).total == 0  # not assigned yet

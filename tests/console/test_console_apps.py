@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from mdmserver.web.apps_runtime import EXTENSION
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -33,7 +32,7 @@ CHAIN = [
 
 
 def _catalog(app: Any) -> tuple[Any, Any]:
-    service = app.extensions[EXTENSION]
+    service = runtime(app).apps
     pages = service.create({"name": "pages", "kind": "app_store", "bundle_id": "com.apple.Pages",
                             "adam_id": "361309726", "version": "14.0"})  # fmt: skip
     field = service.upload({"kind": "ios_inhouse", "name": "field"}, make_ipa("com.example.field"))
@@ -64,7 +63,7 @@ def _failing_phone(app: Any, live_server: str, pki: Any, serial: str) -> Any:
 
 def test_admins_assign_apps_others_cannot(app: Any, people: dict[str, str]) -> None:
     pages, _ = _catalog(app)
-    store = app.extensions[EXTENSION].store
+    store = runtime(app).apps.store
     auditor = Person(app, "aud")
     listing = auditor.get("/apps").get_data(as_text=True)
     assert "com.apple.Pages" in listing and "App Store" in listing and "14.0" in listing
@@ -108,7 +107,7 @@ def test_the_device_page_shows_each_apps_state_with_its_error_chain(
     app: Any, live_server: str, pki: Any, people: dict[str, str]
 ) -> None:
     pages, field = _catalog(app)
-    service = app.extensions[EXTENSION]
+    service = runtime(app).apps
     for found in (pages, field):
         service.assign(found.id, {"target": "all"})
     device = _failing_phone(app, live_server, pki, "C02APPS00001")
@@ -135,7 +134,7 @@ def test_in_the_browser_an_admin_assigns_an_app_and_reads_a_devices_app_state(
     app: Any, live_server: str, site: str, pki: Any, people: Any, browser: Any
 ) -> None:
     pages, field = _catalog(app)
-    app.extensions[EXTENSION].assign(field.id, {"target": "all"})
+    runtime(app).apps.assign(field.id, {"target": "all"})
     device = _failing_phone(app, live_server, pki, "C02APPS00002")
     sign_in(browser, site, "ada")
 
@@ -148,7 +147,7 @@ def test_in_the_browser_an_admin_assigns_an_app_and_reads_a_devices_app_state(
     assert "pages assigned to tag:field-team (available)" in wait_for(browser, ".flash.ok").text
     targets = browser.find_element(By.CSS_SELECTOR, "tr[data-app=pages] [data-targets]").text
     assert "tag:field-team (available)" in targets
-    assert app.extensions[EXTENSION].store.assignments(pages.id) == {"tag:field-team": "available"}
+    assert runtime(app).apps.store.assignments(pages.id) == {"tag:field-team": "available"}
 
     browser.find_element(By.LINK_TEXT, "field").click()
     state = wait_for(browser, "[data-app-states] tbody tr")
