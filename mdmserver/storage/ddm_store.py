@@ -403,10 +403,7 @@ class DDMStore:
     def status_items(self, enrollment_id: str) -> dict[str, tuple[Any, datetime]]:
         query = select(ddm_status_items).where(ddm_status_items.c.enrollment_id == enrollment_id)
         with self.engine.connect() as conn:
-            return {
-                r.item: (json.loads(r.value), r.updated_at)
-                for r in conn.execute(query)
-            }
+            return {r.item: (json.loads(r.value), r.updated_at) for r in conn.execute(query)}
 
     def record_status(
         self,

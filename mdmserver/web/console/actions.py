@@ -21,8 +21,8 @@ from mdmserver.enrollment.links import enrollment_url, qr_svg
 from mdmserver.service.admin.devices import parse_filter
 from mdmserver.service.admin.errors import AdminError, BadRequest, NotFound, Unprocessable
 from mdmserver.service.compliance import preview_policy
-from mdmserver.web.console import bp
 from mdmserver.web.console.auth import actor, admin, require
+from mdmserver.web.console.blueprint import bp
 from mdmserver.web.console.pages import render_device
 from mdmserver.web.runtime import runtime
 from mdmserver.web.trust import inventory_runtime

@@ -14,8 +14,8 @@ from mdmserver.apps.desired import MANAGEMENT_FLAG_REMOVE_WITH_MDM
 from mdmserver.apps.reconcile import retry_at
 from mdmserver.apps.service import AppsService
 from mdmserver.service.admin.errors import AdminError
-from mdmserver.web.console import bp
 from mdmserver.web.console.auth import actor, admin, require
+from mdmserver.web.console.blueprint import bp
 from mdmserver.web.runtime import runtime
 
 KIND_NAMES = {

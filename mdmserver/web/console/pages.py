@@ -31,7 +31,6 @@ from mdmserver.service.admin.views import INVENTORY_PARTS
 from mdmserver.storage.base import QueueStatus
 from mdmserver.storage.fleet_queries import FleetQueries
 from mdmserver.storage.inventory_queries import SORTABLE, DeviceFilter
-from mdmserver.web.console import bp
 from mdmserver.web.console.apps import device_apps
 from mdmserver.web.console.auth import (
     actor,
@@ -41,6 +40,7 @@ from mdmserver.web.console.auth import (
     sign_in,
     sign_out,
 )
+from mdmserver.web.console.blueprint import bp
 from mdmserver.web.runtime import runtime
 from mdmserver.web.trust import inventory_runtime
 

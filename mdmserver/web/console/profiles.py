@@ -17,8 +17,8 @@ from mdmserver.profiles.template import TemplateError
 from mdmserver.profiles.validation import ProfileRefused
 from mdmserver.service.admin.errors import AdminError, BadRequest, NotFound, Unprocessable
 from mdmserver.service.profile_admin import ProfileAdmin, ProfileNotFound, describe_state
-from mdmserver.web.console import bp
 from mdmserver.web.console.auth import actor, admin, require
+from mdmserver.web.console.blueprint import bp
 from mdmserver.web.runtime import runtime
 
 NAME_MAX = 128

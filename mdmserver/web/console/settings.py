@@ -13,8 +13,8 @@ from mdmserver.push.cert import PushCertificateError
 from mdmserver.push.instance import install, installed
 from mdmserver.service.admin.api_keys import SCOPES
 from mdmserver.service.admin.errors import AdminError, BadRequest, Unprocessable
-from mdmserver.web.console import bp
 from mdmserver.web.console.auth import actor, admin, require
+from mdmserver.web.console.blueprint import bp
 from mdmserver.web.runtime import runtime
 
 UPLOAD_MAX = 64 * 1024
