@@ -22,3 +22,5 @@ from mdmserver.web.console import (  # noqa: F401  (their routes on bp)
     settings,
 )
 from mdmserver.web.console.blueprint import bp
+
+__all__ = ["bp"]
