@@ -9,7 +9,6 @@ from typing import Any
 
 from mdmserver.protocol.commands import new_command
 from mdmserver.web.runtime import runtime
-from mdmserver.web.trust import EXTENSION
 from tests.trust.conftest import CLEAN, POLICY, Client, drive, enroll
 
 VPN = "com.example.vpn"
@@ -36,7 +35,7 @@ def _trust(trust: Client, udid: str) -> dict[str, Any]:
 
 
 def _remediations(app: Any, udid: str) -> list[tuple[str, str, str]]:
-    rows = app.extensions[EXTENSION].compliance_store.remediations(udid)
+    rows = runtime(app).inventory.compliance_store.remediations(udid)
     return sorted((r["kind"], r["detail"], r["status"]) for r in rows)
 
 
