@@ -8,9 +8,9 @@ takes only what was built before it, so the order below is the whole dependency 
     2. storage      the device store (SQLStorage), enrollment identities, the job backend and
                     its push dispatcher (jobs/runtime.py), ``storage`` wrapped so every command
                     a feature queues is pushed (service/wakes.py), rate limits, last seen
-    3. enrollment   SCEP, enrollment profiles, over the air (service/enrollment_setup.py)
+    3. enrollment   SCEP, enrollment profiles, over the air (enrollment/setup.py)
     4. profiles     configuration profiles: store, reconciliation hooks, admin, signing jobs
-    5. inventory    inventory, compliance, remediation, device trust (service/inventory_setup.py)
+    5. inventory    inventory, compliance, remediation, device trust (inventory/setup.py)
     6. ddm          Declarative Device Management; its status reports feed compliance
     7. apps         the app catalog, Apps and Books licenses, desired state for apps
     8. device stack the service every device request goes through, innermost first:
@@ -20,7 +20,7 @@ takes only what was built before it, so the order below is the whole dependency 
     9. admin        the admin service the API, the console and the CLI share
    10. metrics      what /metrics reads at scrape time (database, push, Apps and Books token)
    11. upkeep       renewals, inventory refresh, stale compliance, pending Apps and Books events:
-                    run with the periodic push scan, wherever that runs (service/maintenance.py)
+                    run with the periodic push scan, wherever that runs (maintenance.py)
 
 Features register what they do when devices answer or enroll on the one :class:`Hooks`.
 
@@ -42,6 +42,7 @@ from typing import cast
 from cryptography import x509
 from sqlalchemy.engine import Engine
 
+from mdmserver.admin import Admin, build_admin
 from mdmserver.apps.declarative import AppDeclarations
 from mdmserver.apps.reconcile import AppReconciler, chain_status
 from mdmserver.apps.service import AppsService
@@ -51,43 +52,42 @@ from mdmserver.crypto.trust import TrustStore
 from mdmserver.ddm.feed import InventoryFeed
 from mdmserver.ddm.service import DDMService
 from mdmserver.enrollment.instance import CA_CERT, CA_KEY
+from mdmserver.enrollment.renewal import RenewalStep
+from mdmserver.enrollment.setup import EnrollmentRuntime, build_enrollment
 from mdmserver.instance_files import SecretsKey, ensure_home
+from mdmserver.inventory.setup import InventoryRuntime, ProfilesAdapter, build_inventory
 from mdmserver.jobs.metrics import register_push_metrics
 from mdmserver.jobs.runtime import Jobs, Role, build_jobs
 from mdmserver.logs import get_logger
+from mdmserver.maintenance import Task, maintenance_tasks, upkeep
 from mdmserver.metrics.database import register_database_metrics
 from mdmserver.metrics.registry import MetricsRegistry, Sample
+from mdmserver.profiles.admin import ProfileAdmin
+from mdmserver.profiles.certs import CertificateRecorder
+from mdmserver.profiles.service import ProfileService
 from mdmserver.profiles.signing import Signing, register_tasks, sign_jobs
 from mdmserver.push.instance import with_push_topic
-from mdmserver.service.admin import Admin, build_admin
+from mdmserver.push.scheduling import Pusher
 from mdmserver.service.base import MDMService
 from mdmserver.service.certauth import CertAuth
 from mdmserver.service.checkin import CheckinHandlers
 from mdmserver.service.connect import CommandLoop
 from mdmserver.service.core import CoreService
-from mdmserver.service.enrollment_setup import EnrollmentRuntime, build_enrollment
 from mdmserver.service.hooks import Hooks
-from mdmserver.service.inventory_setup import InventoryRuntime, ProfilesAdapter, build_inventory
 from mdmserver.service.last_seen import SeenEvents, SeenRecorder
-from mdmserver.service.maintenance import Task, maintenance_tasks, upkeep
 from mdmserver.service.next_command import Step, build_steps
-from mdmserver.service.profile_admin import ProfileAdmin
-from mdmserver.service.profile_certs import CertificateRecorder
-from mdmserver.service.profiles import ProfileService
-from mdmserver.service.push_scheduling import Pusher
 from mdmserver.service.rate_limits import RateLimiter, build_rate_limiter
 from mdmserver.service.reenroll import ReenrollRule
-from mdmserver.service.renewal import RenewalStep
 from mdmserver.service.wakes import PushQueued, WakingStorage
 from mdmserver.service.webhooks import Emit, WebhookEvents
-from mdmserver.storage import migrate
-from mdmserver.storage.app_store import AppFiles, AppStore
 from mdmserver.storage.base import Storage
-from mdmserver.storage.ddm_store import DDMStore
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.enrollment_store import EnrollmentStore
-from mdmserver.storage.profile_store import ProfileStore
-from mdmserver.storage.sql import SQLStorage
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.app_store import AppFiles, AppStore
+from mdmserver.storage.sql.ddm_store import DDMStore
+from mdmserver.storage.sql.device_store import SQLStorage
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.enrollment_store import EnrollmentStore
+from mdmserver.storage.sql.profile_store import ProfileStore
 
 log = get_logger("app")
 
@@ -127,7 +127,7 @@ class Server:
     # The device CAs and our own issuing CA: the web layer authenticates devices with them.
     device_cas: TrustStore | None = None
     own_ca: x509.Certificate | None = None
-    # The upkeep tasks by name, run with the periodic push scan (service/maintenance.py).
+    # The upkeep tasks by name, run with the periodic push scan (maintenance.py).
     maintenance: dict[str, Task] = field(default_factory=dict)
     metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
     # 429s for enrollment, SCEP and admin key guesses, counted across processes (web only).

@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 from mdmserver.config import Config
 from mdmserver.logs import get_logger
 from mdmserver.push.instance import write_private
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine, normalise_url
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine, normalise_url
 
 log = get_logger("backup")
 

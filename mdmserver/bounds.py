@@ -4,7 +4,7 @@ sends, the range of each integer, the depth of JSON.
 Checked before anything is stored, so SQLite (which stores a 100k-character UDID) and PostgreSQL
 (which answers a DataError for it, or for a NUL) give the same 4xx for the same input. Each text
 rule names the column it ends up in; tests/test_bounds.py asserts that every ``max_len`` here is
-that column's length in ``mdmserver/storage/schema.py``, so the two cannot drift apart.
+that column's length in ``mdmserver/storage/sql/schema.py``, so the two cannot drift apart.
 
 Pure: no Flask, no database, no imports from the rest of the package (the protocol layer, the
 admin API and the inventory parser all use it).

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from mdmserver.config import ConfigError, load_config
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
 
 APP_LOAD_ERROR = 4  # the exit status of a server that cannot start: not retried
 

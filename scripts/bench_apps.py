@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mdmserver.apps.reconcile import AppReconciler
 from mdmserver.apps.rollout import roll_out
 from mdmserver.apps.service import MAX_SERIALS, AppsService
-from mdmserver.storage.app_store import AppFiles, AppStore
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.schema import app_device_states, command_queue, devices, vpp_licenses
-from mdmserver.storage.sql import SQLStorage
+from mdmserver.storage.sql.app_store import AppFiles, AppStore
+from mdmserver.storage.sql.device_store import SQLStorage
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.schema import app_device_states, command_queue, devices, vpp_licenses
 from mdmserver.testing.fake_vpp import FakeVpp, make_token, serve_fake_vpp
 from mdmserver.testing.scratch import scratch_database
 from mdmserver.testing.seed import seed_fleet

@@ -44,11 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mdmserver.config import load_config
 from mdmserver.crypto.ca import create_ca, dump_cert_pem
 from mdmserver.protocol.commands import new_command
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.schema import command_queue
-from mdmserver.storage.schema import commands as commands_table
-from mdmserver.storage.sql import SQLStorage
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.device_store import SQLStorage
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.schema import command_queue
+from mdmserver.storage.sql.schema import commands as commands_table
 from mdmserver.testing.cpu import cpu_by_pid, postgres_backends, process_tree
 from mdmserver.testing.device import SignedRequest, VirtualDevice
 from mdmserver.testing.scratch import scratch_database

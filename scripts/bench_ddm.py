@@ -32,7 +32,7 @@ from werkzeug.test import Client
 from mdmserver.app import create_app
 from mdmserver.config import load_config
 from mdmserver.crypto.ca import fingerprint_sha256
-from mdmserver.storage.schema import cert_bindings, ddm_channels, devices, enrollments
+from mdmserver.storage.sql.schema import cert_bindings, ddm_channels, devices, enrollments
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.pki import TEST_TOPIC, Pki
 from mdmserver.testing.scratch import check_server, scratch_database

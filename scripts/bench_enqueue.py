@@ -21,10 +21,10 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mdmserver.service.admin import build_admin
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.sql import SQLStorage
+from mdmserver.admin import build_admin
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.device_store import SQLStorage
+from mdmserver.storage.sql.engine import make_engine
 from mdmserver.testing.scratch import scratch_database
 
 _SEED_DEVICES = """

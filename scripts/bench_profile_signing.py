@@ -40,9 +40,9 @@ from mdmserver.jobs.tasks import TASKS
 from mdmserver.profiles.builder import build
 from mdmserver.profiles.signing import SIGN_QUEUE, digest_of, register_tasks, sign_jobs
 from mdmserver.profiles.template import load_templates
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.schema import profile_signatures
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.schema import profile_signatures
 
 _WORKER = """
 from mdmserver.jobs.tasks import TASKS

@@ -38,11 +38,11 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from mdmserver.jobs.backend import PUSH_QUEUE  # noqa: E402
 from mdmserver.jobs.dispatcher import Dispatcher  # noqa: E402
 from mdmserver.jobs.rq_backend import RQBackend  # noqa: E402
-from mdmserver.storage import migrate  # noqa: E402
-from mdmserver.storage.engine import make_engine  # noqa: E402
-from mdmserver.storage.outbox_store import OutboxStore  # noqa: E402
-from mdmserver.storage.push_store import PushStore  # noqa: E402
-from mdmserver.storage.schema import devices, enrollments, inventory, push_status  # noqa: E402
+from mdmserver.storage.sql import migrate  # noqa: E402
+from mdmserver.storage.sql.engine import make_engine  # noqa: E402
+from mdmserver.storage.sql.outbox_store import OutboxStore  # noqa: E402
+from mdmserver.storage.sql.push_store import PushStore  # noqa: E402
+from mdmserver.storage.sql.schema import devices, enrollments, inventory, push_status  # noqa: E402
 from mdmserver.testing.apns_pki import issue_push_cert, issue_server_cert, make_ca  # noqa: E402
 from mdmserver.testing.cpu import cpu_by_pid, postgres_backends, process_cpu  # noqa: E402
 from mdmserver.testing.pki import TEST_TOPIC  # noqa: E402

@@ -35,11 +35,11 @@ from mdmserver.config import load_config
 from mdmserver.crypto.ca import generate_key
 from mdmserver.enrollment.instance import init_instance, load_instance_keys
 from mdmserver.enrollment.profile import EnrollmentSettings
+from mdmserver.enrollment.service import EnrollmentProfiles, EnrollmentTokens
 from mdmserver.scep.message import PkiStatus
-from mdmserver.service.enrollment import EnrollmentProfiles, EnrollmentTokens
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.enrollment_store import EnrollmentStore
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.enrollment_store import EnrollmentStore
 from mdmserver.testing.scep_client import (
     build_pkcs_req,
     make_csr,

@@ -44,6 +44,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mdmserver.metrics",
             "mdmserver.catalog",
             "mdmserver.instance_files",
+            # Pure message formats that storage reads too: the OTA device attributes, the
+            # enrollment profile's settings, inventory answers and their values.
+            "mdmserver.enrollment.profile_service",
+            "mdmserver.enrollment.profile",
+            "mdmserver.inventory.parse",
+            "mdmserver.inventory.values",
         ),
     ),
     ("storage", ("mdmserver.storage",)),
@@ -58,13 +64,28 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mdmserver.apps",
             "mdmserver.ddm",
             "mdmserver.scep",
+            "mdmserver.admin",
+            # Database figures for /metrics: they read the tables.
+            "mdmserver.metrics.database",
         ),
     ),
-    ("assembly", ("mdmserver.assembly", "mdmserver.app", "mdmserver.backup")),
+    (
+        "assembly",
+        (
+            "mdmserver.assembly",
+            "mdmserver.maintenance",
+            "mdmserver.backup",
+            # The tasks a worker runs: each feature's (profile signing) beside push and webhooks.
+            "mdmserver.jobs.tasks",
+            "mdmserver.jobs.runtime",  # builds the job backend with those tasks
+            "mdmserver.jobs.rq_entry",  # what an RQ worker imports to run them
+        ),
+    ),
     (
         "web/cli",
         (
             "mdmserver.web",
+            "mdmserver.app",  # `from mdmserver.app import create_app`: web/app.py's
             "mdmserver.cli",
             "mdmserver.server",
             "mdmserver.wsgi",

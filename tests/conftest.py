@@ -57,8 +57,8 @@ DATABASES = [
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
-    from mdmserver.storage import migrate
-    from mdmserver.storage.engine import make_engine
+    from mdmserver.storage.sql import migrate
+    from mdmserver.storage.sql.engine import make_engine
     from mdmserver.testing.scratch import check_server, scratch_database
 
     try:
@@ -92,7 +92,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'mdm.db'}"
     url = request.getfixturevalue("postgres_database")
-    from mdmserver.storage.schema import metadata
+    from mdmserver.storage.sql.schema import metadata
 
     engine = create_engine(url)
     with engine.begin() as conn:

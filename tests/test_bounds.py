@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Integer, String
 
 from mdmserver import bounds
-from mdmserver.storage.schema import metadata
+from mdmserver.storage.sql.schema import metadata
 
 TEXT_RULES = {
     **{f"check-in {key}": rule for key, rule in bounds.CHECKIN_TEXT.items()},

@@ -29,7 +29,7 @@ from mdmserver.ddm.schema import declaration_spec
 from mdmserver.ddm.service import SERVER_PREFIX, DDMService
 from mdmserver.ddm.validate import check_declaration
 from mdmserver.logs import get_logger
-from mdmserver.storage.app_store import AppRow, AppStore, Assignment
+from mdmserver.storage.sql.app_store import AppRow, AppStore, Assignment
 
 log = get_logger("apps.ddm")
 

@@ -40,8 +40,8 @@ from mdmserver.protocol.commands import new_command
 from mdmserver.protocol.results import Status
 from mdmserver.service.hooks import EnrolledEvent, Hooks, ResultEvent
 from mdmserver.service.next_command import Session
-from mdmserver.storage.app_store import WantedApp as StoredWanted
 from mdmserver.storage.ports import AppPort, QueuePort
+from mdmserver.storage.sql.app_store import WantedApp as StoredWanted
 
 log = get_logger("apps.reconcile")
 

@@ -19,8 +19,8 @@ from mdmserver.catalog.platforms import platform_of
 from mdmserver.catalog.validate import validate_command
 from mdmserver.logs import get_logger
 from mdmserver.protocol.commands import new_command
-from mdmserver.storage.app_store import AppStore
 from mdmserver.storage.base import Storage
+from mdmserver.storage.sql.app_store import AppStore
 
 log = get_logger("apps.rollout")
 

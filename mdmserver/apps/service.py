@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mdmserver.admin.errors import AdminError, BadRequest, Conflict, NotFound, Unprocessable
 from mdmserver.apps import catalog, options
 from mdmserver.apps.catalog import CatalogError
 from mdmserver.apps.desired import default_flags
@@ -29,8 +30,8 @@ from mdmserver.apps.vpp import (
 from mdmserver.errors import Kind
 from mdmserver.logs import get_logger
 from mdmserver.push.instance import write_private
-from mdmserver.service.admin.errors import AdminError, BadRequest, Conflict, NotFound, Unprocessable
-from mdmserver.storage.app_store import (
+from mdmserver.storage.ports import AppPort
+from mdmserver.storage.sql.app_store import (
     ALL,
     AppFiles,
     AppNameTaken,
@@ -38,7 +39,6 @@ from mdmserver.storage.app_store import (
     Assignment,
     new_app_id,
 )
-from mdmserver.storage.ports import AppPort
 
 log = get_logger("apps")
 

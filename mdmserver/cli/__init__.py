@@ -33,7 +33,7 @@ from mdmserver.cli.simulate import simulate
 from mdmserver.cli.users import users
 from mdmserver.cli.worker import worker
 from mdmserver.config import ConfigError
-from mdmserver.storage.migrate import SchemaNotCurrent
+from mdmserver.storage.sql.migrate import SchemaNotCurrent
 
 
 def configuration_problem(exc: ConfigError) -> click.ClickException:

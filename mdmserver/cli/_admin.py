@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 import click
 
+from mdmserver.admin import Admin
+from mdmserver.admin.errors import AdminError
 from mdmserver.assembly import Server, build_server
 from mdmserver.cli._instance import open_instance
 from mdmserver.commands.base import CommandRefused
-from mdmserver.service.admin import Admin
-from mdmserver.service.admin.errors import AdminError
 from mdmserver.storage.base import AmbiguousSerial
 
 F = TypeVar("F", bound=Callable[..., Any])

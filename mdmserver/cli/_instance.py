@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from mdmserver.config import Config, load_config
 from mdmserver.enrollment.instance import CA_CERT, CONFIG
 from mdmserver.instance_files import ensure_home
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
 
 
 def sqlite_file(config: Config) -> Path | None:

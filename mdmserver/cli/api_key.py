@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import click
 
+from mdmserver.admin.api_keys import SCOPES
 from mdmserver.cli._admin import admin_service, cli_actor, emit_json, json_option, table
-from mdmserver.service.admin.api_keys import SCOPES
 
 
 @click.group("api-key")

@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
+from mdmserver.admin.errors import AdminError
 from mdmserver.apps.service import AppsService, describe_app, license_rows
 from mdmserver.apps.vpp import EXPIRY_WARNING_DAYS
 from mdmserver.cli._admin import cli_actor, cli_server, emit_json, json_option, table
-from mdmserver.service.admin.errors import AdminError
 
 
 @contextmanager

@@ -13,13 +13,13 @@ from typing import Any
 
 import click
 
+from mdmserver.admin import Admin
+from mdmserver.admin import views as out
+from mdmserver.admin.commands import SendResult
 from mdmserver.catalog.schema import command_spec
 from mdmserver.cli._admin import admin_service, cli_actor, emit_json, json_option, table
 from mdmserver.cli.devices import filter_from, filter_options
 from mdmserver.commands.cli_values import BadAssignment, apply_assignments
-from mdmserver.service.admin import Admin
-from mdmserver.service.admin import views as out
-from mdmserver.service.admin.commands import SendResult
 
 PROGRESS_FROM = 50  # targets
 

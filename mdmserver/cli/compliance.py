@@ -12,7 +12,7 @@ import click
 
 from mdmserver.cli._admin import cli_server, emit_json
 from mdmserver.compliance.policy import PolicyError, load_policy
-from mdmserver.service.inventory_setup import InventoryRuntime
+from mdmserver.inventory.setup import InventoryRuntime
 
 
 @contextmanager

@@ -10,8 +10,8 @@ from __future__ import annotations
 import click
 
 from mdmserver.cli._instance import instance_config
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
 
 
 @click.group()

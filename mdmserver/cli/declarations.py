@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from mdmserver.admin.audit import Audit
 from mdmserver.cli._admin import cli_actor, cli_server, emit_json, json_option, table
 from mdmserver.config import Config
 from mdmserver.ddm.service import (
@@ -23,7 +24,6 @@ from mdmserver.ddm.service import (
     DeclarationNotFound,
     DeclarationRefused,
 )
-from mdmserver.service.admin.audit import Audit
 
 
 @contextmanager

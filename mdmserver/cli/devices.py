@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
+from mdmserver.admin import views as out
+from mdmserver.admin.devices import MAX_LIMIT, encode_cursor, parse_filter
+from mdmserver.admin.errors import BadRequest
+from mdmserver.admin.identities import parse_window
 from mdmserver.cli._admin import admin_service, cli_actor, emit_json, json_option, table
-from mdmserver.service.admin import views as out
-from mdmserver.service.admin.devices import MAX_LIMIT, encode_cursor, parse_filter
-from mdmserver.service.admin.errors import BadRequest
-from mdmserver.service.admin.identities import parse_window
 
 
 def filter_options(func: Any) -> Any:

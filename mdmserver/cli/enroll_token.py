@@ -14,8 +14,8 @@ from mdmserver.cli._instance import open_instance
 from mdmserver.config import load_config
 from mdmserver.enrollment.links import enrollment_url, qr_text
 from mdmserver.enrollment.onetime import parse_duration
-from mdmserver.service.enrollment import EnrollmentTokens, TokenRequestError
-from mdmserver.storage.enrollment_store import EnrollmentStore, TokenInfo
+from mdmserver.enrollment.service import EnrollmentTokens, TokenRequestError
+from mdmserver.storage.sql.enrollment_store import EnrollmentStore, TokenInfo
 
 
 def _tokens() -> EnrollmentTokens:

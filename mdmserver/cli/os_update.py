@@ -7,12 +7,12 @@ import click
 from mdmserver.cli._admin import cli_actor, emit_json, json_option, table
 from mdmserver.cli.declarations import ddm_service
 from mdmserver.compliance.policy import PolicyError
+from mdmserver.compliance.service import PolicySource
 from mdmserver.ddm import os_update as enforcement
 from mdmserver.ddm.service import parse_target
-from mdmserver.service.compliance import PolicySource
-from mdmserver.service.inventory_setup import policy_path
-from mdmserver.storage.compliance_store import ComplianceStore
-from mdmserver.storage.ddm_store import DDMStore
+from mdmserver.inventory.setup import policy_path
+from mdmserver.storage.sql.compliance_store import ComplianceStore
+from mdmserver.storage.sql.ddm_store import DDMStore
 
 
 @click.group("os-update")

@@ -1,6 +1,6 @@
 """``mdmserver profiles``: templates, managed profiles, assignments, status, FileVault escrow.
 
-The same service as the admin API (mdmserver.service.profile_admin). Changes queue the
+The same service as the admin API (mdmserver.profiles.admin). Changes queue the
 commands at once; devices fetch them at their next check-in (the API also pushes them).
 """
 
@@ -31,13 +31,8 @@ from mdmserver.crypto.ca import (
 )
 from mdmserver.crypto.cms_encrypt import decrypt
 from mdmserver.instance_files import ensure_home
+from mdmserver.profiles.admin import ProfileAdmin, ProfileNotFound, describe, describe_state
 from mdmserver.profiles.validation import ProfileRefused
-from mdmserver.service.profile_admin import (
-    ProfileAdmin,
-    ProfileNotFound,
-    describe,
-    describe_state,
-)
 
 ESCROW_CERT, ESCROW_KEY = "escrow.pem", "escrow.key"
 

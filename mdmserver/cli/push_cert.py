@@ -160,8 +160,8 @@ def _describe(certificate: PushCertificate) -> None:
 
 def _push_health(config: Config) -> None:
     """Outcome counts from push_status, when the database is reachable and migrated."""
-    from mdmserver.storage.engine import make_engine
-    from mdmserver.storage.push_store import PushStore
+    from mdmserver.storage.sql.engine import make_engine
+    from mdmserver.storage.sql.push_store import PushStore
 
     database = sqlite_file(config)
     if database is not None and not database.is_file():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from mdmserver.admin import views as out
 from mdmserver.cli._admin import admin_service, cli_actor, emit_json, json_option, table
-from mdmserver.service.admin import views as out
 
 
 @click.group()

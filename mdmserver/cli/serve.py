@@ -47,8 +47,8 @@ def _is_existing_instance(config: Config) -> bool:
         return True
     if not config.database_url or sqlite_file(config) is not None:
         return False
-    from mdmserver.storage import migrate
-    from mdmserver.storage.engine import make_engine
+    from mdmserver.storage.sql import migrate
+    from mdmserver.storage.sql.engine import make_engine
 
     engine = make_engine(config.resolved_database_url)
     try:

@@ -10,8 +10,8 @@ import sys
 
 import click
 
+from mdmserver.admin.console_users import ROLES
 from mdmserver.cli._admin import admin_service, cli_actor, emit_json, json_option, table
-from mdmserver.service.admin.console_users import ROLES
 
 
 @click.group("users")

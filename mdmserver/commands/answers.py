@@ -41,13 +41,13 @@ Handler = Callable[[ResultEvent], None]
 
 
 class InventoryReader(Protocol):
-    """mdmserver.service.inventory.InventoryService: facts, history, compliance re-judged."""
+    """mdmserver.inventory.service.InventoryService: facts, history, compliance re-judged."""
 
     def on_result(self, event: ResultEvent) -> None: ...
 
 
 class ProfilesReader(Protocol):
-    """mdmserver.service.profiles.ProfileService."""
+    """mdmserver.profiles.service.ProfileService."""
 
     def on_profile_list(self, event: ResultEvent) -> None: ...
     def on_answer(self, event: ResultEvent) -> None: ...

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from mdmserver.ddm.status import facts_from
-from mdmserver.service.inventory_setup import InventoryRuntime
+from mdmserver.inventory.setup import InventoryRuntime
 
 REQUEST_TYPE = "DeclarativeManagement.status"  # how inventory names this source
 

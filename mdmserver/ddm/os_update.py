@@ -16,9 +16,9 @@ from typing import Any
 
 from mdmserver.catalog.schema import parse_version
 from mdmserver.compliance.policy import parse_deadline
+from mdmserver.compliance.service import PolicySource
 from mdmserver.ddm.service import DDMService, parse_target
-from mdmserver.service.compliance import PolicySource
-from mdmserver.storage.ddm_store import ALL
+from mdmserver.storage.sql.ddm_store import ALL
 
 ENFORCEMENT = "com.apple.configuration.softwareupdate.enforcement.specific"
 ACTIVATION = "com.apple.activation.simple"

@@ -40,8 +40,8 @@ from mdmserver.protocol.commands import new_command
 from mdmserver.service.base import EMPTY, Reply
 from mdmserver.service.errors import DeviceRequestError, UnknownDevice
 from mdmserver.service.hooks import EnrolledEvent
-from mdmserver.storage.ddm_store import ALL, Catalog, ChannelContext, DeclarationRow
 from mdmserver.storage.ports import DeclarationPort, QueuePort
+from mdmserver.storage.sql.ddm_store import ALL, Catalog, ChannelContext, DeclarationRow
 
 log = get_logger("ddm")
 

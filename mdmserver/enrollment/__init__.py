@@ -1,1 +1,6 @@
-"""Enrollment building blocks with no web or storage: secrets, profiles, the instance folder."""
+"""Enrollment: tokens and one-time secrets, the enrollment profile, over-the-air
+enrollment, SCEP issuing policy and identity renewal.
+
+Pure building blocks (onetime, profile, profile_service, instance, links) beside the
+services that store (service, ota, scep, renewal).
+"""

@@ -1,2 +1,4 @@
-"""Device inventory: pure parsers that turn real (and often inconsistent) command answers into
-normalised facts. No Flask, no database: bytes or dictionaries in, plain values out."""
+"""Device inventory: pure parsers that turn real (and often inconsistent) command answers
+into normalised facts (parse, values, queries), and the service that asks devices and
+stores their answers (service).
+"""

@@ -23,9 +23,9 @@ from mdmserver.logs import configure_logging, get_logger
 from mdmserver.push.apns_target import ApnsEndpoint, current_endpoint
 from mdmserver.push.client import PushClient
 from mdmserver.push.instance import installed
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.outbox_store import OutboxStore
-from mdmserver.storage.push_store import PushStore
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.outbox_store import OutboxStore
+from mdmserver.storage.sql.push_store import PushStore
 
 log = get_logger("jobs")
 

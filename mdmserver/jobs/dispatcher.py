@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from mdmserver.jobs.backend import PUSH_QUEUE, BackendUnavailable, Job, JobBackend, backoff
 from mdmserver.logs import get_logger
-from mdmserver.storage.outbox_store import OutboxRow
 from mdmserver.storage.ports import OutboxPort, PushPort
-from mdmserver.storage.push_store import RepushPolicy
+from mdmserver.storage.sql.outbox_store import OutboxRow
+from mdmserver.storage.sql.push_store import RepushPolicy
 
 log = get_logger("push.dispatch")
 
@@ -55,7 +55,7 @@ class Dispatcher:
         # False in a CLI run: its requests stay in the outbox for the running server to drain
         # (a short-lived process must not start pushing and exit halfway).
         self.hand_over = hand_over
-        # Periodic upkeep run with each scan (service.maintenance), set once the app is built.
+        # Periodic upkeep run with each scan (mdmserver.maintenance), set once the app is built.
         self.maintenance: Callable[[], object] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()

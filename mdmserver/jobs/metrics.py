@@ -14,7 +14,7 @@ from cryptography import x509
 
 from mdmserver.metrics.registry import MetricsRegistry, Sample
 from mdmserver.push.instance import EXPIRY_URGENT_DAYS, EXPIRY_WARNING_DAYS
-from mdmserver.service.push_scheduling import Pusher
+from mdmserver.push.scheduling import Pusher
 
 OUTCOMES = ("delivered", "stale_token", "retry", "certificate_error", "rejected")
 

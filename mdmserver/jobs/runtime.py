@@ -26,7 +26,7 @@ from mdmserver.jobs.emitter import WebhookEmitter
 from mdmserver.jobs.inprocess import InProcessBackend
 from mdmserver.jobs.tasks import TASKS
 from mdmserver.logs import get_logger
-from mdmserver.service.push_scheduling import Pusher
+from mdmserver.push.scheduling import Pusher
 
 log = get_logger("jobs")
 

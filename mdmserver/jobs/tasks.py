@@ -19,7 +19,7 @@ from mdmserver.jobs.signing import signature_headers
 from mdmserver.logs import get_logger
 from mdmserver.profiles.signing import SIGN_TASK, sign_task
 from mdmserver.push.outcome import InvalidPushTarget, OutcomeKind, PushTarget
-from mdmserver.storage.push_store import PushResult
+from mdmserver.storage.sql.push_store import PushResult
 
 log = get_logger("jobs")
 

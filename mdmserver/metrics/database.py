@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from mdmserver.metrics.registry import MetricsRegistry, Sample
 from mdmserver.storage.base import ANSWERED, PENDING
-from mdmserver.storage.schema import command_queue, commands, devices, events
+from mdmserver.storage.sql.schema import command_queue, commands, devices, events
 
 
 def register_database_metrics(registry: MetricsRegistry, engine: Engine) -> None:

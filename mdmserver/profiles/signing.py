@@ -80,7 +80,7 @@ SIGN_BATCH = 100  # contents per job: amortises the job overhead, keeps each job
 def sign_task(ctx: Any, contents: Sequence[bytes]) -> int:
     """Job task, context first as mdmserver.jobs.tasks expects: sign the contents not yet in
     the cache and store the signatures. Returns how many it signed."""
-    from mdmserver.storage.profile_store import ProfileStore
+    from mdmserver.storage.sql.profile_store import ProfileStore
 
     store = ProfileStore(ctx.engine)
     missing = {digest_of(c): c for c in contents}

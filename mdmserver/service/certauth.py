@@ -31,8 +31,8 @@ from mdmserver.service.base import MDMService, Reply
 from mdmserver.service.context import DeviceRequest
 from mdmserver.service.errors import DeviceForbidden
 from mdmserver.service.reenroll import ReenrollRule
-from mdmserver.storage.enrollment_store import ACCESS, OTA, IssuedCert
 from mdmserver.storage.ports import CertificateBindingPort
+from mdmserver.storage.sql.enrollment_store import ACCESS, OTA, IssuedCert
 
 log = get_logger("certauth")
 
@@ -42,7 +42,7 @@ ACCESS_REFUSAL = "an access identity is not an MDM identity"
 
 
 class IssuedIdentities(Protocol):
-    """The certificates our CA issued (mdmserver.storage.enrollment_store)."""
+    """The certificates our CA issued (mdmserver.storage.sql.enrollment_store)."""
 
     def issued(self, fingerprint: str) -> IssuedCert | None: ...
     def claim(self, device_id: str, fingerprint: str) -> None: ...

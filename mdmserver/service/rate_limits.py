@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from mdmserver.config import Config
 from mdmserver.errors import RateLimited
 from mdmserver.logs import get_logger
-from mdmserver.storage.ratelimit_store import Counters, RedisCounters, SQLCounters
+from mdmserver.storage.sql.ratelimit_store import Counters, RedisCounters, SQLCounters
 
 log = get_logger("ratelimit")
 

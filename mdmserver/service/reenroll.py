@@ -23,13 +23,13 @@ from typing import Protocol
 
 from mdmserver.logs import get_logger
 from mdmserver.service.errors import DeviceForbidden
-from mdmserver.storage.enrollment_store import CurrentBinding, IssuedCert
+from mdmserver.storage.sql.enrollment_store import CurrentBinding, IssuedCert
 
 log = get_logger("reenroll")
 
 
 class ReenrollStore(Protocol):
-    """What the rule reads and consumes (mdmserver.storage.enrollment_store)."""
+    """What the rule reads and consumes (mdmserver.storage.sql.enrollment_store)."""
 
     def current_binding(self, device_id: str) -> CurrentBinding | None: ...
     def use_allowance(self, device_id: str) -> datetime | None: ...

@@ -10,11 +10,11 @@ from pathlib import Path
 from mdmserver.assembly import build_server
 from mdmserver.config import load_config
 from mdmserver.enrollment.instance import init_instance
+from mdmserver.enrollment.service import EnrollmentTokens
 from mdmserver.push.instance import install
-from mdmserver.service.enrollment import EnrollmentTokens
 from mdmserver.simulator.apple import FakeApple
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ then age, a NotNow'd command waits for the next session, a duplicate result is t
 one for a command never sent, expired commands are not delivered, and a new enrollment or a
 CheckOut cancels what was queued except the security commands. The contract test
 (``tests/storage/test_ports_contract.py``) runs the same assertions against this class and
-against :class:`~mdmserver.storage.sql.SQLStorage` on SQLite and PostgreSQL, so the two cannot
-drift apart.
+against :class:`~mdmserver.storage.sql.device_store.SQLStorage` on SQLite and PostgreSQL, so the two
+cannot drift apart.
 
 It also answers what the re-enrollment rule reads (``current_binding``, ``use_allowance``,
 ``allow_reenroll``; in SQL those are the enrollment store's, on the same tables). What it leaves

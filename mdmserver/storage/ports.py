@@ -34,34 +34,34 @@ from mdmserver.storage.records import (
 
 if TYPE_CHECKING:
     from mdmserver.enrollment.profile_service import DeviceAttributes
-    from mdmserver.storage.admin_store import ApiKeyInfo, AuditEntry
-    from mdmserver.storage.app_store import AppRow, Assignment, LicenseRow, WantedApp
-    from mdmserver.storage.compliance_store import StoredState, TrustRow
-    from mdmserver.storage.console_store import ConsoleUser
-    from mdmserver.storage.ddm_store import (
+    from mdmserver.storage.sql.admin_store import ApiKeyInfo, AuditEntry
+    from mdmserver.storage.sql.app_store import AppRow, Assignment, LicenseRow, WantedApp
+    from mdmserver.storage.sql.compliance_store import StoredState, TrustRow
+    from mdmserver.storage.sql.console_store import ConsoleUser
+    from mdmserver.storage.sql.ddm_store import (
         Catalog,
         ChannelContext,
         DeclarationRow,
         DeclarationState,
     )
-    from mdmserver.storage.enrollment_store import (
+    from mdmserver.storage.sql.enrollment_store import (
         CurrentBinding,
         IssuedCert,
         RevokedCert,
         SpendOutcome,
         TokenInfo,
     )
-    from mdmserver.storage.inventory_queries import (
+    from mdmserver.storage.sql.inventory_queries import (
         DeviceDetail,
         DeviceFilter,
         DevicePage,
         DeviceRow,
         TargetRow,
     )
-    from mdmserver.storage.inventory_store import Change, DeviceContext
-    from mdmserver.storage.outbox_store import OutboxRow
-    from mdmserver.storage.profile_store import NewProfile, ProfileRow, StateRow
-    from mdmserver.storage.push_store import PushResult, PushRow, RepushPolicy
+    from mdmserver.storage.sql.inventory_store import Change, DeviceContext
+    from mdmserver.storage.sql.outbox_store import OutboxRow
+    from mdmserver.storage.sql.profile_store import NewProfile, ProfileRow, StateRow
+    from mdmserver.storage.sql.push_store import PushResult, PushRow, RepushPolicy
 
 
 # The device core ----------------------------------------------------------------------------

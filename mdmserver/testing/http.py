@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from mdmserver.storage.schema import metadata
+from mdmserver.storage.sql.schema import metadata
 from mdmserver.testing.device import SignedRequest
 from mdmserver.testing.wsgi_server import serve_wsgi
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 
-from mdmserver.storage.engine import normalise_url
+from mdmserver.storage.sql.engine import normalise_url
 
 
 def check_server(server_url: str) -> None:

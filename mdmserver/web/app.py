@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from mdmserver.assembly import Server, build_server
 from mdmserver.config import Config, ConfigError, load_config
 from mdmserver.logs import configure_logging, log_request, request_id_for, request_id_var
-from mdmserver.storage import migrate
+from mdmserver.storage.sql import migrate
 from mdmserver.web import api as admin_api
 from mdmserver.web import app_files, ddm_assets, enroll, enroll_ota, mdm, metrics, scep, trust
 from mdmserver.web.api import apps as apps_api

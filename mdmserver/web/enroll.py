@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from mdmserver.enrollment.profile import PROFILE_CONTENT_TYPE, ProfileSchemaError
-from mdmserver.service.enrollment import refuse_token
+from mdmserver.enrollment.service import refuse_token
 from mdmserver.web.client_address import request_address
 from mdmserver.web.runtime import runtime
 

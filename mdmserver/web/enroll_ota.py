@@ -1,9 +1,9 @@
 """``POST /mdm/enroll/ota``: phase 2 of over-the-air enrollment (Apple's profile service).
 
 The device posts its attributes as a CMS SignedData; the answer is the enrollment profile bound
-to its UDID (mdmserver.service.ota). Phase 1 is ``GET /mdm/enroll?token=…&ota=1`` (web/enroll.py).
-Refusals are plain text: 400 for a malformed body, 403 for a signature or signer not accepted or
-a spent challenge, 503 without an Apple device CA bundle.
+to its UDID (mdmserver.enrollment.ota). Phase 1 is ``GET /mdm/enroll?token=…&ota=1``
+(web/enroll.py). Refusals are plain text: 400 for a malformed body, 403 for a signature or signer
+not accepted or a spent challenge, 503 without an Apple device CA bundle.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ import binascii
 
 from flask import Blueprint, Response, current_app, request
 
+from mdmserver.enrollment.scep import CERT_REP_CONTENT_TYPE, CRL_CONTENT_TYPE
 from mdmserver.logs import get_logger
 from mdmserver.scep.errors import ScepError
 from mdmserver.scep.message import MAX_MESSAGE_BYTES
-from mdmserver.service.scep_server import CERT_REP_CONTENT_TYPE, CRL_CONTENT_TYPE
 from mdmserver.web.client_address import request_address
 from mdmserver.web.runtime import runtime
 

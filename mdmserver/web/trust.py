@@ -20,14 +20,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from mdmserver.admin.errors import BadRequest, Unprocessable
 from mdmserver.compliance.policy import PolicyError
+from mdmserver.compliance.trust import UNMANAGED, TrustAnswer
 from mdmserver.crypto.ca import fingerprint_sha256
 from mdmserver.crypto.certheader import parse_client_cert_header
 from mdmserver.crypto.errors import CertificateFormatError
+from mdmserver.inventory.setup import InventoryRuntime
 from mdmserver.logs import get_logger
-from mdmserver.service.admin.errors import BadRequest, Unprocessable
-from mdmserver.service.inventory_setup import InventoryRuntime
-from mdmserver.service.trust import UNMANAGED, TrustAnswer
 from mdmserver.web.api import actor, admin, audited, json_body
 from mdmserver.web.api.keys import ADMIN, TRUST, is_public, public, require_scope
 from mdmserver.web.runtime import device_authenticator, runtime

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mdmserver.service.admin.errors import NotFound
+from mdmserver.admin.errors import NotFound
 from mdmserver.web.runtime import runtime
 from tests.api.conftest import Api, last_audit
 

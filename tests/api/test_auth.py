@@ -6,7 +6,7 @@ import hashlib
 
 from sqlalchemy import select
 
-from mdmserver.storage.schema import api_keys
+from mdmserver.storage.sql.schema import api_keys
 from mdmserver.web.runtime import runtime
 from tests.api.conftest import make_key
 

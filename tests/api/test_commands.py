@@ -14,7 +14,7 @@ from tests.api.conftest import last_audit, make_key, state
 def _queued_plist(app, command_uuid: str) -> dict:
     from sqlalchemy import select
 
-    from mdmserver.storage.schema import commands
+    from mdmserver.storage.sql.schema import commands
 
     with runtime(app).engine.connect() as conn:
         raw = conn.execute(select(commands.c.plist).where(commands.c.uuid == command_uuid)).scalar()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, update
 
-from mdmserver.storage.schema import cert_bindings, device_tags, devices
+from mdmserver.storage.sql.schema import cert_bindings, device_tags, devices
 from mdmserver.web.runtime import runtime
 
 

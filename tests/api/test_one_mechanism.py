@@ -12,8 +12,8 @@ import pytest
 from flask import Blueprint
 
 import mdmserver
+from mdmserver.admin.audit import REDACTED
 from mdmserver.errors import HTTP_STATUS, DomainError, Kind, NotFound, Unauthenticated
-from mdmserver.service.admin.audit import REDACTED
 from mdmserver.web.api import openapi
 from mdmserver.web.errors import refusal
 from mdmserver.web.runtime import runtime

@@ -12,7 +12,7 @@ import pytest
 import requests
 from sqlalchemy import insert
 
-from mdmserver.storage.schema import device_tags
+from mdmserver.storage.sql.schema import device_tags
 from mdmserver.testing.app_packages import make_pkg
 from mdmserver.testing.http import drain, send
 from mdmserver.web.runtime import runtime

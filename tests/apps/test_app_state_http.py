@@ -24,8 +24,8 @@ from mdmserver.simulator.catalog import DeviceSpec
 from mdmserver.simulator.ddm import DDMState
 from mdmserver.simulator.stats import Stats
 from mdmserver.simulator.transport import Transport
-from mdmserver.storage.inventory_store import InventoryStore
-from mdmserver.storage.schema import app_assignments
+from mdmserver.storage.sql.inventory_store import InventoryStore
+from mdmserver.storage.sql.schema import app_assignments
 from mdmserver.testing.http import send
 from mdmserver.web.runtime import runtime
 from tests.apps.conftest import ADAM_ID

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import update
 
 from mdmserver.protocol.commands import new_command
-from mdmserver.storage.schema import app_device_states
+from mdmserver.storage.sql.schema import app_device_states
 from mdmserver.testing.app_packages import make_pkg
 from mdmserver.testing.http import send
 from mdmserver.web.runtime import runtime

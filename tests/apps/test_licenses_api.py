@@ -141,7 +141,7 @@ def test_license_refusals_change_nothing(app, api, stoken, fake_vpp):
 
 
 def test_an_event_left_pending_is_finished_by_the_upkeep(app, api, stoken, fake_vpp):
-    from mdmserver.service.maintenance import run_maintenance
+    from mdmserver.maintenance import run_maintenance
     from mdmserver.web.runtime import runtime
 
     assert _put_token(api, stoken).status_code == 200

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert
 
 from mdmserver.apps.rollout import roll_out
-from mdmserver.storage.schema import device_tags
+from mdmserver.storage.sql.schema import device_tags
 from mdmserver.testing.http import drain, send
 from mdmserver.web.runtime import runtime
 from tests.apps.conftest import ADAM_ID

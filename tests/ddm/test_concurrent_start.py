@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from mdmserver.storage import migrate
-from mdmserver.storage.ddm_store import DDMStore
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.schema import ddm_declarations
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.ddm_store import DDMStore
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.schema import ddm_declarations
 
 
 def test_the_same_new_declaration_written_at_once_by_many(database_url: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from mdmserver.storage.schema import device_tags
+from mdmserver.storage.sql.schema import device_tags
 from mdmserver.testing.http import send
 from mdmserver.web.runtime import runtime
 from tests.ddm.conftest import PASSCODE, ddm, enroll, sync_commands

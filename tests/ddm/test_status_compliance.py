@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from mdmserver.storage.ddm_store import REPORTS_KEPT
+from mdmserver.storage.sql.ddm_store import REPORTS_KEPT
 from mdmserver.web.runtime import runtime
 from tests.ddm.conftest import ddm
 from tests.trust.conftest import CLEAN, enroll

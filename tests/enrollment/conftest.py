@@ -13,8 +13,8 @@ from cryptography import x509
 
 from mdmserver.crypto.ca import load_pem_certificates
 from mdmserver.enrollment.instance import init_instance
-from mdmserver.service.enrollment import EnrollmentTokens
-from mdmserver.service.enrollment_setup import EnrollmentRuntime
+from mdmserver.enrollment.service import EnrollmentTokens
+from mdmserver.enrollment.setup import EnrollmentRuntime
 from mdmserver.testing.pki import TEST_TOPIC
 from mdmserver.web.runtime import runtime
 

@@ -12,10 +12,10 @@ from sqlalchemy import update
 
 from mdmserver.crypto.ca import generate_key, issue_certificate, load_private_key
 from mdmserver.enrollment.onetime import new_secret, secret_hash
+from mdmserver.enrollment.service import UNUSABLE_TOKEN
 from mdmserver.scep.errors import FailInfo
 from mdmserver.scep.message import MessageType, PkiStatus
-from mdmserver.service.enrollment import UNUSABLE_TOKEN
-from mdmserver.storage.schema import enroll_tokens, scep_challenges
+from mdmserver.storage.sql.schema import enroll_tokens, scep_challenges
 from mdmserver.testing.enrollment import post_pki, scep_challenge, scep_request, unwrap_profile
 from mdmserver.testing.http import snapshot
 from mdmserver.testing.scep_client import build_pkcs_req, make_csr, self_signed_for_scep

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from mdmserver.enrollment.onetime import new_secret, secret_hash
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.enrollment_store import EnrollmentStore, IssuedCert, SpendOutcome
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.enrollment_store import EnrollmentStore, IssuedCert, SpendOutcome
 
 
 def _cert(index: int) -> IssuedCert:

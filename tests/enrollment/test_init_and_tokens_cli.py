@@ -23,7 +23,7 @@ from mdmserver.crypto.ca import (
     load_pem_certificates,
 )
 from mdmserver.enrollment.onetime import parse_duration
-from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql.engine import make_engine
 from mdmserver.testing.http import snapshot
 
 KEYS = ("ca.key", "signing.key", "tls.key")

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from mdmserver.crypto.ca import fingerprint_sha256
 from mdmserver.crypto.cms_sign import sign_attached, sign_detached
 from mdmserver.enrollment.onetime import secret_hash
-from mdmserver.storage.schema import devices, scep_challenges
+from mdmserver.storage.sql.schema import devices, scep_challenges
 from mdmserver.testing.apple_device_pki import AppleDevicePki
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.enrollment import (
@@ -363,7 +363,7 @@ def test_malformed_attribute_posts(live_server, tokens, apple_pki, unchanged):
 def test_without_apple_bundle_ota_is_unavailable(tmp_path, enroll_home, database_url, unchanged):
     from mdmserver.app import create_app
     from mdmserver.config import load_config
-    from mdmserver.service.enrollment import EnrollmentTokens
+    from mdmserver.enrollment.service import EnrollmentTokens
     from mdmserver.testing.http import serve
     from mdmserver.web.runtime import runtime
 
@@ -450,7 +450,7 @@ def ca_cert_of(enrollment) -> Any:
 
 def test_which_identities_prove_an_attested_udid():
     from mdmserver.service.certauth import udid_attested
-    from mdmserver.storage.enrollment_store import IssuedCert
+    from mdmserver.storage.sql.enrollment_store import IssuedCert
 
     def issued(method: str, device_id: str | None = "A") -> IssuedCert:
         now = datetime.now(UTC)
@@ -469,8 +469,8 @@ def test_enroll_token_create_ota_flags(tmp_path, database_url):
     from click.testing import CliRunner
 
     from mdmserver.cli import main
-    from mdmserver.storage.engine import make_engine
-    from mdmserver.storage.enrollment_store import EnrollmentStore
+    from mdmserver.storage.sql.engine import make_engine
+    from mdmserver.storage.sql.enrollment_store import EnrollmentStore
 
     env = {"MDM_HOME": str(tmp_path / "inst"), "MDM_DATABASE_URL": database_url}
     runner = CliRunner()

@@ -20,8 +20,8 @@ from mdmserver.crypto.ca import fingerprint_sha256
 from mdmserver.protocol.commands import new_command
 from mdmserver.scep.message import MessageType
 from mdmserver.storage.base import EnrollmentStatus, QueueStatus
-from mdmserver.storage.compliance_store import ComplianceStore
-from mdmserver.storage.schema import cert_bindings
+from mdmserver.storage.sql.compliance_store import ComplianceStore
+from mdmserver.storage.sql.schema import cert_bindings
 from mdmserver.testing.enrollment import scep_request
 from mdmserver.testing.http import command_of, drain, send, snapshot
 from mdmserver.web.runtime import runtime
@@ -337,7 +337,7 @@ def test_open_setting_lets_any_identity_in(app_config, ca_cert, reenroll_log):
     import logging
 
     from mdmserver.app import create_app
-    from mdmserver.service.enrollment import EnrollmentTokens
+    from mdmserver.enrollment.service import EnrollmentTokens
     from mdmserver.testing.device import VirtualDevice
     from mdmserver.testing.enrollment import scep_identity
     from mdmserver.testing.http import serve

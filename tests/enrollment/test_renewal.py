@@ -11,10 +11,10 @@ import pytest
 import requests
 
 from mdmserver.crypto.ca import fingerprint_sha256
+from mdmserver.enrollment.renewal import queue_renewals
+from mdmserver.maintenance import maintenance_tasks, run_maintenance
 from mdmserver.scep.errors import FailInfo
 from mdmserver.scep.message import MessageType, PkiStatus
-from mdmserver.service.maintenance import maintenance_tasks, run_maintenance
-from mdmserver.service.renewal import queue_renewals
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.enrollment import scep_challenge, scep_request, unwrap_profile
 from mdmserver.testing.http import command_of, send

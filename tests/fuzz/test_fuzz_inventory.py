@@ -14,7 +14,7 @@ from sqlalchemy import Float, Integer, String
 from mdmserver.bounds import INT32_MAX, control_character
 from mdmserver.crypto.ca import create_ca
 from mdmserver.inventory.parse import FIELDS, LIST_FIELDS, PARSERS, parse
-from mdmserver.storage.schema import inventory
+from mdmserver.storage.sql.schema import inventory
 from tests.fuzz.strategies import FUZZ, mutated, plist_value
 
 # The keys each parser reads, where it reads them.

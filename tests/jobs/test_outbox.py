@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.outbox_store import OutboxStore
-from mdmserver.storage.push_store import PushResult, PushStore, RepushPolicy
-from mdmserver.storage.schema import command_queue, commands, devices, enrollments
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.outbox_store import OutboxStore
+from mdmserver.storage.sql.push_store import PushResult, PushStore, RepushPolicy
+from mdmserver.storage.sql.schema import command_queue, commands, devices, enrollments
 
 
 def _engine(database_url: str):

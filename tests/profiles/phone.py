@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from mdmserver.storage.schema import device_tags
+from mdmserver.storage.sql.schema import device_tags
 from mdmserver.testing.http import command_of, send
 from mdmserver.web.runtime import runtime
 from tests.profiles.conftest import openssl_verify

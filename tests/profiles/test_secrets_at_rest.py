@@ -16,7 +16,7 @@ from mdmserver.cli import main
 from mdmserver.crypto.ca import dump_cert_pem, dump_key_pem
 from mdmserver.crypto.sealed import is_sealed
 from mdmserver.profiles.redact import REDACTED
-from mdmserver.storage.schema import profile_shown, profiles
+from mdmserver.storage.sql.schema import profile_shown, profiles
 from mdmserver.testing.http import snapshot
 from mdmserver.web.runtime import runtime
 from tests.api.conftest import make_key

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
+from mdmserver.admin import build_admin
 from mdmserver.app import create_app
 from mdmserver.config import load_config
 from mdmserver.enrollment.instance import init_instance
-from mdmserver.service.admin import build_admin
-from mdmserver.service.enrollment import EnrollmentTokens
+from mdmserver.enrollment.service import EnrollmentTokens
 from mdmserver.simulator.harness import free_port, server_env, spawn, stop, wait_ready
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.enrollment_store import EnrollmentStore
-from mdmserver.storage.sql import SQLStorage
+from mdmserver.storage.sql.device_store import SQLStorage
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.enrollment_store import EnrollmentStore
 from mdmserver.testing.http import serve
 from mdmserver.testing.pki import TEST_TOPIC
 from mdmserver.web.runtime import runtime

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from mdmserver.crypto.ca import load_pem_certificates
 from mdmserver.scep.message import MessageType, PkiStatus
 from mdmserver.service.rate_limits import Limit, Limits, RateLimited, RateLimiter
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.ratelimit_store import Counters, RedisCounters, SQLCounters
-from mdmserver.storage.schema import rate_limits
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.ratelimit_store import Counters, RedisCounters, SQLCounters
+from mdmserver.storage.sql.schema import rate_limits
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.enrollment import scep_challenge, scep_request, unwrap_profile
 from mdmserver.testing.http import send

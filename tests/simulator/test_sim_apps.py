@@ -17,8 +17,8 @@ from sqlalchemy import insert, update
 
 from mdmserver.simulator.catalog import make_specs
 from mdmserver.simulator.fleet import Fleet
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.schema import app_device_states, device_tags
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.schema import app_device_states, device_tags
 from mdmserver.testing.app_packages import make_ipa, make_pkg
 from mdmserver.testing.fake_vpp import FakeVpp, make_token, serve_fake_vpp
 

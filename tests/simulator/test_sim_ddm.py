@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from mdmserver.catalog.schema import parse_version
-from mdmserver.storage.ddm_store import DDMStore
-from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql.ddm_store import DDMStore
+from mdmserver.storage.sql.engine import make_engine
 
 
 def _until(check: Any, timeout: float = 20.0) -> Any:

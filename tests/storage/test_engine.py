@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql.engine import make_engine
 
 
 def test_first_connections_to_a_new_file_at_once(tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from mdmserver.protocol.commands import new_command
-from mdmserver.storage import migrate
 from mdmserver.storage.base import UnknownEnrollment
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.schema import command_queue, commands, devices, enrollments
-from mdmserver.storage.sql import SQLStorage
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.device_store import SQLStorage
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.schema import command_queue, commands, devices, enrollments
 from mdmserver.storage.sql.types import utcnow
 
 

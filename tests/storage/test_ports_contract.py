@@ -44,10 +44,10 @@ def ports(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     if request.param == "memory":
         yield MemoryStorage()
         return
-    from mdmserver.storage import migrate
-    from mdmserver.storage.engine import make_engine
-    from mdmserver.storage.schema import metadata
-    from mdmserver.storage.sql import SQLStorage
+    from mdmserver.storage.sql import migrate
+    from mdmserver.storage.sql.device_store import SQLStorage
+    from mdmserver.storage.sql.engine import make_engine
+    from mdmserver.storage.sql.schema import metadata
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ports.db'}"
@@ -334,7 +334,7 @@ def reenroll_store(ports: Storage) -> ReenrollStore:
     """The in-memory store answers these itself; in SQL they are the enrollment store's."""
     if isinstance(ports, MemoryStorage):
         return ports
-    from mdmserver.storage.enrollment_store import EnrollmentStore
+    from mdmserver.storage.sql.enrollment_store import EnrollmentStore
 
     return EnrollmentStore(ports.engine)  # type: ignore[attr-defined]
 

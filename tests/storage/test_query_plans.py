@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from mdmserver.protocol.commands import new_command
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.schema import command_queue, commands, devices, enrollments
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.schema import command_queue, commands, devices, enrollments
 from mdmserver.storage.sql.statements import NEXT, NEXT_NEW_SESSION_PG
 from mdmserver.storage.sql.types import driver_timestamp, utcnow
 

@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
-from mdmserver.storage.rawsql import RawSQL
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
+from mdmserver.storage.sql.rawsql import RawSQL
 
 PROBE = "SELECT 1 WHERE :one = 1"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from mdmserver.storage import migrate
-from mdmserver.storage.engine import make_engine
+from mdmserver.storage.sql import migrate
+from mdmserver.storage.sql.engine import make_engine
 
 
 def test_schema_status_counts_every_head(empty_database_url):

@@ -13,7 +13,7 @@ import plistlib
 
 from sqlalchemy import select
 
-from mdmserver.storage.schema import inventory_answers
+from mdmserver.storage.sql.schema import inventory_answers
 from mdmserver.testing.device import SignedRequest
 from mdmserver.testing.http import send
 from mdmserver.web.runtime import runtime

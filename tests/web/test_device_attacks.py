@@ -10,7 +10,7 @@ import requests
 
 from mdmserver.crypto.ca import create_ca, dump_cert_pem, generate_key, issue_certificate
 from mdmserver.protocol.commands import new_command
-from mdmserver.storage.schema import devices, enrollments
+from mdmserver.storage.sql.schema import devices, enrollments
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.http import command_of, drain, send, settled_snapshot
 from mdmserver.web.runtime import runtime

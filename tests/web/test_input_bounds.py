@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mdmserver.storage.schema import devices
+from mdmserver.storage.sql.schema import devices
 from mdmserver.testing.device import VirtualDevice
 from mdmserver.testing.http import drain, send, snapshot
 from mdmserver.web.runtime import runtime

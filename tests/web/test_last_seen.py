@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from mdmserver.service.last_seen import LAST_SEEN_DELAY
-from mdmserver.storage.schema import devices
+from mdmserver.storage.sql.schema import devices
 from mdmserver.testing.http import send
 from mdmserver.web.runtime import runtime
 

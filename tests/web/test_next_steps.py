@@ -15,8 +15,8 @@ from sqlalchemy import event
 from mdmserver.apps.reconcile import AppReconciler
 from mdmserver.commands.answers import Readers, ResultEvent
 from mdmserver.commands.registry import ANSWERS
+from mdmserver.inventory.service import READ_COMMANDS
 from mdmserver.protocol.commands import new_command
-from mdmserver.service.inventory import READ_COMMANDS
 from mdmserver.service.next_command import build_steps
 from mdmserver.storage.base import QueueStatus
 from mdmserver.testing.http import command_of, drain, send

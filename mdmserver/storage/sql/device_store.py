@@ -32,10 +32,11 @@ from mdmserver.storage.base import (
     TokenRecord,
     UnknownEnrollment,
 )
-from mdmserver.storage.compliance_store import reset_state
-from mdmserver.storage.inventory_store import forget_facts
-from mdmserver.storage.rawsql import RawSQL
-from mdmserver.storage.schema import (
+from mdmserver.storage.sql import dialect, statements
+from mdmserver.storage.sql.compliance_store import reset_state
+from mdmserver.storage.sql.inventory_store import forget_facts
+from mdmserver.storage.sql.rawsql import RawSQL
+from mdmserver.storage.sql.schema import (
     cert_bindings,
     command_queue,
     commands,
@@ -43,7 +44,6 @@ from mdmserver.storage.schema import (
     enrollments,
     events,
 )
-from mdmserver.storage.sql import dialect, statements
 from mdmserver.storage.sql.statements import PENDING_ANY_SESSION
 from mdmserver.storage.sql.types import utcnow
 

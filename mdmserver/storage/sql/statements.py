@@ -1,7 +1,7 @@
 """The device hot path's statements, each with its SQLite and PostgreSQL variants, in one place.
 
-They run straight on the DB-API cursor (see :mod:`mdmserver.storage.rawsql`), written with
-``:name`` parameters; table and column names come from :mod:`mdmserver.storage.schema`'s
+They run straight on the DB-API cursor (see :mod:`mdmserver.storage.sql.rawsql`), written with
+``:name`` parameters; table and column names come from :mod:`mdmserver.storage.sql.schema`'s
 Table objects, so renaming a column there breaks this module at import, not a device at run
 time. Where the two databases differ it is for speed: PostgreSQL answers over the network, so
 one statement that does three things beats three statements; SQLite runs in process, where
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Table, bindparam, or_, text, update
 
-from mdmserver.storage.schema import (
+from mdmserver.storage.sql.schema import (
     PENDING_WHERE,
     cert_bindings,
     command_queue,

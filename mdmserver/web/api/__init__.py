@@ -20,12 +20,12 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from mdmserver.admin import Admin
+from mdmserver.admin.audit import key_actor
+from mdmserver.admin.errors import AmbiguousDevice, BadRequest
 from mdmserver.bounds import BoundError, loads_json
 from mdmserver.errors import DomainError, Kind
 from mdmserver.logs import get_logger
-from mdmserver.service.admin import Admin
-from mdmserver.service.admin.audit import key_actor
-from mdmserver.service.admin.errors import AmbiguousDevice, BadRequest
 from mdmserver.storage.base import AmbiguousSerial
 from mdmserver.web.api.keys import ADMIN, is_public, require_scope
 from mdmserver.web.errors import TOO_LARGE, json_refusal, keep_allow
@@ -59,7 +59,7 @@ def audited(
     action: str, targets: Sequence[str] = (), *, invalid: tuple[type[Exception], ...] = ()
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Route decorator: the whole call is one audit row named ``action`` (the one audit
-    trail, service/admin/audit.py); its targets are ``targets`` and the path's arguments
+    trail, admin/audit.py); its targets are ``targets`` and the path's arguments
     until the service names better ones.
 
     The record is opened before the view runs, so a body refused before the service is called

@@ -31,9 +31,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from mdmserver.admin.errors import BadRequest, NotFound
 from mdmserver.apps.reconcile import retry_at
 from mdmserver.apps.service import AppsService, describe_app, license_rows
-from mdmserver.service.admin.errors import BadRequest, NotFound
 from mdmserver.web.api import audited, json_body
 from mdmserver.web.runtime import runtime
 

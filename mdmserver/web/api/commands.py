@@ -6,7 +6,7 @@ from collections import Counter
 
 from flask import Blueprint, Response, jsonify
 
-from mdmserver.service.admin import views as out
+from mdmserver.admin import views as out
 from mdmserver.web.api import actor, admin, audited, json_body
 
 bp = Blueprint("commands", __name__)

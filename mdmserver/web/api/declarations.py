@@ -14,12 +14,12 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from mdmserver.admin.errors import BadRequest, Conflict, NotFound
 from mdmserver.compliance.policy import PolicyError
 from mdmserver.ddm import assets, os_update
 from mdmserver.ddm.service import DDMService, parse_target
 from mdmserver.errors import DomainError
-from mdmserver.service.admin.errors import BadRequest, Conflict, NotFound
-from mdmserver.storage.ddm_store import DeclarationRow
+from mdmserver.storage.sql.ddm_store import DeclarationRow
 from mdmserver.web.api import actor, admin, audited, json_body
 from mdmserver.web.runtime import runtime
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from mdmserver.service.admin import views as out
-from mdmserver.service.admin.devices import FILTER_FIELDS, encode_cursor, parse_filter, parse_limit
-from mdmserver.service.admin.errors import BadRequest
-from mdmserver.service.admin.identities import parse_window
+from mdmserver.admin import views as out
+from mdmserver.admin.devices import FILTER_FIELDS, encode_cursor, parse_filter, parse_limit
+from mdmserver.admin.errors import BadRequest
+from mdmserver.admin.identities import parse_window
 from mdmserver.web.api import actor, admin, audited, json_body
 
 bp = Blueprint("devices", __name__)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, jsonify
 
+from mdmserver.admin import views as out
+from mdmserver.admin.errors import BadRequest
 from mdmserver.bounds import EXPIRES_IN, TOKEN_USES, BoundError, IntRule
-from mdmserver.service.admin import views as out
-from mdmserver.service.admin.errors import BadRequest
 from mdmserver.web.api import actor, admin, audited, json_body
 
 bp = Blueprint("enrollment_tokens", __name__)

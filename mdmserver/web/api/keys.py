@@ -30,7 +30,7 @@ from weakref import WeakKeyDictionary
 from flask import Flask, Response, current_app, g, jsonify, request
 
 from mdmserver.logs import get_logger
-from mdmserver.storage.admin_store import ApiKeyInfo
+from mdmserver.storage.sql.admin_store import ApiKeyInfo
 from mdmserver.web.client_address import request_address
 from mdmserver.web.runtime import runtime
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdmserver.service.admin.devices import COMPLIANCE_STATES, DEFAULT_LIMIT, MAX_LIMIT
-from mdmserver.service.admin.views import INVENTORY_PARTS
+from mdmserver.admin.devices import COMPLIANCE_STATES, DEFAULT_LIMIT, MAX_LIMIT
+from mdmserver.admin.views import INVENTORY_PARTS
 from mdmserver.web.api.spec import STR, TIME, errors, json_response, ref
 
 _DEVICE_ID = {

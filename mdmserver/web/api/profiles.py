@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from mdmserver.admin.errors import BadRequest, NotFound
 from mdmserver.catalog.validate import ValidationError
-from mdmserver.service.admin.errors import BadRequest, NotFound
-from mdmserver.service.profile_admin import ProfileAdmin, describe, describe_state
+from mdmserver.profiles.admin import ProfileAdmin, describe, describe_state
 from mdmserver.web.api import audited, error, json_body
 from mdmserver.web.errors import register_refusals
 from mdmserver.web.runtime import runtime

@@ -17,9 +17,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
 
+from mdmserver.admin.errors import NotFound
 from mdmserver.logs import get_logger
-from mdmserver.service.admin.errors import NotFound
-from mdmserver.service.push_scheduling import Pusher
+from mdmserver.push.scheduling import Pusher
 from mdmserver.web.api import actor, admin, error
 from mdmserver.web.runtime import runtime
 

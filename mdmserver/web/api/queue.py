@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from mdmserver.service.admin import views as out
+from mdmserver.admin import views as out
 from mdmserver.web.api import actor, admin, audited
 
 bp = Blueprint("queue", __name__)

@@ -15,12 +15,12 @@ from typing import Any
 
 from flask import abort, current_app, redirect, render_template, request, url_for
 
+from mdmserver.admin.devices import parse_filter
+from mdmserver.admin.errors import AdminError, BadRequest, NotFound, Unprocessable
 from mdmserver.commands.base import CommandRefused
 from mdmserver.compliance.policy import PolicyError, policy_from
+from mdmserver.compliance.service import preview_policy
 from mdmserver.enrollment.links import enrollment_url, qr_svg
-from mdmserver.service.admin.devices import parse_filter
-from mdmserver.service.admin.errors import AdminError, BadRequest, NotFound, Unprocessable
-from mdmserver.service.compliance import preview_policy
 from mdmserver.web.console.auth import actor, admin, require
 from mdmserver.web.console.blueprint import bp
 from mdmserver.web.console.pages import render_device

@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import abort, current_app, render_template, request
 
+from mdmserver.admin.errors import AdminError
 from mdmserver.apps.desired import MANAGEMENT_FLAG_REMOVE_WITH_MDM
 from mdmserver.apps.reconcile import retry_at
 from mdmserver.apps.service import AppsService
-from mdmserver.service.admin.errors import AdminError
 from mdmserver.web.console.auth import actor, admin, require
 from mdmserver.web.console.blueprint import bp
 from mdmserver.web.runtime import runtime

@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 
-from mdmserver.service.admin import Admin
-from mdmserver.service.admin.audit import console_actor
-from mdmserver.service.admin.console_users import allowed
-from mdmserver.storage.console_store import ConsoleUser
+from mdmserver.admin import Admin
+from mdmserver.admin.audit import console_actor
+from mdmserver.admin.console_users import allowed
+from mdmserver.storage.sql.console_store import ConsoleUser
 from mdmserver.web.runtime import runtime
 
 SECRET_FILE = "console_secret.key"

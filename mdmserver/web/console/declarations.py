@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import current_app, render_template, request
 
+from mdmserver.admin.errors import AdminError, BadRequest, Conflict, NotFound, Unprocessable
 from mdmserver.ddm.service import DDMService, DeclarationConflict, DeclarationNotFound
 from mdmserver.ddm.validate import DeclarationRefused
-from mdmserver.service.admin.errors import AdminError, BadRequest, Conflict, NotFound, Unprocessable
 from mdmserver.web.console.auth import actor, admin, require
 from mdmserver.web.console.blueprint import bp
 from mdmserver.web.runtime import runtime

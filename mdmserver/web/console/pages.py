@@ -22,15 +22,15 @@ from flask import (
     url_for,
 )
 
+from mdmserver.admin.audit import console_actor
+from mdmserver.admin.console_users import LoginRefused, TooManyAttempts
+from mdmserver.admin.devices import parse_filter
+from mdmserver.admin.errors import AdminError
+from mdmserver.admin.views import INVENTORY_PARTS
 from mdmserver.catalog.schema import PLATFORMS
-from mdmserver.service.admin.audit import console_actor
-from mdmserver.service.admin.console_users import LoginRefused, TooManyAttempts
-from mdmserver.service.admin.devices import parse_filter
-from mdmserver.service.admin.errors import AdminError
-from mdmserver.service.admin.views import INVENTORY_PARTS
 from mdmserver.storage.base import QueueStatus
-from mdmserver.storage.fleet_queries import FleetQueries
-from mdmserver.storage.inventory_queries import SORTABLE, DeviceFilter
+from mdmserver.storage.sql.fleet_queries import FleetQueries
+from mdmserver.storage.sql.inventory_queries import SORTABLE, DeviceFilter
 from mdmserver.web.console.apps import device_apps
 from mdmserver.web.console.auth import (
     actor,

@@ -13,10 +13,10 @@ from typing import Any
 
 from flask import abort, current_app, redirect, render_template, request, url_for
 
+from mdmserver.admin.errors import AdminError, BadRequest, NotFound, Unprocessable
+from mdmserver.profiles.admin import ProfileAdmin, ProfileNotFound, describe_state
 from mdmserver.profiles.template import TemplateError
 from mdmserver.profiles.validation import ProfileRefused
-from mdmserver.service.admin.errors import AdminError, BadRequest, NotFound, Unprocessable
-from mdmserver.service.profile_admin import ProfileAdmin, ProfileNotFound, describe_state
 from mdmserver.web.console.auth import actor, admin, require
 from mdmserver.web.console.blueprint import bp
 from mdmserver.web.runtime import runtime

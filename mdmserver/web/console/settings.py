@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 from flask import current_app, render_template, request
 
+from mdmserver.admin.api_keys import SCOPES
+from mdmserver.admin.errors import AdminError, BadRequest, Unprocessable
 from mdmserver.push.cert import PushCertificateError
 from mdmserver.push.instance import install, installed
-from mdmserver.service.admin.api_keys import SCOPES
-from mdmserver.service.admin.errors import AdminError, BadRequest, Unprocessable
 from mdmserver.web.console.auth import actor, admin, require
 from mdmserver.web.console.blueprint import bp
 from mdmserver.web.runtime import runtime
