@@ -128,7 +128,7 @@ def main() -> None:
                 ).scalar()  # fmt: skip
             assert licensed == args.devices, licensed
 
-            rollout = roll_out(store, storage, SERVER_URL, app.id)
+            rollout = roll_out(store, storage, SERVER_URL, app.id, declared=False)
             started = phase("install commands queued", started, timings)
             with engine.connect() as conn:
                 queued = conn.execute(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from mdmserver.apps.declarative import ddm_channel_reason
 from mdmserver.apps.desired import install_command
 from mdmserver.catalog.platforms import platform_of
 from mdmserver.catalog.validate import validate_command
@@ -35,14 +36,27 @@ class Rollout:
         return sum(self.queued.values())
 
 
-def roll_out(store: AppStore, storage: Storage, server_url: str, app_id: str) -> Rollout:
-    """Queue the install of one required app to every device that should get it now."""
+def roll_out(
+    store: AppStore, storage: Storage, server_url: str, app_id: str, *, declared: bool = False
+) -> Rollout:
+    """Queue the install of one required app to every device that should get it now by
+    command. ``declared``: the app has its ``app.managed`` declaration, so the devices that take
+    it get the app through DDM and are left out (an InstallApplication would fail for them).
+    An assignment with its own management flags or configuration is left to each device's
+    reconciliation, which builds the command with them."""
     app = store.get(app_id)
-    if app is None or "required" not in store.assignments(app_id).values():
+    details = store.assignment_details(app_id)
+    if app is None or not any(a.behaviour == "required" for a in details):
         return Rollout()
+    if any(a.management_flags is not None or a.configuration is not None for a in details):
+        return Rollout(refused={"all": ["an assignment carries flags or a configuration"]})
     groups: dict[str | None, list[str]] = defaultdict(list)
-    for device_id, product_name, model in store.rollout_targets(app.id, app.adam_id):
-        groups[platform_of(product_name, model)].append(device_id)
+    targets = store.rollout_targets(app.id, app.adam_id)
+    for device_id, product_name, model, os_version, ddm_on in targets:
+        platform = platform_of(product_name, model)
+        if ddm_channel_reason(declared, ddm_on, platform, os_version) is None:
+            continue  # its app.managed declaration brings it
+        groups[platform].append(device_id)
     manifest_url = app.manifest_url or (
         f"{server_url.rstrip('/')}/mdm/apps/{app.id}/manifest" if app.manifest else None
     )

@@ -519,14 +519,22 @@ class AppStore:
 
     def rollout_targets(
         self, app_id: str, adam_id: str | None
-    ) -> list[tuple[str, str | None, str | None]]:
-        """(device id, product name, model) of each device the app should now be installed on: its
+    ) -> list[tuple[str, str | None, str | None, str | None, bool]]:
+        """(device id, product name, model, OS version, DDM on) of each device the app should now
+        be installed on: its
         device channel is active, it is assigned the app (all, or one of its tags), it holds a
         license when the app needs one, and it has no state for the app yet (or only
         ``needs_license``). One query for the whole fleet."""
         query = (
-            select(devices.c.id, devices.c.product_name, devices.c.model)
+            select(
+                devices.c.id,
+                devices.c.product_name,
+                devices.c.model,
+                devices.c.os_version,
+                ddm_channels.c.enabled_at,
+            )
             .join(enrollments, enrollments.c.id == devices.c.id)
+            .outerjoin(ddm_channels, ddm_channels.c.enrollment_id == devices.c.id)
             .where(enrollments.c.status == "active")
             .where(
                 ~select(app_device_states.c.device_id)
@@ -554,7 +562,10 @@ class AppStore:
                 .exists()
             )
         with self.engine.connect() as conn:
-            return [(r.id, r.product_name, r.model) for r in conn.execute(query)]
+            return [
+                (r.id, r.product_name, r.model, r.os_version, r.enabled_at is not None)
+                for r in conn.execute(query)
+            ]
 
     def start_installs(self, app_id: str, device_ids: Sequence[str], command_uuid: str) -> None:
         """Every one of these devices is now ``pending`` with this install command (first
