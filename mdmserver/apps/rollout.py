@@ -53,10 +53,10 @@ def roll_out(
     groups: dict[str | None, list[str]] = defaultdict(list)
     targets = store.rollout_targets(app.id, app.adam_id)
     for device_id, product_name, model, os_version, ddm_on in targets:
-        platform = platform_of(product_name, model)
-        if ddm_channel_reason(declared, ddm_on, platform, os_version) is None:
+        kind = platform_of(product_name, model)
+        if ddm_channel_reason(declared, ddm_on, kind, os_version) is None:
             continue  # its app.managed declaration brings it
-        groups[platform].append(device_id)
+        groups[kind].append(device_id)
     manifest_url = app.manifest_url or (
         f"{server_url.rstrip('/')}/mdm/apps/{app.id}/manifest" if app.manifest else None
     )
