@@ -22,6 +22,30 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
 
+class _Body:
+    """``wsgi.input`` for a body of a declared length: reads no further than it."""
+
+    def __init__(self, stream: Any, length: int) -> None:
+        self._stream = stream
+        self.left = length
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data = self._stream.read(size) if size else b""
+        self.left -= len(data)
+        return bytes(data)
+
+    def readline(self, size: int = -1) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data = self._stream.readline(size) if size else b""
+        self.left -= len(data)
+        return bytes(data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     app: WSGIApplication
@@ -50,8 +74,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the app logs its own requests
 
-    def _body(self) -> tuple[bytes, bool]:
-        """The request body, and whether it came chunked."""
+    def _body(self) -> tuple[io.BufferedIOBase | _Body, bool]:
+        """The request body as ``wsgi.input``, and whether it came chunked. A chunked body is
+        decoded first; any other is read by the app as it asks (so an app can refuse a
+        declared length before a byte of it is read, as the device endpoints do)."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks: list[bytes] = []
             while True:
@@ -59,13 +85,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if size == 0:
                     while self.rfile.readline(65537).strip():  # trailers
                         pass
-                    return b"".join(chunks), True
+                    return io.BytesIO(b"".join(chunks)), True
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(8)  # the CRLF after each chunk
-        length = int(self.headers.get("Content-Length") or 0)
-        return (self.rfile.read(length) if length > 0 else b""), False
+        declared = (self.headers.get("Content-Length") or "").strip()
+        return _Body(self.rfile, int(declared) if declared.isdigit() else 0), False
 
-    def _environ(self, body: bytes, chunked: bool) -> dict[str, Any]:
+    def _environ(self, body: io.BufferedIOBase | _Body, chunked: bool) -> dict[str, Any]:
         path, _, query = self.path.partition("?")
         host, port = self.server.server_address[:2]
         environ: dict[str, Any] = {
@@ -80,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
             "REMOTE_PORT": str(self.client_address[1]),
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
+            "wsgi.input": body,
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
@@ -88,8 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if chunked:
             environ["wsgi.input_terminated"] = True
-        else:
-            environ["CONTENT_LENGTH"] = str(len(body))
+        else:  # as the client sent it: the app says what is wrong with a bad one
+            environ["CONTENT_LENGTH"] = self.headers.get("Content-Length") or ""
         for name, value in self.headers.items():
             key = name.upper().replace("-", "_")
             if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
@@ -128,6 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(content)))
         if "date" not in names:
             self.send_header("Date", self.date_time_string())
+        if isinstance(body, _Body) and body.left:  # unread: the next request's start is lost
+            self.close_connection = True
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(content)
