@@ -13,7 +13,9 @@ takes only what was built before it, so the order below is the whole dependency 
     5. inventory    inventory, compliance, remediation, device trust (inventory/setup.py)
     6. ddm          Declarative Device Management; its status reports feed compliance
     7. apps         the app catalog, Apps and Books licenses, desired state for apps
-    8. device stack the service every device request goes through, innermost first:
+    8. device stack what a device gets next (the steps of service/next_command.py: renewal,
+                    profiles, apps, remediation, the queue), then the service every device
+                    request goes through, innermost first:
                     CoreService (check-in handlers, command loop) -> WebhookEvents -> PushQueued
                     -> SeenEvents -> CertAuth -> CertificateRecorder (profiles encrypt to the
                     identity certificates it keeps)
