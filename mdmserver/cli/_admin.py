@@ -4,7 +4,6 @@ people and ``--json`` for scripts."""
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from mdmserver.admin import Admin
+from mdmserver.admin.audit import cli_actor as cli_actor  # re-exported to the commands
 from mdmserver.admin.errors import AdminError
 from mdmserver.assembly import Server, build_server
 from mdmserver.cli._instance import open_instance
@@ -43,13 +43,6 @@ def admin_service() -> Iterator[Admin]:
             # The API's field is the CLI's option.
             message = str(exc).replace("allow_unknown_keys sends", "--allow-unknown-keys sends")
             raise click.ClickException(message) from None
-
-
-def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli:unknown"
 
 
 def json_option(func: F) -> F:
