@@ -1,10 +1,19 @@
 """Verify the `Mdm-Signature` header: a detached CMS SignedData over the exact request body;
 and attached SignedData (a device's profile-service attributes) with `verify_attached`.
 
-asn1crypto reads the structure (lazily: only the fields used here are decoded), cryptography
-checks the signature. Before asn1crypto sees a blob, its size is capped and `ber.check` bounds
-its framing (one element, nesting depth) in one flat pass; BER's indefinite lengths are made
-definite first, so the signed parts are, byte for byte, the DER that was signed.
+asn1crypto reads the structure and cryptography checks the signature. A signature is capped in
+size, then walked with asn1crypto's strict TLV parser: every field RFC 5652 places in a
+ContentInfo, SignedData and SignerInfo is checked for its class and tag, and only the signed
+attributes and the signature value are read per request. asn1crypto's schema classes read what
+a device repeats in every signature (its certificates, signer identifier, algorithms), once
+per distinct encoding (`_signer`), after `ber.check` has bounded their framing. BER with
+indefinite lengths, or a blob the walk refuses, goes through `ber.check` too (one flat pass
+that refuses trailing data and nesting past a cap, so the reason given is the framing one) and
+is made definite, so the signed parts are, byte for byte, the DER that was signed.
+
+Measured by scripts/bench_cms.py: the walk parses a device signature in about 70 µs, where
+asn1crypto's schema classes took about 330 µs and the hand-written DER reader the server had
+before about 120 µs (this path runs on every device request that carries a new signature).
 
 The `Mdm-Signature` check runs on every device request, so the parsed signature is cached by
 its bytes (an Idle poll repeats byte for byte) and the signer certificate by its encoding (a
@@ -22,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, cms, core, parser
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -180,17 +189,38 @@ def clear_caches() -> None:
 
 
 def _parse_checked(signature: bytes) -> _Parsed:
-    """Parse, turning every structural problem into a SignatureError with a reason."""
+    """Parse, turning every structural problem into a SignatureError with a reason.
+
+    DER (what devices send) is walked as it is. BER with indefinite lengths, or anything the
+    walk refuses, goes through `ber.check` first: a framing fault (trailing data, nesting
+    past the cap) is the clearer reason, and BER is made definite before it is walked again."""
     try:
-        if ber.check(signature, MAX_DEPTH):
-            signature = ber.to_definite(signature)
-        return _parse(signature)
+        try:
+            return _parse(signature)
+        except _IndefiniteLength:
+            pass
+        except (SignatureError, *_MALFORMED):
+            ber.check(signature, MAX_DEPTH)
+            raise
+        ber.check(signature, MAX_DEPTH)
+        return _parse(ber.to_definite(signature))
     except ber.FramingError as exc:
         raise SignatureError(f"malformed CMS signature: {exc}") from None
     except SignatureError:
         raise
     except _MALFORMED as exc:
         raise SignatureError(f"malformed CMS signature ({type(exc).__name__}: {exc})") from None
+
+
+class _IndefiniteLength(Exception):
+    """The walk met a BER indefinite length: the signature is read again, made definite."""
+
+
+def _definite(blob: bytes) -> bytes:
+    """A part the schema classes read, its framing bounded first and BER made definite."""
+    if blob and ber.check(blob, MAX_DEPTH):
+        return ber.to_definite(blob)
+    return blob
 
 
 # Caches keep only entries of plausible size, so a client sending large, distinct, valid
@@ -207,32 +237,57 @@ def _parse_any(signature: bytes) -> _Parsed:
 
 def _parse(data: bytes) -> _Parsed:
     """Read what `_Parsed` holds from a signature with definite lengths only, so the bytes of
-    the signed attributes and certificates are, as received, the DER that was signed."""
-    info = cms.ContentInfo.load(data, strict=True)
-    try:
-        content_type = info["content_type"]
-    except _MALFORMED:
-        raise SignatureError(
-            "not a CMS ContentInfo (expected a content type and [0] content)"
-        ) from None
-    if content_type.contents != _SIGNED_DATA:
-        raise SignatureError(f"content type is {content_type.dotted}, not SignedData")
-    signed = info["content"]
-    content = _encapsulated_content(signed["encap_content_info"])
-    signers = signed["signer_infos"]
+    the signed attributes and certificates are, as received, the DER that was signed.
+
+    The per-request part (framing, signed attributes, signature value) is walked with
+    asn1crypto's strict TLV parser, each element's class and tag checked against RFC 5652;
+    asn1crypto's schema classes, about three times as costly, read only what a device repeats
+    in every signature (certificates, signer identifier, algorithms), once, in `_signer`."""
+    info = _children(_one(data, "ContentInfo", _SEQUENCE), "ContentInfo")
+    if len(info) != 2 or info[0][:3] != _OID or info[1][:3] != (_CONTEXT, _CONSTRUCTED, 0):
+        raise SignatureError("not a CMS ContentInfo (expected a content type and [0] content)")
+    if info[0][4] != _SIGNED_DATA:
+        raise SignatureError(f"content type is {_dotted(info[0])}, not SignedData")
+    signed = _children(_one(info[1][4], "SignedData", _SEQUENCE), "SignedData")
+    fields = iter(signed)
+    _expect(next(fields, None), _INTEGER, "the SignedData version")
+    _expect(next(fields, None), _SET, "the SignedData digestAlgorithms")
+    content = _encapsulated_content(_expect(next(fields, None), _SEQUENCE, "encapContentInfo"))
+    element = next(fields, None)
+    certificates = b""
+    if element is not None and element[:3] == (_CONTEXT, _CONSTRUCTED, 0):
+        certificates = element[3] + element[4]
+        element = next(fields, None)
+    if element is not None and element[:3] == (_CONTEXT, _CONSTRUCTED, 1):
+        element = next(fields, None)  # CRLs: not used
+    signers = _children(_expect(element, _SET, "the SignedData signerInfos")[4], "signerInfos")
+    if next(fields, None) is not None:
+        raise SignatureError("the SignedData has fields after its signerInfos")
     if len(signers) != 1:
         raise SignatureError(f"expected exactly one SignerInfo, found {len(signers)}")
-    signer_info = signers[0]
+    info_fields = iter(_children(_expect(signers[0], _SEQUENCE, "the SignerInfo")[4], "SignerInfo"))
+    _expect(next(info_fields, None), _INTEGER, "the SignerInfo version")
+    sid = next(info_fields, None)
+    if sid is None or sid[:3] not in (_SEQUENCE, (_CONTEXT, _PRIMITIVE, 0)):
+        raise SignatureError("the SignerInfo's sid is neither issuerAndSerialNumber nor [0]")
+    digest = _expect(next(info_fields, None), _SEQUENCE, "the SignerInfo digestAlgorithm")
+    element = next(info_fields, None)
+    attrs = None
+    if element is not None and element[:3] == (_CONTEXT, _CONSTRUCTED, 0):
+        attrs, element = element, next(info_fields, None)
+    algorithm = _expect(element, _SEQUENCE, "the SignerInfo signatureAlgorithm")
+    signature = _octets(next(info_fields, None), "the SignerInfo signature")
+    element = next(info_fields, None)
+    if element is not None and element[:3] != (_CONTEXT, _CONSTRUCTED, 1):
+        raise SignatureError("the SignerInfo has an unexpected field after its signature")
+    if next(info_fields, None) is not None:
+        raise SignatureError("the SignerInfo has fields after its unsignedAttrs")
     # Everything but the signed attributes and the signature value is the same in every
     # signature of one device: read once per distinct encoding, like the certificate.
     signer = _cached_signer(
-        signed["certificates"].dump(),
-        signer_info["sid"].dump(),
-        signer_info["digest_algorithm"].dump(),
-        signer_info["signature_algorithm"].dump(),
+        certificates, sid[3] + sid[4], digest[3] + digest[4], algorithm[3] + algorithm[4]
     )
-    attrs = signer_info["signed_attrs"]
-    if isinstance(attrs, core.Void):
+    if attrs is None:
         signed_attributes = message_digest = None
     else:
         signed_attributes, message_digest = _signed_attributes(attrs, signer.digest)
@@ -241,23 +296,90 @@ def _parse(data: bytes) -> _Parsed:
         digest=signer.digest,
         signed_attributes=signed_attributes,
         message_digest=message_digest,
-        signature=signer_info["signature"].native,
+        signature=signature,
         verify=signer.verify,
         content=content,
         embedded=signer.embedded,
     )
 
 
-def _encapsulated_content(encap: Any) -> bytes | None:
-    content_type = encap["content_type"]
-    if content_type.contents != _ID_DATA:
-        raise SignatureError(
-            f"encapsulated content type is {content_type.dotted}, expected id-data"
-        )
-    econtent = encap["content"]
-    if isinstance(econtent, core.Void):
+# One TLV as asn1crypto's parser reads it: (class, method, tag, header, content).
+_Element = tuple[int, int, int, bytes, bytes]
+_UNIVERSAL, _CONTEXT = 0, 2
+_PRIMITIVE, _CONSTRUCTED = 0, 1
+_INTEGER = (_UNIVERSAL, _PRIMITIVE, 2)
+_OCTET_STRING = (_UNIVERSAL, _PRIMITIVE, 4)
+_OID = (_UNIVERSAL, _PRIMITIVE, 6)
+_SEQUENCE = (_UNIVERSAL, _CONSTRUCTED, 16)
+_SET = (_UNIVERSAL, _CONSTRUCTED, 17)
+
+
+def _one(data: bytes, what: str, kind: tuple[int, int, int]) -> bytes:
+    """The content of the one element `data` must be, of this class, method and tag."""
+    cls, method, tag, _header, content, trailer = parser.parse(data, strict=True)
+    if trailer:
+        raise _IndefiniteLength
+    if (cls, method, tag) != kind:
+        raise SignatureError(f"{what} is not {_KIND_NAMES.get(kind, 'the element expected')}")
+    return content
+
+
+def _children(content: bytes, what: str) -> list[_Element]:
+    """The elements a constructed element's content holds, in order. The walk goes a fixed
+    few levels deep; asn1crypto's parser bounds its own recursion on indefinite lengths."""
+    out: list[_Element] = []
+    pos, end = 0, len(content)
+    while pos < end:
+        cls, method, tag, header, body, trailer = parser.parse(content[pos:])
+        if trailer:
+            raise _IndefiniteLength
+        out.append((cls, method, tag, header, body))
+        pos += len(header) + len(body)
+    return out
+
+
+def _expect(element: _Element | None, kind: tuple[int, int, int], what: str) -> _Element:
+    if element is None:
+        raise SignatureError(f"{what} is missing")
+    if element[:3] != kind:
+        raise SignatureError(f"{what} is not {_KIND_NAMES.get(kind, 'the element expected')}")
+    return element
+
+
+def _octets(element: _Element | None, what: str) -> bytes:
+    """An OCTET STRING's value; BER's constructed (segmented) form is read by asn1crypto."""
+    if element is not None and element[:3] == (_UNIVERSAL, _CONSTRUCTED, 4):
+        return bytes(core.OctetString.load(element[3] + element[4]))
+    return _expect(element, _OCTET_STRING, what)[4]
+
+
+def _dotted(element: _Element) -> str:
+    return str(core.ObjectIdentifier.load(element[3] + element[4]).dotted)
+
+
+_KIND_NAMES = {
+    _INTEGER: "an INTEGER",
+    _OCTET_STRING: "an OCTET STRING",
+    _OID: "an OBJECT IDENTIFIER",
+    _SEQUENCE: "a SEQUENCE",
+    _SET: "a SET",
+}
+
+
+def _encapsulated_content(encap: _Element) -> bytes | None:
+    fields = _children(encap[4], "encapContentInfo")
+    if not fields or fields[0][:3] != _OID:
+        raise SignatureError("encapContentInfo has no content type")
+    if fields[0][4] != _ID_DATA:
+        raise SignatureError(f"encapsulated content type is {_dotted(fields[0])}, expected id-data")
+    if len(fields) == 1:
         return None
-    return bytes(econtent)
+    if len(fields) != 2 or fields[1][:3] != (_CONTEXT, _CONSTRUCTED, 0):
+        raise SignatureError("encapContentInfo's content is not a [0] element")
+    inner = _children(fields[1][4], "eContent")
+    if len(inner) != 1:
+        raise SignatureError("encapContentInfo's [0] must hold one OCTET STRING")
+    return _octets(inner[0], "the encapsulated content")
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +402,7 @@ def _cached_signer(certificates: bytes, sid: bytes, digest: bytes, algorithm: by
 def _signer(certificates: bytes, sid: bytes, digest: bytes, algorithm: bytes) -> _Signer:
     """The signer certificate the SignerInfo's identifier names among the embedded ones, and a
     verifier for the algorithms it names; the arguments are the fields' encodings."""
+    certificates, sid, digest, algorithm = map(_definite, (certificates, sid, digest, algorithm))
     chosen = digest_algorithm(algos.DigestAlgorithm.load(digest))
     embedded = (
         ()
@@ -295,26 +418,29 @@ def _signer(certificates: bytes, sid: bytes, digest: bytes, algorithm: bytes) ->
     return _Signer(certificate, chosen, verify, embedded)
 
 
-def _signed_attributes(attrs: Any, digest: Digest) -> tuple[bytes, bytes]:
+def _signed_attributes(attrs: _Element, digest: Digest) -> tuple[bytes, bytes]:
     """The DER SET the signature covers, and the messageDigest value, after checking both
     required attributes appear once with one value and say what RFC 5652 requires."""
-    found: dict[bytes, Any] = {}
-    for attribute in attrs:
-        oid = attribute["type"].contents
+    found: dict[bytes, _Element] = {}
+    for attribute in _children(attrs[4], "the signed attributes"):
+        parts = _children(_expect(attribute, _SEQUENCE, "a signed attribute")[4], "an attribute")
+        if len(parts) != 2 or parts[0][:3] != _OID or parts[1][:3] != _SET:
+            raise SignatureError("a signed attribute is not a type and a SET of values")
+        oid = parts[0][4]
         if oid in (_ATTR_CONTENT_TYPE, _ATTR_MESSAGE_DIGEST):
             name = "contentType" if oid == _ATTR_CONTENT_TYPE else "messageDigest"
-            values = attribute["values"]
+            values = _children(parts[1][4], f"the {name} attribute")
             if oid in found or len(values) != 1:
                 raise SignatureError(f"the {name} attribute must appear once with one value")
             found[oid] = values[0]
     if _ATTR_CONTENT_TYPE not in found or _ATTR_MESSAGE_DIGEST not in found:
         raise SignatureError("signed attributes lack contentType or messageDigest")
-    content_type = found[_ATTR_CONTENT_TYPE]
-    if content_type.contents != _ID_DATA:
+    content_type = _expect(found[_ATTR_CONTENT_TYPE], _OID, "the contentType attribute")
+    if content_type[4] != _ID_DATA:
         raise SignatureError(
-            f"the contentType attribute is {content_type.dotted}, expected id-data"
+            f"the contentType attribute is {_dotted(content_type)}, expected id-data"
         )
-    message_digest = found[_ATTR_MESSAGE_DIGEST].native
+    message_digest = _octets(found[_ATTR_MESSAGE_DIGEST], "the messageDigest attribute")
     expected = digest.algorithm.digest_size
     if len(message_digest) != expected:
         raise SignatureError(
@@ -322,7 +448,7 @@ def _signed_attributes(attrs: Any, digest: Digest) -> tuple[bytes, bytes]:
             f"a {digest.name} digest has {expected}"
         )
     # The signature covers the attributes as a DER SET (tag 0x31), not the [0] stored here.
-    return b"\x31" + attrs.dump()[1:], message_digest
+    return b"\x31" + attrs[3][1:] + attrs[4], message_digest
 
 
 def _find_signer(sid: Any, embedded: tuple[bytes, ...]) -> tuple[x509.Certificate, PublicKey]:

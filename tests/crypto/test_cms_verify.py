@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from asn1crypto import cms
+from asn1crypto import cms, parser
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -293,3 +293,66 @@ def test_large_signature_beyond_the_cacheable_size_still_verifies(
     assert verify_detached(signature, BODY) == cert
     with pytest.raises(SignatureError, match="does not verify"):
         verify_detached(signature, BODY + b"x")
+
+
+def _tlv(first: int, content: bytes) -> bytes:
+    """One DER element: identifier octet, definite length, content."""
+    n = len(content)
+    length = bytes((n,)) if n < 0x80 else bytes((0x82,)) + n.to_bytes(2, "big")
+    return bytes((first,)) + length + content
+
+
+def _parts(element: bytes) -> tuple[int, list[bytes]]:
+    """An element's identifier octet and its children, each as encoded."""
+    _, _, _, header, content, _ = parser.parse(element, strict=True)
+    out, pos = [], 0
+    while pos < len(content):
+        _, _, _, h, c, t = parser.parse(content[pos:])
+        out.append(h + c + t)
+        pos += len(h) + len(c) + len(t)
+    return header[0], out
+
+
+def _edit_signer_info(signature: bytes, edit: Callable[[list[bytes]], list[bytes]]) -> bytes:
+    """The signature with its one SignerInfo's fields replaced by `edit(fields)`."""
+    top, (oid, wrapped) = _parts(signature)
+    explicit, (signed_data,) = _parts(wrapped)
+    sd_tag, fields = _parts(signed_data)
+    set_tag, (signer_info,) = _parts(fields[-1])
+    si_tag, si_fields = _parts(signer_info)
+    fields[-1] = _tlv(set_tag, _tlv(si_tag, b"".join(edit(si_fields))))
+    return _tlv(top, oid + _tlv(explicit, _tlv(sd_tag, b"".join(fields))))
+
+
+def test_the_walk_refuses_fields_where_rfc_5652_has_none(device_rsa: Identity) -> None:
+    """The per-request walk checks every field's place and tag: an extra field, a missing
+    signature or a signature of another type is refused with its reason, and the untouched
+    re-encoding still verifies (so the test edits what it means to)."""
+    cert, key = device_rsa
+    signature = sign_detached(BODY, cert, key, digest="sha1")
+    assert verify_detached(_edit_signer_info(signature, lambda f: f), BODY) == cert
+    extra = _edit_signer_info(signature, lambda f: [*f, b"\x02\x01\x00"])
+    with pytest.raises(SignatureError, match="unexpected field after its signature"):
+        verify_detached(extra, BODY)
+    missing = _edit_signer_info(signature, lambda f: f[:-1])
+    with pytest.raises(SignatureError, match="signature is missing"):
+        verify_detached(missing, BODY)
+    as_integer = _edit_signer_info(signature, lambda f: [*f[:-1], b"\x02" + f[-1][1:]])
+    with pytest.raises(SignatureError, match="signature is not an OCTET STRING"):
+        verify_detached(as_integer, BODY)
+
+
+def test_ber_inside_the_certificates_alone_is_read_too(device_rsa: Identity) -> None:
+    """Only the certificate set uses an indefinite length: the walk meets it and reads the
+    signature again, made definite, and it verifies."""
+    cert, key = device_rsa
+    signature = sign_detached(BODY, cert, key, digest="sha1")
+    top, (oid, wrapped) = _parts(signature)
+    explicit, (signed_data,) = _parts(wrapped)
+    sd_tag, fields = _parts(signed_data)
+    index = next(i for i, f in enumerate(fields) if f[0] == 0xA0)
+    certs_tag, certs = _parts(fields[index])
+    fields[index] = bytes((certs_tag, 0x80)) + b"".join(certs) + b"\x00\x00"
+    ber = _tlv(top, oid + _tlv(explicit, _tlv(sd_tag, b"".join(fields))))
+    assert ber != signature
+    assert verify_detached(ber, BODY) == cert
