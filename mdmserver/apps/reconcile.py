@@ -5,7 +5,10 @@ assigned a ``RemoveApplication``. Every command is checked against Apple's schem
 device's platform before it is queued; one the schema refuses is not sent, and the app's state
 says why. Answers to the install commands record ``installing`` or ``failed`` with the
 ErrorChain, visible per device in ``GET /api/v1/apps/<app>/devices``; a failed install is
-sent again only after a backoff that grows with each attempt (:func:`retry_at`).
+sent again only after a backoff that grows with each attempt (:func:`retry_at`). On a
+schedule (:meth:`AppReconciler.queue_due_lists`, the ``apps_reconcile`` upkeep task) devices
+whose last list is older than the interval, or whose failed install's backoff has passed, are
+asked for the list again, so their answers reconcile them without waiting for an admin.
 
 Each device's state also says how the app reaches it (``channel``): ``command`` as above, or
 ``ddm`` for an App Store app the device gets through its ``app.managed`` declaration
@@ -13,7 +16,8 @@ Each device's state also says how the app reaches it (``channel``): ``command`` 
 item instead. ``InstalledApplicationList`` answers reconcile too (a required app they lack is
 installed; nothing is removed on their word, as they do not say what is managed), and a
 changed managed app configuration reaches an installed app as a Settings
-``ApplicationConfiguration`` item.
+``ApplicationConfiguration`` item, whose answer is tracked (:meth:`AppReconciler.on_settings`):
+refused, it is sent again after the same backoff, its ErrorChain kept in the state.
 """
 
 from __future__ import annotations

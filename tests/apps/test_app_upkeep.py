@@ -21,7 +21,16 @@ from sqlalchemy import update
 from mdmserver.storage.sql.schema import app_device_lists, app_device_states
 from mdmserver.web.runtime import runtime
 from tests.apps.test_app_state_http import CONFIG, VPN, _enroll, _vpn
-from tests.apps.test_desired_http import MAC, PAGES, Mac, _ask_list, _listing, _setup, _states, _types
+from tests.apps.test_desired_http import (
+    MAC,
+    PAGES,
+    Mac,
+    _ask_list,
+    _listing,
+    _setup,
+    _states,
+    _types,
+)
 
 CHAIN = [{"ErrorCode": 4001, "ErrorDomain": "MCMDMErrorDomain",
           "LocalizedDescription": "The app configuration could not be applied."}]  # fmt: skip

@@ -115,14 +115,13 @@ def test_a_required_app_is_queued_to_every_licensed_targeted_device(
     [(_, mac_uuid)] = _installs(app, mac)
     assert kind == "InstallApplication" and phone_uuid != mac_uuid  # one command per platform
     assert _installs(app, unlicensed) == [] and _installs(app, untagged) == []
+
     # Each device it was queued to is pushed (no push certificate here: the attempt is kept).
-    _wait(
-        lambda: all(
-            (at := _pushed_at(app, d)) is not None and (before[d.udid] is None or at > before[d.udid])
-            for d in (phone, mac)
-        ),
-        "the roll-out's pushes",
-    )
+    def pushed_again(device) -> bool:
+        at, earlier = _pushed_at(app, device), before[device.udid]
+        return at is not None and (earlier is None or at > earlier)
+
+    _wait(lambda: pushed_again(phone) and pushed_again(mac), "the roll-out's pushes")
     declarations = AppDeclarations(store, runtime(app).ddm.service)
     assert declarations.is_declared(pages)
     again = roll_out(store, storage, service.server_url, pages, declared=True)
@@ -156,8 +155,9 @@ def test_the_cli_rolls_out_in_the_call_and_says_how_many(app, app_config, live_s
     def cli(*args: str):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
-    added = cli("apps", "add", "--name", "vpn", "--kind", "ios_inhouse", "--bundle-id",
-                "com.example.vpn", "--manifest-url", "https://apps.example.com/vpn.plist")  # fmt: skip
+    added = cli("apps", "add", "--name", "vpn", "--kind", "ios_inhouse",
+                "--bundle-id", "com.example.vpn",
+                "--manifest-url", "https://apps.example.com/vpn.plist")  # fmt: skip
     assert added.exit_code == 0, added.output
     with runtime(app).engine.begin() as conn:
         for device in devices[:2]:

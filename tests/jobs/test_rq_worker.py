@@ -264,8 +264,10 @@ def test_worker_rolls_out_a_required_app_and_pushes_its_devices(
         assert reply.status_code == 200, reply.text
         assert reply.get_json()["rollout"] == {"scheduled": True, "backend": "rq"}
         wait_until(
-            lambda: {s["status"] for s in rt.apps.store.app_states(vpn)} == {"pending"}
-            and len(rt.apps.store.app_states(vpn)) == 3,
+            lambda: (
+                {s["status"] for s in rt.apps.store.app_states(vpn)} == {"pending"}
+                and len(rt.apps.store.app_states(vpn)) == 3
+            ),
             what="the worker's roll-out",
         )
         tokens = {d.push_token.hex() for d in devices}
