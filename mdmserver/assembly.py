@@ -12,7 +12,8 @@ takes only what was built before it, so the order below is the whole dependency 
     4. profiles     configuration profiles: store, reconciliation hooks, admin, signing jobs
     5. inventory    inventory, compliance, remediation, device trust (inventory/setup.py)
     6. ddm          Declarative Device Management; its status reports feed compliance
-    7. apps         the app catalog, Apps and Books licenses, desired state for apps
+    7. apps         the app catalog, Apps and Books licenses, desired state for apps, the
+                    roll-out of a required assignment (a job in the background backend)
     8. device stack what a device gets next (the steps of service/next_command.py: renewal,
                     profiles, apps, remediation, the queue), then the service every device
                     request goes through, innermost first:
@@ -21,8 +22,9 @@ takes only what was built before it, so the order below is the whole dependency 
                     identity certificates it keeps)
     9. admin        the admin service the API, the console and the CLI share
    10. metrics      what /metrics reads at scrape time (database, push, Apps and Books token)
-   11. upkeep       renewals, inventory refresh, stale compliance, pending Apps and Books events:
-                    run with the periodic push scan, wherever that runs (maintenance.py)
+   11. upkeep       renewals, inventory refresh, stale compliance, pending Apps and Books events,
+                    the scheduled app reconcile: run with the periodic push scan, wherever that
+                    runs (maintenance.py)
 
 Features register what they do when devices answer or enroll on the one :class:`Hooks`.
 
@@ -47,6 +49,7 @@ from sqlalchemy.engine import Engine
 from mdmserver.admin import Admin, build_admin
 from mdmserver.apps.declarative import AppDeclarations
 from mdmserver.apps.reconcile import AppReconciler, chain_status
+from mdmserver.apps.rollout import Rollouts
 from mdmserver.apps.service import AppsService
 from mdmserver.config import Config
 from mdmserver.crypto.ca import load_pem_certificates
@@ -58,6 +61,7 @@ from mdmserver.enrollment.renewal import RenewalStep
 from mdmserver.enrollment.setup import EnrollmentRuntime, build_enrollment
 from mdmserver.instance_files import SecretsKey, ensure_home
 from mdmserver.inventory.setup import InventoryRuntime, ProfilesAdapter, build_inventory
+from mdmserver.jobs.backend import JobBackend
 from mdmserver.jobs.metrics import register_push_metrics
 from mdmserver.jobs.runtime import Jobs, Role, build_jobs
 from mdmserver.logs import get_logger
@@ -198,7 +202,9 @@ def build_server(config: Config, *, role: Role = "web", engine: Engine | None = 
     )
     inventory.inventory.register(hooks)
     ddm = build_ddm(engine, features, hooks, wake, inventory)
-    apps = build_apps(config, engine, features, hooks, ddm, inventory)
+    # A CLI without Redis runs the roll-out in the call: its in-process jobs end with it.
+    background = jobs.backend if role != "cli" or jobs.backend.name == "rq" else None
+    apps = build_apps(config, engine, features, hooks, ddm, inventory, background)
 
     # 8. what a device gets next (the order is service/next_command.py's), the service stack
     reconciler = hooks.readers.apps
@@ -258,7 +264,9 @@ def build_server(config: Config, *, role: Role = "web", engine: Engine | None = 
         enrollment=enrollment,
         inventory=inventory,
         apps=apps,
+        app_reconciler=reconciler if isinstance(reconciler, AppReconciler) else None,
         renewal_days=config.identity_renewal_days,
+        apps_reconcile_interval=timedelta(hours=config.apps_reconcile_interval_hours),
     )
     jobs.dispatcher.maintenance = upkeep(server.maintenance, waking.batch)
     return server
@@ -362,14 +370,18 @@ def build_apps(
     hooks: Hooks,
     ddm: DDMRuntime,
     inventory: InventoryRuntime,
+    background: JobBackend | None = None,
 ) -> AppsService:
     """The app catalog and Apps and Books licenses. Enrollment and the app-list answers
     reconcile a device's apps with its desired state (hooks, the apps step); App Store apps
     go as ``app.managed`` declarations to devices that take them (DDM), whose
     ``app.managed.list`` status feeds the same per-device state; compliance remediation
-    reinstalls required apps through the reconciler."""
+    reinstalls required apps through the reconciler. A required assignment is rolled out to
+    every device it targets at once, after the declarations are published: as a job in
+    ``background`` (the job backend) when given, otherwise in the call (apps/rollout.py)."""
     store = AppStore(engine)
     declarations = AppDeclarations(store, ddm.service)
+    rollouts = Rollouts(store, storage, config.server_url, declarations, background)
     service = AppsService(
         store,
         AppFiles(config.home / "apps"),
@@ -377,6 +389,7 @@ def build_apps(
         token_file=config.home / "vpp.token",
         vpp_url=config.vpp_url,
         on_assignments=declarations.publish,
+        roll_out=rollouts,
     )
     reconciler = AppReconciler(store, storage, config.server_url, declarations)
     reconciler.register(hooks)

@@ -361,6 +361,12 @@ class Config:
         default="https://vpp.itunes.apple.com/mdm/v2",
         metadata=doc("Apple's Apps and Books service", form="https:// URL"),
     )
+    # The scheduled app reconcile: a device with app assignments whose last
+    # ManagedApplicationList is older than this is asked for it again (maintenance.py).
+    apps_reconcile_interval_hours: int = field(
+        default=24,
+        metadata=doc("how often devices' assigned apps are checked against their app list"),
+    )
     log_level: str = field(
         default="INFO",
         metadata=doc("logs are JSON lines on stderr, with a request id", choices=LOG_LEVELS),

@@ -1,8 +1,10 @@
 """Periodic upkeep that keeps devices healthy with no admin involved.
 
 Identity renewal (before a device's certificate expires), inventory refresh (every
-``inventory_interval_hours``), stale compliance (devices silent past the limit) and Apps and
-Books events still pending. They run with the push scan, wherever that runs: in the web
+``inventory_interval_hours``), stale compliance (devices silent past the limit), Apps and
+Books events still pending, and the app reconcile (a ManagedApplicationList for devices whose
+last one is older than ``apps_reconcile_interval_hours``, or whose failed install's backoff
+has passed). They run with the push scan, wherever that runs: in the web
 process when jobs are in-process, in ``mdmserver worker`` with RQ (one worker per period,
 under the scan lock).
 """
@@ -13,6 +15,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import timedelta
 
+from mdmserver.apps.reconcile import AppReconciler
 from mdmserver.apps.service import AppsService
 from mdmserver.enrollment.renewal import queue_renewals
 from mdmserver.enrollment.setup import EnrollmentRuntime
@@ -31,7 +34,9 @@ def maintenance_tasks(
     enrollment: EnrollmentRuntime | None = None,
     inventory: InventoryRuntime | None = None,
     apps: AppsService | None = None,
+    app_reconciler: AppReconciler | None = None,
     renewal_days: int = 0,
+    apps_reconcile_interval: timedelta = timedelta(hours=24),
 ) -> dict[str, Task]:
     """The upkeep tasks the server's features provide, by name (built by the assembly)."""
     tasks: dict[str, Task] = {}
@@ -44,6 +49,9 @@ def maintenance_tasks(
         tasks["compliance_stale"] = lambda: inventory.compliance.evaluate_stale()
     if apps is not None:
         tasks["vpp_events"] = apps.follow_pending
+    if app_reconciler is not None:
+        reconciler, interval = app_reconciler, apps_reconcile_interval
+        tasks["apps_reconcile"] = lambda: reconciler.queue_due_lists(interval)
     return tasks
 
 

@@ -5,11 +5,12 @@ Seeds N enrolled devices (mdmserver.testing.seed: iPhones, Macs and iPads), star
 Apps and Books stand-in (mdmserver.testing.fake_vpp) and times, through the apps service and
 the real Apps and Books client over HTTP:
 
-1. the app created and assigned (required) to all devices;
+1. the app created;
 2. a license assigned to every serial, in batches of ``MAX_SERIALS`` (1,000) as the service
    sends them, each event followed until Apple's stand-in reports it COMPLETE;
-3. the install commands queued for every licensed device (the rollout, one command per
-   platform, every device's state ``pending``);
+3. the app assigned (required) to all devices through the apps service, whose roll-out
+   queues the install for every licensed device (what the background job runs: a command per
+   platform and batch, every device's state ``pending``, their pushes requested);
 4. for comparison, the per-device path (a ManagedApplicationList answer reconciled) on a
    sample, extrapolated to the fleet.
 
@@ -34,8 +35,9 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mdmserver.apps.reconcile import AppReconciler
-from mdmserver.apps.rollout import roll_out
+from mdmserver.apps.rollout import Rollouts
 from mdmserver.apps.service import MAX_SERIALS, AppsService
+from mdmserver.service.wakes import WakingStorage
 from mdmserver.storage.sql.app_store import AppFiles, AppStore
 from mdmserver.storage.sql.device_store import SQLStorage
 from mdmserver.storage.sql.engine import make_engine
@@ -45,6 +47,15 @@ from mdmserver.testing.scratch import scratch_database
 from mdmserver.testing.seed import seed_fleet
 
 ADAM_ID = "361309726"  # Pages
+
+
+class _NotDeclared:
+    """No DDM here: every device takes the app by command."""
+
+    def is_declared(self, app_id: str) -> bool:
+        return False
+
+
 SERVER_URL = "https://mdm.example.com"
 
 
@@ -97,12 +108,16 @@ def main() -> None:
         storage = SQLStorage(engine)
         try:
             store = AppStore(engine)
+            woken: list[str] = []
+            waking = WakingStorage(storage, woken.extend)  # the push requests, counted
+            rollouts = Rollouts(store, waking, SERVER_URL, _NotDeclared(), background=None)
             service = AppsService(
                 store,
                 AppFiles(Path(home) / "apps"),
                 server_url=SERVER_URL,
                 token_file=Path(home) / "vpp.token",
                 vpp_url=vpp_url,
+                roll_out=rollouts,
             )
             service.install_token(token)
             with engine.connect() as conn:
@@ -113,8 +128,7 @@ def main() -> None:
                 {"name": "pages", "kind": "app_store", "bundle_id": "com.apple.Pages",
                  "adam_id": ADAM_ID}
             )  # fmt: skip
-            service.assign(app.id, {"target": "all", "behaviour": "required"})
-            started = phase("create + assign to all", started, timings)
+            started = phase("create", started, timings)
 
             for start in range(0, len(serials), MAX_SERIALS):
                 batch = serials[start : start + MAX_SERIALS]
@@ -128,8 +142,10 @@ def main() -> None:
                 ).scalar()  # fmt: skip
             assert licensed == args.devices, licensed
 
-            rollout = roll_out(store, storage, SERVER_URL, app.id, declared=False)
-            started = phase("install commands queued", started, timings)
+            done = service.assign(app.id, {"target": "all", "behaviour": "required"})
+            started = phase("assign + roll-out queued", started, timings)
+            assert done.rollout is not None and not done.rollout.scheduled
+            rollout = done.rollout
             with engine.connect() as conn:
                 queued = conn.execute(
                     select(func.count()).select_from(command_queue)
@@ -139,8 +155,10 @@ def main() -> None:
                     select(func.count()).select_from(app_device_states)
                     .where(app_device_states.c.status == "pending")
                 ).scalar()  # fmt: skip
-            assert rollout.total == queued == pending == args.devices, (rollout, queued, pending)
-            print(f"  {queued:,} installs queued ({rollout.queued}), {pending:,} states pending")
+            total = sum((rollout.queued or {}).values())
+            assert total == queued == pending == len(woken) == args.devices, (rollout, queued)
+            print(f"  {queued:,} installs queued ({rollout.queued}), {pending:,} states pending,"
+                  f" {len(woken):,} pushes requested")  # fmt: skip
             work = sum(timings.values()) - timings["seed"]
             print(f"{'total (assign + licenses + queue)':<34} {work:8.2f} s")
 
@@ -150,7 +168,7 @@ def main() -> None:
                 {"name": "keynote", "kind": "app_store", "bundle_id": "com.apple.Keynote",
                  "adam_id": ADAM_ID}
             )  # fmt: skip
-            service.assign(other.id, {"target": "all", "behaviour": "required"})
+            store.assign(other.id, "all", "required")  # no roll-out: the per-device path
             reconciler = AppReconciler(store, storage, SERVER_URL)
             sample = [f"BENCH-{i:08d}" for i in range(min(args.sample, args.devices))]
             one = time.perf_counter()

@@ -94,6 +94,7 @@ finally:
         "admin": True,
     }
     assert answer["maintenance"] == [
+        "apps_reconcile",
         "compliance_stale",
         "identity_renewal",
         "inventory_refresh",
@@ -134,6 +135,7 @@ print(json.dumps({"upkeep": sorted(upkeep), "scanned": scanned, "scans": scans,
         env,
     )
     assert answer["upkeep"] == [
+        "apps_reconcile",
         "compliance_stale",
         "identity_renewal",
         "inventory_refresh",

@@ -5,7 +5,10 @@ assigned a ``RemoveApplication``. Every command is checked against Apple's schem
 device's platform before it is queued; one the schema refuses is not sent, and the app's state
 says why. Answers to the install commands record ``installing`` or ``failed`` with the
 ErrorChain, visible per device in ``GET /api/v1/apps/<app>/devices``; a failed install is
-sent again only after a backoff that grows with each attempt (:func:`retry_at`).
+sent again only after a backoff that grows with each attempt (:func:`retry_at`). On a
+schedule (:meth:`AppReconciler.queue_due_lists`, the ``apps_reconcile`` upkeep task) devices
+whose last list is older than the interval, or whose failed install's backoff has passed, are
+asked for the list again, so their answers reconcile them without waiting for an admin.
 
 Each device's state also says how the app reaches it (``channel``): ``command`` as above, or
 ``ddm`` for an App Store app the device gets through its ``app.managed`` declaration
@@ -13,7 +16,8 @@ Each device's state also says how the app reaches it (``channel``): ``command`` 
 item instead. ``InstalledApplicationList`` answers reconcile too (a required app they lack is
 installed; nothing is removed on their word, as they do not say what is managed), and a
 changed managed app configuration reaches an installed app as a Settings
-``ApplicationConfiguration`` item.
+``ApplicationConfiguration`` item, whose answer is tracked (:meth:`AppReconciler.on_settings`):
+refused, it is sent again after the same backoff, its ErrorChain kept in the state.
 """
 
 from __future__ import annotations
@@ -76,11 +80,36 @@ def chain_status(first: StatusListener | None, then: StatusListener) -> StatusLi
     return both
 
 
+def retry_wait(attempts: int) -> timedelta:
+    """How long after a failure with this many sent the command may be sent again."""
+    return min(RETRY_BASE * 4 ** max(attempts - 1, 0), RETRY_MAX)
+
+
 def retry_at(state: Mapping[str, Any]) -> datetime:
-    """When a failed install may be sent again: backoff grows with the installs already sent."""
-    wait = min(RETRY_BASE * 4 ** max(int(state["attempts"]) - 1, 0), RETRY_MAX)
+    """When a failed install (or Settings command: its ``configuration`` part) may be sent
+    again: the backoff grows with the commands already sent."""
     updated: datetime = state["updated_at"]
-    return updated + wait
+    return updated + retry_wait(int(state["attempts"]))
+
+
+def retry_cutoffs(now: datetime) -> list[tuple[int, datetime]]:
+    """:func:`retry_at` for a query: (attempts, last try no later than) for each step of
+    the backoff until its cap (the last entry is for that many attempts and more)."""
+    out: list[tuple[int, datetime]] = []
+    attempts = 1
+    while True:
+        wait = retry_wait(attempts)
+        out.append((attempts, now - wait))
+        if wait >= RETRY_MAX:
+            return out
+        attempts += 1
+
+
+def _error_json(status: str, chain: Any, **more: Any) -> str:
+    return json.dumps(
+        {"status": status, "ErrorChain": chain if isinstance(chain, list) else [], **more},
+        default=str,
+    )
 
 
 class AppReconciler:
@@ -103,6 +132,33 @@ class AppReconciler:
         remove_application.py); :meth:`step` is wired by service.next_command.build_steps."""
         hooks.on_enrolled(self.on_enrolled)
         hooks.readers.apps = self
+
+    def on_app_list(self, event: ResultEvent) -> None:
+        """Remember when the device last answered its ManagedApplicationList: the scheduled
+        reconcile (:meth:`queue_due_lists`) asks again once that is older than the interval."""
+        identity = event.identity
+        if identity.is_user_channel or event.result.status != Status.ACKNOWLEDGED:
+            return
+        self.store.record_list(identity.device_id)
+
+    def queue_due_lists(
+        self, interval: timedelta, now: datetime | None = None, limit: int = 1000
+    ) -> int:
+        """The scheduled reconcile (issue #17: "on a schedule"): ask for the
+        ManagedApplicationList of devices with app assignments whose last one is older than
+        ``interval``, and of those whose failed install or refused configuration has passed
+        its backoff, at most ``limit`` of each per run, never while one is already queued or
+        unanswered for the device. Their answers reconcile as any (:meth:`step`). One command
+        for the batch; the storage given is the waking one, so they are pushed."""
+        now = now or datetime.now(UTC)
+        stale = self.store.lists_due(now - interval, limit)
+        retries = self.store.retries_due(retry_cutoffs(now), limit)
+        due = list(dict.fromkeys([*stale, *retries]))
+        if due:
+            self.storage.enqueue(new_command(LIST), due)
+            fields = {"stale": len(stale), "retries": len(retries), "queued": len(due)}
+            log.info("apps_lists_queued", extra={"fields": fields})
+        return len(due)
 
     def on_enrolled(self, event: EnrolledEvent) -> None:
         identity = event.identity
@@ -141,23 +197,53 @@ class AppReconciler:
         if result.status == Status.ACKNOWLEDGED:
             self.store.set_state(identity.device_id, app_id, "installing", keep_command=True)
         elif result.status != Status.NOT_NOW:
-            chain = result.raw.get("ErrorChain")
-            error = json.dumps(
-                {
-                    "status": result.status.value,
-                    "ErrorChain": chain if isinstance(chain, list) else [],
-                },
-                default=str,
-            )
+            error = _error_json(result.status.value, result.raw.get("ErrorChain"))
             self.store.set_state(
                 identity.device_id, app_id, "failed", error=error, keep_command=True
             )
+
+    def on_settings(self, event: ResultEvent) -> None:
+        """The answer to a Settings ApplicationConfiguration command (commands/settings.py):
+        an Error, or an item of its ``Settings`` results with Status Error, keeps the
+        ErrorChain in the app's state and clears the recorded configuration digest, so the
+        next reconcile sends it again after the backoff (:func:`retry_at`); Acknowledged
+        keeps it. Settings commands not sent for an app's configuration are not ours."""
+        result, identity = event.result, event.identity
+        if result.command_uuid is None or result.status == Status.NOT_NOW:
+            return
+        app_id = self.store.configuration_for_command(identity.device_id, result.command_uuid)
+        if app_id is None:
+            return
+        items = result.raw.get("Settings")
+        listed = items if isinstance(items, list) else [items] if isinstance(items, Mapping) else []
+        failed = [
+            item for item in listed if isinstance(item, Mapping) and item.get("Status") == "Error"
+        ]
+        error = None
+        if result.status != Status.ACKNOWLEDGED:
+            error = _error_json(
+                result.status.value,
+                result.raw.get("ErrorChain"),
+                items=[dict(item) for item in failed],
+            )
+        elif failed:
+            first = failed[0]
+            error = _error_json(
+                "Error",
+                first.get("ErrorChain"),
+                identifier=first.get("Identifier"),
+            )
+        self.store.configuration_answered(identity.device_id, app_id, error)
+        if error is not None:
+            fields = {"device_id": identity.device_id, "app": app_id}
+            log.warning("app_configuration_failed", extra={"fields": fields})
 
     # App state from more answers (issue #17): registered next to register() by the wiring.
 
     def register_app_state(self, hooks: Hooks) -> None:
         """InstalledApplicationList answers reconcile too; the DDM status feed is
-        :meth:`on_ddm_status`, and Settings answers need nothing."""
+        :meth:`on_ddm_status`; Settings answers come to :meth:`on_settings` as
+        commands/settings.py declares."""
         hooks.on_result(INSTALLED_LIST, self.on_installed_list)
 
     def on_installed_list(self, event: ResultEvent) -> None:
@@ -422,23 +508,29 @@ class AppReconciler:
         """A managed app configuration changed for an installed app: Apple's Settings
         ApplicationConfiguration item sets it (or removes it) without reinstalling."""
         queued = []
+        now = datetime.now(UTC)
         for app_id, status in decided.items():
             if status != "installed":
                 continue
             configuration = wanted[app_id].assignment.configuration
             digest = configuration_digest(configuration)
-            if (states.get(app_id, {}).get("configuration_sha256") or "") == digest:
+            previous = states.get(app_id, {})
+            sent = previous.get("configuration") or {}
+            failed = sent.get("status") == "failed"
+            if not failed and (previous.get("configuration_sha256") or "") == digest:
                 continue
+            if sent.get("status") == "sent":
+                continue  # the last one is unanswered yet
+            if failed and now < retry_at(sent):
+                continue  # refused by the device: backing off, the state says when
             payload = settings_command(wanted[app_id].app.bundle_id, configuration)
             findings = validate_command(SETTINGS, payload, platform=platform)
             if any(p.severity == "error" for p in findings):
                 fields = {"enrollment_id": enrollment_id, "app": app_id}
                 log.warning("app_configuration_refused", extra={"fields": fields})
                 continue
-            self.storage.enqueue(new_command(SETTINGS, payload), [enrollment_id])
-            self.store.set_state(
-                enrollment_id, app_id, "installed", keep_command=True,
-                configuration_sha256=digest,
-            )  # fmt: skip
+            command = new_command(SETTINGS, payload)
+            self.storage.enqueue(command, [enrollment_id])
+            self.store.configuration_sent(enrollment_id, app_id, command.command_uuid, digest)
             queued.append(SETTINGS)
         return queued

@@ -11,13 +11,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mdmserver.admin.errors import AdminError, BadRequest, Conflict, NotFound, Unprocessable
 from mdmserver.apps import catalog, options
 from mdmserver.apps.catalog import CatalogError
 from mdmserver.apps.desired import default_flags
 from mdmserver.apps.manifest import build_manifest, hash_stream
+from mdmserver.apps.rollout import RolloutOutcome
 from mdmserver.apps.vpp import (
     EXPIRY_WARNING_DAYS,
     ContentToken,
@@ -57,6 +58,15 @@ class DeviceFile:
     file_path: str
 
 
+class Assigned(NamedTuple):
+    """One assignment added or replaced, and what its roll-out did (None: not required)."""
+
+    app: AppRow
+    target: str
+    behaviour: str
+    rollout: RolloutOutcome | None
+
+
 def device_paths(app_id: str) -> DeviceFile:
     return DeviceFile(f"/mdm/apps/{app_id}/manifest", f"/mdm/apps/{app_id}/file")
 
@@ -72,6 +82,7 @@ class AppsService:
         vpp_url: str,
         client_factory: Callable[[ContentToken, str], VppClient] | None = None,
         on_assignments: Callable[[str], object] | None = None,
+        roll_out: Callable[[str], RolloutOutcome | None] | None = None,
     ) -> None:
         self.store = store
         self.files = files
@@ -81,6 +92,10 @@ class AppsService:
         self.client_factory = client_factory or (lambda token, url: VppClient(token, url))
         # Called with the app id after its assignments change (the DDM declarations follow).
         self.on_assignments = on_assignments
+        # Called after a required assignment is added or replaced, once the declarations
+        # follow (the roll-out leaves out the devices that take them): every targeted device
+        # gets the install at once (apps/rollout.py), not at its next ManagedApplicationList.
+        self.roll_out = roll_out
 
     # Catalog ---------------------------------------------------------------------------------
 
@@ -197,9 +212,10 @@ class AppsService:
         self.files.remove(found.id)
         return found
 
-    def assign(self, key: str, body: Any) -> tuple[AppRow, str, str]:
+    def assign(self, key: str, body: Any) -> Assigned:
         """Add or replace one assignment: its behaviour, management flags and managed app
-        configuration (both checked against Apple's schema; left out: the defaults)."""
+        configuration (both checked against Apple's schema; left out: the defaults). A
+        required one is rolled out to its devices now (or scheduled as a job)."""
         found = self.get(key)
         if not isinstance(body, dict):
             raise BadRequest("expected a JSON object")
@@ -218,7 +234,10 @@ class AppsService:
         )
         if self.on_assignments is not None:
             self.on_assignments(found.id)
-        return found, target, behaviour
+        rollout = None
+        if behaviour == "required" and self.roll_out is not None:
+            rollout = self.roll_out(found.id)
+        return Assigned(found, target, behaviour, rollout)
 
     def unassign(self, key: str, target: str) -> AppRow:
         found = self.get(key)

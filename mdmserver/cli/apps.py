@@ -166,8 +166,16 @@ def assign(
     if configuration_file is not None:
         body["configuration"] = _read_configuration(configuration_file)
     with _service("app.assign", [app, target]) as service:
-        found, _, _ = service.assign(app, body)
-    click.echo(f"assigned {found.name} to {target} ({behaviour})")
+        done = service.assign(app, body)
+    click.echo(f"assigned {done.app.name} to {target} ({behaviour})")
+    if done.rollout is not None:
+        if done.rollout.scheduled:
+            click.echo(f"roll-out scheduled on the {done.rollout.backend} job queue")
+        else:
+            queued = done.rollout.queued or {}
+            by_platform = ", ".join(f"{p} {n}" for p, n in sorted(queued.items()))
+            total = sum(queued.values())
+            click.echo(f"install queued to {total} devices ({by_platform or 'none'})")
 
 
 def _read_configuration(path: Path) -> Any:

@@ -17,6 +17,7 @@ from mdmserver.commands import (
     remove_application,
     remove_profile,
     security_info,
+    settings,
 )
 from mdmserver.commands.answers import AnswerRule
 from mdmserver.commands.base import CommandRule
@@ -72,5 +73,6 @@ ANSWERS: dict[str, AnswerRule] = {
         remove_profile.ANSWER,
         *install_application.ANSWERS,
         remove_application.ANSWER,
+        settings.ANSWER,
     )
 }

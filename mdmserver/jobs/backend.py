@@ -13,8 +13,9 @@ from typing import Any, Protocol
 PUSH_QUEUE = "push"
 WEBHOOK_QUEUE = "webhooks"
 PROFILE_QUEUE = "profiles"
+APPS_QUEUE = "apps"  # bulk app roll-outs (mdmserver.apps.rollout)
 # The order workers take them in: pushes first (a device waits on them), signing last.
-QUEUES = (PUSH_QUEUE, WEBHOOK_QUEUE, PROFILE_QUEUE)
+QUEUES = (PUSH_QUEUE, WEBHOOK_QUEUE, APPS_QUEUE, PROFILE_QUEUE)
 
 
 class BackendUnavailable(RuntimeError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,9 @@ class JobContext:
     config: Config
     engine: Engine
     backend: JobBackend
+    # Asks for pushes the way this process's dispatcher takes them at once (set by
+    # build_jobs); None: tasks write the outbox, which a dispatcher drains on its tick.
+    wake: Callable[[list[str]], object] | None = None
     push_store: PushStore = field(init=False)
     outbox: OutboxStore = field(init=False)
     _client: PushClient | None = field(default=None, init=False)

@@ -79,6 +79,8 @@ def build_jobs(
         scan_guard=scan_lock(config) if role == "worker" else None,
         hand_over=role != "cli",
     )
+    if role != "cli":
+        context.wake = dispatcher.request  # a task's pushes go out at once, not on the tick
     if role == "web" and embedded:
         dispatcher.start()  # nobody else scans for silent devices in the embedded setup
     emitter = None

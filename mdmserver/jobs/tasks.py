@@ -1,4 +1,5 @@
-"""The job functions: push a batch of enrollments, deliver one webhook event to one URL.
+"""The job functions: push a batch of enrollments, deliver one webhook event to one URL;
+and the features' (profile signing, app roll-outs).
 
 Each takes the process's :class:`~mdmserver.jobs.context.JobContext` first, then plain values,
 so both backends call the very same code.
@@ -13,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mdmserver.apps.rollout import ROLLOUT_TASK, rollout_task
 from mdmserver.jobs.backend import PUSH_QUEUE, Job, backoff
 from mdmserver.jobs.context import JobContext
 from mdmserver.jobs.signing import signature_headers
@@ -142,4 +144,5 @@ TASKS: dict[str, Callable[..., Any]] = {
     "push": push,
     "webhook": deliver_webhook,
     SIGN_TASK: sign_task,
+    ROLLOUT_TASK: rollout_task,
 }

@@ -236,3 +236,45 @@ def test_worker_delivers_signed_webhooks_and_retries_a_down_receiver(
     # Compliance changes are events too (the worker's upkeep evaluates the new device).
     checkins = [e for e in webhook_receiver.events() if e["type"] == "mdm.checkin"]
     assert sorted(e["message_type"] for e in checkins) == ["Authenticate", "TokenUpdate"]
+
+
+def test_worker_rolls_out_a_required_app_and_pushes_its_devices(
+    rq_settings, make_app, start_worker, pki, fake_apns
+):
+    """On RQ the assignment only schedules the roll-out; the worker process queues the
+    install to every device, marks them pending and pushes them."""
+    from tests.api.conftest import Api, make_key
+
+    app = make_app(rq_settings)
+    rt = runtime(app)
+    worker = start_worker(rq_settings)
+    devices = [pki.device(os_version="17.1") for _ in range(3)]
+    api = Api(app, make_key(app, "rollout-admin"))
+    with serve(app) as base:
+        for device in devices:
+            enroll(base, device, fake_apns)
+        wait_until(lambda: rt.pusher.status()["outbox_pending"] == 0, what="enrollment pushed")
+        since = time.time()
+        vpn = api.post(
+            "/api/v1/apps",
+            {"name": "vpn", "kind": "ios_inhouse", "bundle_id": "com.example.vpn",
+             "manifest_url": "https://apps.example.com/vpn.plist"},
+        ).get_json()["id"]  # fmt: skip
+        reply = api.post(f"/api/v1/apps/{vpn}/assignments", {"target": "all"})
+        assert reply.status_code == 200, reply.text
+        assert reply.get_json()["rollout"] == {"scheduled": True, "backend": "rq"}
+        wait_until(
+            lambda: (
+                {s["status"] for s in rt.apps.store.app_states(vpn)} == {"pending"}
+                and len(rt.apps.store.app_states(vpn)) == 3
+            ),
+            what="the worker's roll-out",
+        )
+        tokens = {d.push_token.hex() for d in devices}
+        fake_apns.wait_for(
+            lambda rs: tokens <= {r.token for r in rs if r.received_at > since}, timeout=30
+        )
+    for device in devices:
+        queued = [q.request_type for q in rt.storage.queue(device.udid)]
+        assert queued.count("InstallApplication") == 1, queued
+    assert '"event":"app_rolled_out"' in worker.output()

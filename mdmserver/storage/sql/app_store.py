@@ -15,14 +15,31 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from mdmserver.storage.sql.schema import (
     app_assignments,
+    app_device_lists,
     app_device_states,
     apps,
+    command_queue,
+    commands,
     ddm_channels,
     device_tags,
     devices,
@@ -34,6 +51,8 @@ from mdmserver.storage.sql.schema import (
 from mdmserver.storage.sql.types import utcnow
 
 ALL = "all"
+LIST = "ManagedApplicationList"
+_UNANSWERED = ("queued", "sent", "notnow")
 NOT_ASSOCIATED = 9619  # Apple: "License not associated."
 
 
@@ -553,7 +572,11 @@ class AppStore:
                 & (vpp_licenses.c.adam_id == adam_id)
                 & (vpp_licenses.c.status == "assigned"),
             )
-        targets = self.assignments(app_id)
+        # Only the required assignments' targets: an app merely available to a tag is not
+        # installed on its devices.
+        targets = [t for t, b in self.assignments(app_id).items() if b == "required"]
+        if not targets:
+            return []
         if ALL not in targets:
             tags = [t.removeprefix("tag:") for t in targets]
             query = query.where(
@@ -585,6 +608,135 @@ class AppStore:
                     {"app_id": app_id, "status": "pending", "command_uuid": command_uuid,
                      "error": None, "attempts": 1, "updated_at": now},
                 )  # fmt: skip
+
+    # Managed app configuration (the Settings command) ---------------------------------------
+
+    def configuration_sent(
+        self, device_id: str, app_id: str, command_uuid: str, digest: str
+    ) -> None:
+        """A Settings ApplicationConfiguration command is on its way: its digest is recorded
+        now (so it is not sent twice), the previous failure cleared, the attempt counted."""
+        key = (app_device_states.c.device_id == device_id) & (app_device_states.c.app_id == app_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(app_device_states)
+                .where(key)
+                .values(
+                    configuration_sha256=digest,
+                    configuration_command_uuid=command_uuid,
+                    configuration_error=None,
+                    configuration_attempts=app_device_states.c.configuration_attempts + 1,
+                    configuration_updated_at=utcnow(),
+                )
+            )
+
+    def configuration_for_command(self, device_id: str, command_uuid: str) -> str | None:
+        """The app id a Settings command was sent for."""
+        query = select(app_device_states.c.app_id).where(
+            app_device_states.c.device_id == device_id,
+            app_device_states.c.configuration_command_uuid == command_uuid,
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def configuration_answered(self, device_id: str, app_id: str, error: str | None) -> None:
+        """The device's answer to the Settings command: applied (``error`` None: the digest
+        stays, the attempts start again), or refused (the digest is cleared so the next
+        reconcile sends it again after the backoff, and the ErrorChain is kept)."""
+        key = (app_device_states.c.device_id == device_id) & (app_device_states.c.app_id == app_id)
+        values: dict[str, Any] = {"configuration_updated_at": utcnow()}
+        if error is None:
+            values.update(configuration_error=None, configuration_attempts=0)
+        else:
+            values.update(configuration_error=error, configuration_sha256=None)
+        with self.engine.begin() as conn:
+            conn.execute(update(app_device_states).where(key).values(**values))
+
+    # The scheduled reconcile -----------------------------------------------------------------
+
+    def record_list(self, device_id: str) -> None:
+        """The device just answered a ManagedApplicationList."""
+        now = utcnow()
+        key = app_device_lists.c.device_id == device_id
+        with self.engine.begin() as conn:
+            if conn.execute(update(app_device_lists).where(key).values(listed_at=now)).rowcount:
+                return
+            conn.execute(insert(app_device_lists).values(device_id=device_id, listed_at=now))
+
+    def listed_at(self, device_id: str) -> datetime | None:
+        key = app_device_lists.c.device_id == device_id
+        query = select(app_device_lists.c.listed_at).where(key)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def lists_due(self, listed_before: datetime, limit: int = 1000) -> list[str]:
+        """Active devices assigned any app whose last ManagedApplicationList is older than the
+        cut-off (or that never answered one), with none queued or unanswered; oldest first."""
+        query = (
+            select(devices.c.id)
+            .join(enrollments, enrollments.c.id == devices.c.id)
+            .outerjoin(app_device_lists, app_device_lists.c.device_id == devices.c.id)
+            .where(
+                enrollments.c.status == "active",
+                or_(
+                    app_device_lists.c.listed_at.is_(None),
+                    app_device_lists.c.listed_at < listed_before,
+                ),
+                _has_assignment(devices.c.id),
+                ~_list_pending(devices.c.id),
+            )
+            .order_by(app_device_lists.c.listed_at.nulls_first(), devices.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def retries_due(self, cutoffs: Sequence[tuple[int, datetime]], limit: int = 1000) -> list[str]:
+        """Active devices with a failed install (or a refused configuration) of an app still
+        required of them whose backoff has passed, with no ManagedApplicationList queued or
+        unanswered. ``cutoffs``: (attempts, last try no later than) per backoff step, the
+        last one for that many attempts and more (mdmserver.apps.reconcile.retry_cutoffs).
+        Installs Apple's schema refused are left out: only a changed app or assignment (or
+        the device's next list) brings those on."""
+        s = app_device_states
+        install = and_(
+            s.c.channel == "command",
+            s.c.status == "failed",
+            or_(s.c.error.is_(None), ~s.c.error.contains("refused_by_schema")),
+            _backoff_passed(s.c.attempts, s.c.updated_at, cutoffs),
+        )
+        configuration = and_(
+            s.c.status == "installed",
+            s.c.configuration_error.is_not(None),
+            _backoff_passed(s.c.configuration_attempts, s.c.configuration_updated_at, cutoffs),
+        )
+        tags = select(literal("tag:") + device_tags.c.tag).where(
+            device_tags.c.device_id == s.c.device_id
+        )
+        still_required = (
+            select(app_assignments.c.app_id)
+            .where(
+                app_assignments.c.app_id == s.c.app_id,
+                app_assignments.c.behaviour == "required",
+                or_(app_assignments.c.target == ALL, app_assignments.c.target.in_(tags)),
+            )
+            .exists()
+        )
+        query = (
+            select(s.c.device_id)
+            .join(enrollments, enrollments.c.id == s.c.device_id)
+            .where(
+                enrollments.c.status == "active",
+                or_(install, configuration),
+                still_required,
+                ~_list_pending(s.c.device_id),
+            )
+            .group_by(s.c.device_id)
+            .order_by(s.c.device_id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
 
 class AppFiles:
@@ -662,6 +814,69 @@ def _insert_rows(
     conn.execute(statement, {"keys": list(keys), **values})
 
 
+def _list_pending(device_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """A ManagedApplicationList is queued for the device channel, or sent and unanswered."""
+    return (
+        select(command_queue.c.id)
+        .join(commands, commands.c.uuid == command_queue.c.command_uuid)
+        .where(
+            command_queue.c.enrollment_id == device_id,
+            command_queue.c.status.in_(_UNANSWERED),
+            commands.c.request_type == LIST,
+        )
+        .exists()
+    )
+
+
+def _has_assignment(device_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Some app is assigned to every device, or to one of this device's tags."""
+    to_all = select(app_assignments.c.app_id).where(app_assignments.c.target == ALL).exists()
+    by_tag = (
+        select(device_tags.c.device_id)
+        .join(app_assignments, app_assignments.c.target == literal("tag:") + device_tags.c.tag)
+        .where(device_tags.c.device_id == device_id)
+        .exists()
+    )
+    return or_(to_all, by_tag)
+
+
+def _backoff_passed(
+    attempts: ColumnElement[Any],
+    tried_at: ColumnElement[Any],
+    cutoffs: Sequence[tuple[int, datetime]],
+) -> ColumnElement[bool]:
+    """The backoff of reconcile.retry_at as SQL: one term per step (the first also covers
+    fewer attempts, the last more), so no dialect's date arithmetic is needed."""
+    terms = []
+    for index, (count, cutoff) in enumerate(cutoffs):
+        if len(cutoffs) == 1:
+            matches: ColumnElement[bool] = true()
+        elif index == 0:
+            matches = attempts <= count
+        elif index == len(cutoffs) - 1:
+            matches = attempts >= count
+        else:
+            matches = attempts == count
+        terms.append(and_(matches, tried_at.is_not(None), tried_at <= cutoff))
+    return or_(*terms)
+
+
+def _configuration_row(row: Row[Any]) -> dict[str, Any] | None:
+    """How the managed app configuration's Settings command fared: ``sent`` (no answer yet),
+    ``applied`` or ``failed`` (with the device's ErrorChain); None when none was sent."""
+    if row.configuration_command_uuid is None:
+        return None
+    error = json.loads(row.configuration_error) if row.configuration_error else None
+    status = "failed" if error else "sent" if row.configuration_attempts else "applied"
+    return {
+        "status": status,
+        "command_uuid": row.configuration_command_uuid,
+        "error": error,
+        "attempts": row.configuration_attempts,
+        "updated_at": row.configuration_updated_at,
+    }
+
+
 def _state_row(row: Row[Any]) -> dict[str, Any]:
     return {
         "device_id": row.device_id,
@@ -673,6 +888,7 @@ def _state_row(row: Row[Any]) -> dict[str, Any]:
         "channel": row.channel,
         "installed_version": row.installed_version,
         "configuration_sha256": row.configuration_sha256,
+        "configuration": _configuration_row(row),
         "updated_at": row.updated_at,
     }
 

@@ -621,6 +621,42 @@ app_device_states = Table(
         String(64),
         comment="the managed app configuration last sent to the device",
     ),
+    # Migration 0019_app_upkeep: the Settings ApplicationConfiguration command and its answer.
+    Column(
+        "configuration_command_uuid",
+        String(64),
+        comment="the Settings ApplicationConfiguration command last sent",
+    ),
+    Column(
+        "configuration_error", Text, comment="JSON: the ErrorChain of a refused Settings command"
+    ),
+    Column(
+        "configuration_attempts",
+        Integer,
+        nullable=False,
+        server_default=text("0"),
+        comment="Settings commands sent since the configuration last applied",
+    ),
+    Column(
+        "configuration_updated_at",
+        Timestamp,
+        comment="when the Settings command was last sent or answered",
+    ),
+)
+
+# Migration 0019_app_upkeep: the scheduled reconcile asks a device for its list again once
+# this is older than apps_reconcile_interval_hours.
+app_device_lists = Table(
+    "app_device_lists",
+    metadata,
+    Column("device_id", String(128), primary_key=True),
+    Column(
+        "listed_at",
+        Timestamp,
+        nullable=False,
+        index=True,
+        comment="the device's last acknowledged ManagedApplicationList",
+    ),
 )
 
 vpp_assets = Table(

@@ -9,7 +9,9 @@ blueprint (Bearer key of scope ``admin``). Every mutating route is one audit row
     POST   /apps/upload?kind=&name=...        an .ipa or .pkg (the body is the file)
     GET    /apps/<app>                        one app (by id or name), with its manifest
     DELETE /apps/<app>
-    POST   /apps/<app>/assignments            {"target": "all"|"tag:x", "behaviour": ...}
+    POST   /apps/<app>/assignments            {"target": "all"|"tag:x", "behaviour": ...};
+                                              a required one is rolled out at once
+                                              ("rollout": devices queued, or scheduled)
     DELETE /apps/<app>/assignments/<target>
     GET    /apps/<app>/devices                per-device state: pending, installing, installed,
                                               failed (with the ErrorChain), needs_license,
@@ -44,10 +46,12 @@ def apps_service() -> AppsService:
     return runtime(current_app).apps
 
 
-def _app_json(key: str, status: int = 200) -> Response:
+def _app_json(key: str, status: int = 200, **more: Any) -> Response:
     service = apps_service()
     found = service.get(key)
-    response = jsonify(describe_app(found, {}, service.store.assignment_details(found.id)))
+    response = jsonify(
+        {**describe_app(found, {}, service.store.assignment_details(found.id)), **more}
+    )
     response.status_code = status
     return response
 
@@ -90,8 +94,9 @@ def delete_app(key: str) -> Response:
 @bp.post("/apps/<key>/assignments")
 @audited("app.assign")
 def assign_app(key: str) -> Response:
-    found, _, _ = apps_service().assign(key, json_body())
-    return _app_json(found.id)
+    done = apps_service().assign(key, json_body())
+    rollout = done.rollout.as_json() if done.rollout is not None else None
+    return _app_json(done.app.id, rollout=rollout)
 
 
 @bp.delete("/apps/<key>/assignments/<target>")
@@ -107,6 +112,9 @@ def device_states(key: str) -> Response:
     rows = service.store.app_states(found.id)
     for row in rows:
         row["retry_at"] = retry_at(row) if row["status"] == "failed" else None
+        sent = row["configuration"]
+        if sent is not None:
+            sent["retry_at"] = retry_at(sent) if sent["status"] == "failed" else None
     return jsonify(app=found.id, devices=_jsonable(rows))
 
 

@@ -94,8 +94,48 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": ["object", "null"], "description": "ErrorChain or DDM reasons"},
             "attempts": {"type": "integer"},
             "retry_at": {"type": ["string", "null"]},
+            "configuration": {
+                "type": ["object", "null"],
+                "description": "The managed app configuration's Settings command "
+                "(ApplicationConfiguration), once one was sent: sent (unanswered), applied, or "
+                "failed with the device's ErrorChain (an Error answer, or an item of its "
+                "Settings results with Status Error); a failed one is sent again at retry_at",
+                "properties": {
+                    "status": {"enum": ["sent", "applied", "failed"]},
+                    "command_uuid": STR,
+                    "error": {"type": ["object", "null"]},
+                    "attempts": {"type": "integer"},
+                    "retry_at": {"type": ["string", "null"]},
+                    "updated_at": {"type": ["string", "null"]},
+                },
+            },
             "updated_at": STR,
         },
+    },
+    "AppRollout": {
+        "type": ["object", "null"],
+        "description": "A required assignment's roll-out: every device it targets that gets "
+        "the app by command has the install queued (and is pushed) at once, DDM devices "
+        "excepted; null for an available assignment. scheduled: true when it runs as a "
+        "background job (the web server, or a worker on Redis): follow it in "
+        "GET /api/v1/apps/{key}/devices; otherwise the devices queued, by platform",
+        "properties": {
+            "scheduled": {"type": "boolean"},
+            "backend": {"enum": ["inprocess", "rq"]},
+            "devices": {"type": "integer"},
+            "queued": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "refused": {
+                "type": "object",
+                "description": "platform -> why Apple's schema refused the command there "
+                "(those devices' own reconciliation records it)",
+            },
+        },
+    },
+    "AppAssigned": {
+        "allOf": [
+            ref("App"),
+            {"type": "object", "properties": {"rollout": ref("AppRollout")}},
+        ]
     },
     "VppTokenUpload": {
         "type": "object",
@@ -218,7 +258,10 @@ PATHS: dict[str, Any] = {
             "summary": "Assign to all devices or a tag, required or available",
             "parameters": [_APP],
             "requestBody": _body(ref("AppAssignment")),
-            "responses": {"200": json_response(ref("App"), "Assigned"), **errors(400, 404, 413)},
+            "responses": {
+                "200": json_response(ref("AppAssigned"), "Assigned (and the roll-out)"),
+                **errors(400, 404, 413),
+            },
         },
     },
     "/api/v1/apps/{key}/assignments/{target}": {

@@ -13,7 +13,7 @@ from flask import abort, current_app, render_template, request
 from mdmserver.admin.errors import AdminError
 from mdmserver.apps.desired import MANAGEMENT_FLAG_REMOVE_WITH_MDM
 from mdmserver.apps.reconcile import retry_at
-from mdmserver.apps.service import AppsService
+from mdmserver.apps.service import AppsService, Assigned
 from mdmserver.web.console.auth import actor, admin, require
 from mdmserver.web.console.blueprint import bp
 from mdmserver.web.runtime import runtime
@@ -109,19 +109,28 @@ def app_assign(key: str) -> Any:
     behaviour = request.form.get("behaviour", "required")
     remove = request.form.get("go") == "remove"
     action = "app.unassign" if remove else "app.assign"
+    done: Assigned | None = None
     try:
         with admin().audit.record(actor(), action, [key, target]):
             if remove:
                 found = service.unassign(key, target)
             else:
-                found, target, behaviour = service.assign(
-                    key, {"target": target, "behaviour": behaviour}
-                )
+                done = service.assign(key, {"target": target, "behaviour": behaviour})
+                found, target, behaviour = done.app, done.target, done.behaviour
     except AdminError as exc:
         return _page(status=exc.status, error=exc.message)
     if remove:
         return _page(notice=f"{found.name} unassigned from {target}")
-    return _page(notice=f"{found.name} assigned to {target} ({behaviour})")
+    return _page(notice=f"{found.name} assigned to {target} ({behaviour}){rollout_note(done)}")
+
+
+def rollout_note(done: Assigned | None) -> str:
+    """What the roll-out of a required assignment did, as the admin reads it."""
+    if done is None or done.rollout is None:
+        return ""
+    if done.rollout.scheduled:
+        return ": installing on its devices (in the background)"
+    return f": install queued to {sum((done.rollout.queued or {}).values())} devices"
 
 
 def describe_state(state: dict[str, Any]) -> dict[str, Any]:
