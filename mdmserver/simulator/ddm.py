@@ -15,9 +15,10 @@ version the simulated store gives its AppStoreID, :data:`STORE`), reported in th
 An install can fail (the device's :attr:`DDMState.install_failure`, wired to the same arranged
 failures as the command path): the entry is then ``failed`` with an ``Error.InstallFailed``
 reason (its ``Timestamp`` detail, as Apple's status item documents), and the device tries again
-each session until it installs (``managed``). A user who deletes a ``Required`` app leaves it
-``managed-but-uninstalled`` ("the app remains managed if the system installs it again"), and
-the device installs it again on its next session, as Apple's Required behaviour promises.
+each session until it installs (``managed``). A user cannot delete a ``Required`` app (Apple's
+app.managed: "The user can't remove the app"): the attempt leaves it ``managed``. An
+``Optional`` app the user deletes is ``managed-but-uninstalled`` ("the app remains managed if
+the system installs it again") and is not installed again by the device itself.
 """
 
 from __future__ import annotations
@@ -173,8 +174,8 @@ class DDMState:
             optional = d.payload.get("InstallBehavior", {}).get("Install") == "Optional"
             if identifier in self.installed and identifier not in self.user_removed:
                 continue
-            if identifier in self.user_removed and not self._told_removed(identifier):
-                continue  # the device reports the deletion before installing it again
+            if identifier in self.user_removed:
+                continue  # an Optional app the user deleted: only the user brings it back
             if optional and identifier not in self.installed and identifier not in self.failed:
                 continue  # Optional: the user has to start it (state "optional")
             bundle_id, _ = self._store_app(d)
@@ -190,19 +191,13 @@ class DDMState:
                                         "description": text or "The app install failed.",
                                         "details": {"Timestamp": stamp}}]  # fmt: skip
 
-    def _told_removed(self, identifier: str) -> bool:
-        return any(
-            isinstance(e, dict)
-            and e.get("declaration-identifier") == identifier
-            and e.get("state") == "managed-but-uninstalled"
-            for e in self.reported.get(APP_LIST) or []
-        )
-
     def remove_app_by_user(self, bundle_id: str) -> bool:
-        """The user deletes an app a declaration installed; False if none is installed."""
+        """The user tries to delete an app a declaration installed (a Required one stays);
+        False if none is installed."""
         for identifier, d in self._app_declarations().items():
             if identifier in self.installed and self._store_app(d)[0] == bundle_id:
-                self.user_removed.add(identifier)
+                if d.payload.get("InstallBehavior", {}).get("Install") == "Optional":
+                    self.user_removed.add(identifier)  # Required: the system refuses it
                 return True
         return False
 

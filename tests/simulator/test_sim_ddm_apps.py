@@ -1,7 +1,7 @@
 """Simulated DDM-capable devices and App Store apps through ``app.managed``, over real HTTP, on
 SQLite and PostgreSQL: an install that fails shows the device's ``Error.InstallFailed`` reason
-in the app's device states and succeeds once the failure clears; a user who deletes the
-required app leaves it ``managed-but-uninstalled`` and the device installs it again."""
+in the app's device states and succeeds once the failure clears; a user cannot delete the
+required app (Apple's Required)."""
 
 from __future__ import annotations
 
@@ -92,12 +92,11 @@ def test_a_failing_ddm_install_shows_its_reasons_then_installs(sim_server, fleet
     assert "Error.InstallFailed" not in json.dumps(state)
     assert _reported(admin)[PAGES]["state"] == "managed"
 
-    # The user deletes the required app: the device says so, then installs it again.
+    # The user tries to delete the required app: Apple's Required means they cannot.
     phone.apps.remove_when_installed(PAGES)
     _session(fleet)
-    assert _reported(admin)[PAGES]["state"] == "managed-but-uninstalled"
-    assert admin.app_states(pages["id"])[PHONE.udid]["status"] == "pending"
     _session(fleet)
+    assert not phone.apps.pending_removals()  # the attempt was made
     assert _reported(admin)[PAGES]["state"] == "managed"
     assert admin.app_states(pages["id"])[PHONE.udid]["status"] == "installed"
     assert _received(phone) == 0
