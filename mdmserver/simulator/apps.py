@@ -188,6 +188,15 @@ class DeviceApps:
         with self._lock:
             self.removals.add(bundle_id)
 
+    def pending_removals(self) -> set[str]:
+        """The bundle ids the user is still to delete (the DDM path reads them too)."""
+        with self._lock:
+            return set(self.removals)
+
+    def removal_done(self, bundle_id: str) -> None:
+        with self._lock:
+            self.removals.discard(bundle_id)
+
     def installed(self) -> dict[str, App]:
         """The apps present on the device now, by bundle id."""
         with self._lock:
@@ -275,6 +284,16 @@ class DeviceApps:
                 app.status = MANAGED  # already there: the command only (re)takes management
             self.apps[app.bundle_id] = app
         return AppReply("Acknowledged", {"Identifier": app.bundle_id, "State": app.status})
+
+    def install_failure(self, bundle_id: str) -> list[dict[str, Any]] | None:
+        """One install attempt of ``bundle_id`` outside a command (an app.managed declaration
+        on the DDM path): the ErrorChain of an arranged failure (one of its ``times`` used),
+        else None. The same knob as the command path, so ``--fail-install`` covers both."""
+        try:
+            self._check_failure(bundle_id)
+        except AppError as error:
+            return error.chain
+        return None
 
     def _check_failure(self, bundle_id: str) -> None:
         with self._lock:

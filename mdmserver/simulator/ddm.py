@@ -12,13 +12,22 @@ enforced OS update goes downloading -> installing -> done (the OS version change
 An activated ``app.managed`` configuration installs its App Store app (the bundle id and
 version the simulated store gives its AppStoreID, :data:`STORE`), reported in the
 ``app.managed.list`` status item; an app whose configuration goes away is reported removed.
+An install can fail (the device's :attr:`DDMState.install_failure`, wired to the same arranged
+failures as the command path): the entry is then ``failed`` with an ``Error.InstallFailed``
+reason (its ``Timestamp`` detail, as Apple's status item documents), and the device tries again
+each session until it installs (``managed``). A user cannot delete a ``Required`` app (Apple's
+app.managed: "The user can't remove the app"): the attempt leaves it ``managed``. An
+``Optional`` app the user deletes is ``managed-but-uninstalled`` ("the app remains managed if
+the system installs it again") and is not installed again by the device itself.
 """
 
 from __future__ import annotations
 
 import json
 import plistlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from mdmserver.catalog.schema import Platform, parse_version
@@ -72,6 +81,11 @@ class DDMState:
     update_step: int = -1  # index in UPDATE_STEPS while an update is under way
     subscribed: set[str] = field(default_factory=set)
     reported: dict[str, Any] = field(default_factory=dict)
+    # One install attempt of a bundle id: an arranged failure's ErrorChain, or None.
+    install_failure: Callable[[str], list[dict[str, Any]] | None] = lambda _bundle_id: None
+    installed: set[str] = field(default_factory=set)  # app.managed identifiers installed
+    failed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # id -> reasons
+    user_removed: set[str] = field(default_factory=set)  # installed, deleted by the user
 
     def __post_init__(self) -> None:
         self.os_version = self.os_version or self.spec.os_version
@@ -139,6 +153,53 @@ class DDMState:
         }
         if self._update_pending() and self.update_step < 0:
             self.update_step = 0  # an enforced update starts downloading at once
+        self._install_apps()
+
+    def _app_declarations(self) -> dict[str, Declaration]:
+        return {i: d for i, d in self._active().items() if d.type == APP_MANAGED}
+
+    @staticmethod
+    def _store_app(d: Declaration) -> tuple[str, str]:
+        store_id = str(d.payload.get("AppStoreID") or d.payload.get("BundleID") or "")
+        return STORE.get(store_id, (f"sim.app.{store_id}", "1.0"))
+
+    def _install_apps(self) -> None:
+        """Try each active app.managed app not installed yet (a user-deleted Required app
+        too: the system installs it again); forget the apps whose declaration went away."""
+        active = self._app_declarations()
+        self.installed &= set(active)
+        self.user_removed &= set(active)
+        self.failed = {i: r for i, r in self.failed.items() if i in active}
+        for identifier, d in active.items():
+            optional = d.payload.get("InstallBehavior", {}).get("Install") == "Optional"
+            if identifier in self.installed and identifier not in self.user_removed:
+                continue
+            if identifier in self.user_removed:
+                continue  # an Optional app the user deleted: only the user brings it back
+            if optional and identifier not in self.installed and identifier not in self.failed:
+                continue  # Optional: the user has to start it (state "optional")
+            bundle_id, _ = self._store_app(d)
+            chain = self.install_failure(bundle_id)
+            if chain is None:
+                self.installed.add(identifier)
+                self.user_removed.discard(identifier)
+                self.failed.pop(identifier, None)
+                continue
+            text = str(chain[0].get("LocalizedDescription", "")) if chain else ""
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.failed[identifier] = [{"code": "Error.InstallFailed",
+                                        "description": text or "The app install failed.",
+                                        "details": {"Timestamp": stamp}}]  # fmt: skip
+
+    def remove_app_by_user(self, bundle_id: str) -> bool:
+        """The user tries to delete an app a declaration installed (a Required one stays);
+        False if none is installed."""
+        for identifier, d in self._app_declarations().items():
+            if identifier in self.installed and self._store_app(d)[0] == bundle_id:
+                if d.payload.get("InstallBehavior", {}).get("Install") == "Optional":
+                    self.user_removed.add(identifier)  # Required: the system refuses it
+                return True
+        return False
 
     def target_version(self) -> str | None:
         targets = [
@@ -188,16 +249,23 @@ class DDMState:
         return {k: v for k, v in items.items() if status_item_supported(k, platform)}
 
     def _apps(self) -> list[dict[str, Any]]:
-        """The apps the active app.managed configurations installed."""
+        """The active app.managed configurations' apps and their state."""
         out = []
-        for identifier, d in sorted(self._active().items()):
-            if d.type != APP_MANAGED:
-                continue
-            store_id = str(d.payload.get("AppStoreID") or d.payload.get("BundleID") or "")
-            bundle_id, version = STORE.get(store_id, (f"sim.app.{store_id}", "1.0"))
-            out.append({"identifier": bundle_id, "declaration-identifier": identifier,
-                        "name": bundle_id.rsplit(".", 1)[-1], "short-version": version,
-                        "version": version, "state": "managed"})  # fmt: skip
+        for identifier, d in sorted(self._app_declarations().items()):
+            bundle_id, version = self._store_app(d)
+            entry: dict[str, Any] = {"identifier": bundle_id, "declaration-identifier": identifier,
+                                     "name": bundle_id.rsplit(".", 1)[-1]}  # fmt: skip
+            if identifier in self.user_removed:
+                entry["state"] = "managed-but-uninstalled"
+            elif identifier in self.installed:
+                entry.update({"short-version": version, "version": version, "state": "managed"})
+            elif identifier in self.failed:
+                entry.update({"state": "failed", "reasons": self.failed[identifier]})
+            elif d.payload.get("InstallBehavior", {}).get("Install") == "Optional":
+                entry["state"] = "optional"
+            else:
+                entry["state"] = "queued"
+            out.append(entry)
         return out
 
     def _declaration_status(self) -> dict[str, list[dict[str, Any]]]:
@@ -258,6 +326,7 @@ class DDMState:
                 self.os_version = str(self.target_version())
                 self.update_step = -1
                 stats.event("ddm_os_updated")
+        self._install_apps()  # a failed install is tried again, a deleted Required app back
         if self.report(identity, transport, full=False):
             stats.event("ddm_status_reports")
 

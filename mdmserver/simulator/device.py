@@ -67,6 +67,7 @@ class SimDevice:
         self.ddm = DDMState(spec)
         self.app_store = app_store  # shared by a fleet, so publishing an app reaches all
         self.apps = DeviceApps(spec, app_store)
+        self.ddm.install_failure = self.apps.install_failure  # --fail-install on DDM too
         # Commands answered NotNow and not yet run: the device polls again later for them.
         self.deferred: set[str] = set()
         # Session scheduling (driven by the fleet): one session at a time per device.
@@ -205,6 +206,9 @@ class SimDevice:
         identity = self.identity
         if identity is None:
             return 0
+        for bundle_id in self.apps.pending_removals():  # the user deletes a DDM app too
+            if self.ddm.remove_app_by_user(bundle_id):
+                self.apps.removal_done(bundle_id)
         self.ddm.tick(identity, transport, stats)  # time passed since the last session
         self.apps.tick()
         fetch = self._downloader(transport, identity)
@@ -267,6 +271,7 @@ class SimDevice:
         self.apps = DeviceApps(self.spec, self.app_store)
         self.deferred.clear()
         self.ddm = DDMState(self.spec)
+        self.ddm.install_failure = self.apps.install_failure
         self.wiped = True
 
     def unsigned_idle(self, transport: Transport) -> int:
