@@ -1,16 +1,19 @@
 """The console's apps (issue #17): the catalog with its kinds, bundle ids, versions and Apps and
 Books license counts, each app's assignments (targets and install behaviour) and its state on
-each device, and assigning / unassigning, through the same apps service as
-``/api/v1/apps/<app>/assignments`` and audited under the API's action names (``app.assign``,
-``app.unassign``). Each device's page shows its apps' states (:func:`device_apps`)."""
+each device; and what ``/api/v1/apps`` does, through the same apps service and audited under
+the API's action names: adding an App Store app, uploading an in-house ``.ipa`` or a macOS
+``.pkg``, deleting an app, assigning / unassigning it, assigning and revoking Apps and Books
+licenses by serial, following Apple's events, syncing assets and uploading the content
+token. Each device's page shows its apps' states (:func:`device_apps`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import abort, current_app, render_template, request
 
-from mdmserver.admin.errors import AdminError
+from mdmserver.admin.errors import AdminError, BadRequest
 from mdmserver.apps.desired import MANAGEMENT_FLAG_REMOVE_WITH_MDM
 from mdmserver.apps.reconcile import retry_at
 from mdmserver.apps.service import AppsService, Assigned
@@ -66,6 +69,8 @@ def _page(*, status: int = 200, error: str | None = None, notice: str | None = N
         kinds=KIND_NAMES,
         licenses=_licenses(service),
         token=service.token_summary(),
+        pending=service.store.pending_events(),
+        kinds_uploaded={k: KIND_NAMES[k] for k in ("ios_inhouse", "macos_pkg")},
         flags=_flags,
         error=error,
         notice=notice,
@@ -131,6 +136,127 @@ def rollout_note(done: Assigned | None) -> str:
     if done.rollout.scheduled:
         return ": installing on its devices (in the background)"
     return f": install queued to {sum((done.rollout.queued or {}).values())} devices"
+
+
+# The catalog and Apps and Books, as /api/v1/apps does them: the same service calls (so the
+# same checks), audited under the API's action names. Catalog and licenses need the role that
+# manages profiles; the content token, like the push certificate, the one that manages settings.
+
+_APP_STORE_FIELDS = ("name", "adam_id", "bundle_id", "version")
+_UPLOAD_FIELDS = ("name", "kind", "bundle_id", "version", "download_url")
+
+
+def _form(fields: tuple[str, ...]) -> dict[str, str]:
+    """The form's non-empty fields of these (an empty field is a default left out)."""
+    return {f: v for f in fields if (v := request.form.get(f, "").strip())}
+
+
+def _file(field: str, what: str) -> bytes:
+    upload = request.files.get(field)
+    data = upload.read() if upload is not None else b""
+    if not data:
+        raise BadRequest(f"choose {what}")
+    return data
+
+
+def _serials() -> dict[str, list[str]]:
+    """The serial numbers typed one per line (or separated by commas or spaces)."""
+    text = request.form.get("serials", "")
+    return {"serials": [s for s in re.split(r"[\s,]+", text) if s]}
+
+
+@bp.post("/apps/new")
+@require("profiles.manage")
+def app_create() -> Any:
+    body: dict[str, Any] = {"kind": "app_store", **_form(_APP_STORE_FIELDS)}
+    try:
+        with admin().audit.record(actor(), "app.create", [body.get("name", "")]):
+            found = _service().create(body)
+    except AdminError as exc:
+        return _page(status=exc.status, error=exc.message)
+    return _page(notice=f"added {found.name} (App Store, Adam ID {found.adam_id})")
+
+
+@bp.post("/apps/upload")
+@require("profiles.manage")
+def app_upload() -> Any:
+    params = _form(_UPLOAD_FIELDS)
+    try:
+        with admin().audit.record(actor(), "app.upload", [params.get("name", "")]):
+            found = _service().upload(params, _file("file", "the .ipa or .pkg file"))
+    except AdminError as exc:
+        return _page(status=exc.status, error=exc.message)
+    kind = KIND_NAMES.get(found.kind, found.kind)
+    return _page(notice=f"uploaded {found.name} ({kind}, {found.bundle_id})")
+
+
+@bp.post("/apps/<key>/delete")
+@require("profiles.manage")
+def app_delete(key: str) -> Any:
+    try:
+        with admin().audit.record(actor(), "app.delete", [key]):
+            found = _service().delete(key)
+    except AdminError as exc:
+        return _page(status=exc.status, error=exc.message)
+    return _page(notice=f"deleted {found.name}")
+
+
+@bp.post("/apps/<key>/licenses")
+@require("profiles.manage")
+def app_licenses(key: str) -> Any:
+    service = _service()
+    revoke = request.form.get("go") == "revoke"
+    action = "app.licenses.revoke" if revoke else "app.licenses.assign"
+    try:
+        with admin().audit.record(actor(), action, [key]):
+            manage = service.revoke_licenses if revoke else service.assign_licenses
+            event = manage(key, _serials())
+    except AdminError as exc:
+        return _page(status=exc.status, error=exc.message)
+    return _page(notice=_event_notice("revoking" if revoke else "assigning", event))
+
+
+@bp.post("/apps/vpp/token")
+@require("settings.manage")
+def vpp_token() -> Any:
+    try:
+        with admin().audit.record(actor(), "vpp.token", ["content-token"]):
+            _service().install_token(_file("file", "the .vpptoken file"))
+    except AdminError as exc:  # the message names the problem, never the token's text
+        return _page(status=exc.status, error=exc.message)
+    return _page(notice="installed the Apps and Books content token")
+
+
+@bp.post("/apps/vpp/sync")
+@require("profiles.manage")
+def vpp_sync() -> Any:
+    try:
+        with admin().audit.record(actor(), "vpp.sync", ["assets"]):
+            assets = _service().sync_assets()
+    except AdminError as exc:
+        return _page(status=exc.status, error=exc.message)
+    return _page(notice=f"synced {len(assets)} Apps and Books assets")
+
+
+@bp.post("/apps/vpp/events/<event_id>/follow")
+@require("profiles.manage")
+def vpp_follow(event_id: str) -> Any:
+    try:
+        with admin().audit.record(actor(), "vpp.follow", [event_id]):
+            event = _service().follow(event_id)
+    except AdminError as exc:
+        return _page(status=exc.status, error=exc.message)
+    return _page(notice=_event_notice("event", event))
+
+
+def _event_notice(what: str, event: dict[str, Any]) -> str:
+    """What an Apps and Books event came to, as the admin reads it."""
+    status = str(event.get("status", "")).lower()
+    text = f"{what} licenses: Apple's event {event.get('event_id')} is {status}"
+    failures = event.get("failures") or []
+    if failures:
+        text += f", {len(failures)} failed"
+    return text
 
 
 def describe_state(state: dict[str, Any]) -> dict[str, Any]:
