@@ -329,10 +329,13 @@ class AppReconciler:
         states = self.store.device_states(device_id)
         required: dict[str, WantedApp] = {}
         by_ddm: dict[str, WantedApp] = {}
+        offered: dict[str, WantedApp] = {}  # available apps its Optional declaration offers
         for app_id, w in wanted.items():
-            if w.assignment.behaviour != "required":
-                continue
             app = w.app
+            if w.assignment.behaviour != "required":  # available: never sent by command
+                if self._offered(app_id, facts, platform, os_version):
+                    offered[app_id] = WantedApp(app.id, app.bundle_id, app.kind, licensed=True)
+                continue
             entry = WantedApp(
                 app.id,
                 app.bundle_id,
@@ -346,6 +349,7 @@ class AppReconciler:
             )
             (by_ddm if reason is None else required)[app_id] = entry
         self._follow_ddm(device_id, by_ddm, states)
+        self._follow_ddm(device_id, offered, states, status="pending")
         pending = {
             q.command_uuid for q in self.storage.queue(enrollment_id) if q.status in _UNANSWERED
         }
@@ -482,20 +486,32 @@ class AppReconciler:
         )  # fmt: skip
         return on_way | {install[app_id] for app_id, _ in sent}
 
+    def _offered(
+        self, app_id: str, facts: Mapping[str, Any], platform: str | None, os_version: str | None
+    ) -> bool:
+        """Whether an available app reaches this device as an Optional app.managed."""
+        declared = self.declarations is not None and self.declarations.is_declared(
+            app_id, "available"
+        )
+        reason = ddm_channel_reason(declared, bool(facts.get("ddm_enabled")), platform, os_version)
+        return reason is None
+
     def _follow_ddm(
         self,
         device_id: str,
         by_ddm: Mapping[str, WantedApp],
         states: Mapping[str, Mapping[str, Any]],
+        status: str | None = None,
     ) -> None:
         """Apps this device gets through its app.managed declarations: no command; their
-        state comes from app.managed.list, until then "installing" (or "needs_license")."""
+        state comes from app.managed.list, until then "installing" (or "needs_license"), or
+        ``status`` ("pending" for an Optional app: offered, the user decides)."""
         for app_id, app in by_ddm.items():
             previous = states.get(app_id, {})
             if previous.get("channel") == "ddm" and previous.get("status") != "removing":
                 continue  # the device's own status decides
-            status = "installing" if app.licensed else "needs_license"
-            self.store.set_state(device_id, app_id, status, channel="ddm", attempts=0)
+            first = status or ("installing" if app.licensed else "needs_license")
+            self.store.set_state(device_id, app_id, first, channel="ddm", attempts=0)
 
     def _configure(
         self,

@@ -66,8 +66,10 @@ def roll_out(
     batch: int = BATCH,
 ) -> Rollout:
     """Queue the install of one required app to every device that should get it now by
-    command. ``declared``: the app has its ``app.managed`` declaration, so the devices that take
-    it get the app through DDM and are left out (an InstallApplication would fail for them).
+    command. ``declared``: the app has its Required ``app.managed`` declaration, so the devices
+    that take it get the app through DDM and are left out (an InstallApplication would fail for
+    them). Only required assignments are rolled out: an available app is offered by its
+    Optional declaration alone, never by command.
     An assignment with its own management flags or configuration is left to each device's
     reconciliation, which builds the command with them. ``storage``: the waking one, so
     each batch's devices are pushed as it is queued."""

@@ -149,7 +149,7 @@ class DDMService:
                 continue
             members[identifier] = row
             chosen += [ref for _, ref in references(row.type, row.payload)]
-        return members
+        return _one_app_managed_per_app(members)
 
     def channel_set(
         self, ctx: ChannelContext, catalog: Catalog | None = None
@@ -467,6 +467,39 @@ class DDMService:
                 {"identifier": k, "reason": v} for k, v in sorted(self.unsupported_on(ctx).items())
             ],
         }
+
+
+APP_MANAGED = "com.apple.configuration.app.managed"
+_APP_KEYS = ("AppStoreID", "BundleID", "ManifestURL")  # one and only one (Apple's schema)
+
+
+def _one_app_managed_per_app(members: dict[str, DeclarationRow]) -> dict[str, DeclarationRow]:
+    """A channel gets at most one ``app.managed`` per app: where its targets reach both an
+    ``Install`` ``Required`` and an ``Optional`` declaration of the same app (a device in both
+    a required and an available target), the Optional ones, and the activations that only
+    activate them, are left out. This is resolved here, per channel, because targets cannot say
+    "tag A but not tag B", and an activation predicate only sees the device's own properties,
+    not the server's tags; two app.managed of one app would compete on the device."""
+
+    def app_key(row: DeclarationRow) -> tuple[str, str] | None:
+        payload = row.payload if isinstance(row.payload, Mapping) else {}
+        return next(((k, str(payload[k])) for k in _APP_KEYS if k in payload), None)
+
+    def required(row: DeclarationRow) -> bool:
+        behavior = row.payload.get("InstallBehavior") if isinstance(row.payload, Mapping) else None
+        install = behavior.get("Install") if isinstance(behavior, Mapping) else None
+        return install == "Required"
+
+    apps = [r for r in members.values() if r.type == APP_MANAGED and app_key(r) is not None]
+    required_apps = {app_key(r) for r in apps if required(r)}
+    dropped = {r.identifier for r in apps if not required(r) and app_key(r) in required_apps}
+    if not dropped:
+        return members
+    for row in list(members.values()):
+        refs = [ref for _, ref in references(row.type, row.payload)]
+        if row.type.startswith("com.apple.activation.") and refs and set(refs) <= dropped:
+            dropped.add(row.identifier)
+    return {i: r for i, r in members.items() if i not in dropped}
 
 
 def _not_the_apps(row: DeclarationRow) -> None:

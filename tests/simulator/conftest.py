@@ -46,6 +46,7 @@ class SimServer:
     instance: Instance
     admin: AdminClient
     gateway: FakeAPNs
+    trust_key: str = ""  # a key of scope trust, for /api/v1/trust/...
 
     def fleet(self, **options: Any) -> Fleet:
         fleet = Fleet(self.url, FleetOptions(**options), verify=False, apns=self.gateway)
@@ -91,7 +92,8 @@ def sim_server(
     try:
         with serve(app) as url:
             admin = AdminClient(url, instance.api_key, verify=False)
-            yield SimServer(url, instance, admin, gateway)
+            trust = runtime(app).admin.api_keys.create("sim-trust", "trust", actor="test").key
+            yield SimServer(url, instance, admin, gateway, trust)
             admin.close()
     finally:
         runtime(app).close()

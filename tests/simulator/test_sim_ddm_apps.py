@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import insert
 
 from mdmserver.simulator.catalog import make_specs
@@ -105,3 +106,81 @@ def test_a_failing_ddm_install_shows_its_reasons_then_installs(sim_server, fleet
 
 def _received(device: Any) -> int:
     return sum(1 for kind, _ in device.answered.values() if kind == "InstallApplication")
+
+
+def _app_declarations(device: Any) -> dict[str, dict[str, Any]]:
+    """The app.managed declarations the device fetched and holds, by identifier."""
+    return {
+        identifier: d.payload
+        for identifier, d in device.ddm.declarations.items()
+        if d.type == "com.apple.configuration.app.managed"
+    }
+
+
+def _trust(sim_server: Any, udid: str) -> dict[str, Any]:
+    reply = requests.get(
+        f"{sim_server.url}/api/v1/trust/devices/{udid}",
+        headers={"Authorization": f"Bearer {sim_server.trust_key}"},
+        timeout=10,
+        verify=False,
+    )
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def test_an_available_app_is_offered_as_optional_and_required_wins(sim_server, fleet, database_url):
+    admin = sim_server.admin
+    phone = fleet.device(PHONE.udid)
+    pages = admin.create_app(name="pages", kind="app_store", bundle_id=PAGES, adam_id=PAGES_ADAM)
+    assert admin.assign_licenses(pages["id"], [PHONE.serial_number])["status"] == "COMPLETE"
+    admin.assign_app(pages["id"], "tag:phone", behaviour="available")
+    _session(fleet)
+
+    # Offered: one app.managed, Install Optional; nothing installed, no command sent.
+    declared = _app_declarations(phone)
+    assert len(declared) == 1, declared
+    ((identifier, payload),) = declared.items()
+    assert identifier.endswith(".optional")
+    assert payload["AppStoreID"] == PAGES_ADAM
+    assert payload["InstallBehavior"]["Install"] == "Optional"
+    assert _reported(admin)[PAGES]["state"] == "optional"
+    state = admin.app_states(pages["id"])[PHONE.udid]
+    assert state["status"] == "pending" and state["channel"] == "ddm", state
+    assert _received(phone) == 0
+    assert PAGES not in phone.ddm.installed
+    assert _trust(sim_server, PHONE.udid)["compliant"] is True
+
+    # The device is also in a required target: it gets the Required declaration only.
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(device_tags).values(
+                device_id=PHONE.udid, tag="field", created_at=datetime.now(UTC)))  # fmt: skip
+    finally:
+        engine.dispose()
+    admin.assign_app(pages["id"], "tag:field")
+    _session(fleet)
+    _session(fleet)
+    declared = _app_declarations(phone)
+    assert len(declared) == 1, declared
+    ((identifier, payload),) = declared.items()
+    assert not identifier.endswith(".optional")
+    assert payload["InstallBehavior"]["Install"] == "Required"
+    assert not any(".optional" in i for i in phone.ddm.declarations), phone.ddm.declarations
+    assert _reported(admin)[PAGES]["state"] == "managed"
+    assert admin.app_states(pages["id"])[PHONE.udid]["status"] == "installed"
+    assert _received(phone) == 0
+
+    # Back to available only, then not assigned: the Optional declaration goes too.
+    admin.unassign_app(pages["id"], "tag:field")
+    _session(fleet)
+    assert [p["InstallBehavior"]["Install"] for p in _app_declarations(phone).values()] == [
+        "Optional"
+    ]
+    admin.unassign_app(pages["id"], "tag:phone")
+    _session(fleet)
+    assert _app_declarations(phone) == {}
+    assert not any(i.endswith(".optional.activation") for i in phone.ddm.declarations)
+    assert _received(phone) == 0
+    assert _trust(sim_server, PHONE.udid)["compliant"] is True
+    assert fleet.stats.total_errors() == 0, fleet.stats.errors
