@@ -33,6 +33,11 @@ def _names(app: Any) -> list[str]:
     return sorted(a.name for a in runtime(app).apps.store.all())
 
 
+def _forms(page: str) -> list[str]:
+    """The data-form names on a page (each form once: the page is not laid out twice)."""
+    return [part.split('"', 1)[0] for part in page.split('data-form="')[1:]]
+
+
 def _upload(person: Any, token: str, path: str, data: bytes, filename: str, **form: str) -> Any:
     body: dict[str, Any] = {"csrf_token": token, **form, "file": (io.BytesIO(data), filename)}
     return person.client.post(path, data=body, base_url="https://localhost")
@@ -62,6 +67,9 @@ def test_only_admins_change_the_catalog_and_only_with_the_forms_token(
     done = ada.post("/apps/new", {"csrf_token": token, **new, "version": "14.0"})
     assert done.status_code == 200, done.get_data(as_text=True)
     assert f"added pages (App Store, Adam ID {ADAM_ID})" in done.get_data(as_text=True)
+    for page in (done.text, ada.get(f"/apps/{runtime(app).apps.get('pages').id}").text):
+        title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+        assert "<" not in title and page.count('data-form="') == len(set(_forms(page)))
     again = ada.post("/apps/new", {"csrf_token": token, **new})
     assert again.status_code == 409 and _names(app) == ["pages"]
 
