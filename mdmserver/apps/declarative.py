@@ -45,14 +45,13 @@ from typing import Any
 from mdmserver.apps.options import NO_FLAGS
 from mdmserver.ddm import protocol
 from mdmserver.ddm.schema import declaration_spec
-from mdmserver.ddm.service import SERVER_PREFIX, DDMService
+from mdmserver.ddm.service import APP_MANAGED, SERVER_PREFIX, DDMService
 from mdmserver.ddm.validate import check_declaration
 from mdmserver.logs import get_logger
 from mdmserver.storage.sql.app_store import AppRow, AppStore, Assignment
 
 log = get_logger("apps.ddm")
 
-APP_MANAGED = "com.apple.configuration.app.managed"
 ACTIVATION = "com.apple.activation.simple"
 PREFIX = SERVER_PREFIX + "app."  # identifiers the admin API refuses to overwrite
 MANAGED_BY = "apps"
