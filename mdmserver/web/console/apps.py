@@ -9,7 +9,8 @@ token. Each device's page shows its apps' states (:func:`device_apps`)."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import abort, current_app, render_template, request
 
@@ -28,6 +29,7 @@ KIND_NAMES = {
 }
 STATES_SHOWN = 500  # devices listed on one app's page
 FLAGS = {MANAGEMENT_FLAG_REMOVE_WITH_MDM: "removed with MDM"}
+T = TypeVar("T")
 
 
 def apps_service() -> AppsService | None:
@@ -165,40 +167,50 @@ def _serials() -> dict[str, list[str]]:
     return {"serials": [s for s in re.split(r"[\s,]+", text) if s]}
 
 
+def _act(action: str, targets: list[str], call: Callable[[], T], notice: Callable[[T], str]) -> Any:
+    """One console action: the service call, audited under the API's action name; a refusal is
+    the page again with its reason and status (the service changed nothing). A refusal's
+    message names the problem, never a secret it was given (the content token)."""
+    try:
+        with admin().audit.record(actor(), action, targets):
+            done = call()
+    except AdminError as exc:
+        return _page(status=exc.status, error=exc.message)
+    return _page(notice=notice(done))
+
+
 @bp.post("/apps/new")
 @require("profiles.manage")
 def app_create() -> Any:
     body: dict[str, Any] = {"kind": "app_store", **_form(_APP_STORE_FIELDS)}
-    try:
-        with admin().audit.record(actor(), "app.create", [body.get("name", "")]):
-            found = _service().create(body)
-    except AdminError as exc:
-        return _page(status=exc.status, error=exc.message)
-    return _page(notice=f"added {found.name} (App Store, Adam ID {found.adam_id})")
+    return _act(
+        "app.create",
+        [body.get("name", "")],
+        lambda: _service().create(body),
+        lambda found: f"added {found.name} (App Store, Adam ID {found.adam_id})",
+    )
 
 
 @bp.post("/apps/upload")
 @require("profiles.manage")
 def app_upload() -> Any:
     params = _form(_UPLOAD_FIELDS)
-    try:
-        with admin().audit.record(actor(), "app.upload", [params.get("name", "")]):
-            found = _service().upload(params, _file("file", "the .ipa or .pkg file"))
-    except AdminError as exc:
-        return _page(status=exc.status, error=exc.message)
-    kind = KIND_NAMES.get(found.kind, found.kind)
-    return _page(notice=f"uploaded {found.name} ({kind}, {found.bundle_id})")
+    return _act(
+        "app.upload",
+        [params.get("name", "")],
+        lambda: _service().upload(params, _file("file", "the .ipa or .pkg file")),
+        lambda found: (
+            f"uploaded {found.name} ({KIND_NAMES.get(found.kind, found.kind)}, {found.bundle_id})"
+        ),
+    )
 
 
 @bp.post("/apps/<key>/delete")
 @require("profiles.manage")
 def app_delete(key: str) -> Any:
-    try:
-        with admin().audit.record(actor(), "app.delete", [key]):
-            found = _service().delete(key)
-    except AdminError as exc:
-        return _page(status=exc.status, error=exc.message)
-    return _page(notice=f"deleted {found.name}")
+    return _act(
+        "app.delete", [key], lambda: _service().delete(key), lambda found: f"deleted {found.name}"
+    )
 
 
 @bp.post("/apps/<key>/licenses")
@@ -206,53 +218,47 @@ def app_delete(key: str) -> Any:
 def app_licenses(key: str) -> Any:
     service = _service()
     revoke = request.form.get("go") == "revoke"
-    action = "app.licenses.revoke" if revoke else "app.licenses.assign"
-    try:
-        with admin().audit.record(actor(), action, [key]):
-            manage = service.revoke_licenses if revoke else service.assign_licenses
-            event = manage(key, _serials())
-    except AdminError as exc:
-        return _page(status=exc.status, error=exc.message)
-    return _page(notice=_event_notice("revoking" if revoke else "assigning", event))
+    manage = service.revoke_licenses if revoke else service.assign_licenses
+    what = "revoking licenses" if revoke else "assigning licenses"
+    return _act(
+        "app.licenses.revoke" if revoke else "app.licenses.assign",
+        [key],
+        lambda: manage(key, _serials()),
+        lambda event: f"{what}: {_event_notice(event)}",
+    )
 
 
 @bp.post("/apps/vpp/token")
 @require("settings.manage")
 def vpp_token() -> Any:
-    try:
-        with admin().audit.record(actor(), "vpp.token", ["content-token"]):
-            _service().install_token(_file("file", "the .vpptoken file"))
-    except AdminError as exc:  # the message names the problem, never the token's text
-        return _page(status=exc.status, error=exc.message)
-    return _page(notice="installed the Apps and Books content token")
+    return _act(
+        "vpp.token",
+        ["content-token"],
+        lambda: _service().install_token(_file("file", "the .vpptoken file")),
+        lambda _: "installed the Apps and Books content token",
+    )
 
 
 @bp.post("/apps/vpp/sync")
 @require("profiles.manage")
 def vpp_sync() -> Any:
-    try:
-        with admin().audit.record(actor(), "vpp.sync", ["assets"]):
-            assets = _service().sync_assets()
-    except AdminError as exc:
-        return _page(status=exc.status, error=exc.message)
-    return _page(notice=f"synced {len(assets)} Apps and Books assets")
+    return _act(
+        "vpp.sync",
+        ["assets"],
+        lambda: _service().sync_assets(),
+        lambda assets: f"synced {len(assets)} Apps and Books assets",
+    )
 
 
 @bp.post("/apps/vpp/events/<event_id>/follow")
 @require("profiles.manage")
 def vpp_follow(event_id: str) -> Any:
-    try:
-        with admin().audit.record(actor(), "vpp.follow", [event_id]):
-            event = _service().follow(event_id)
-    except AdminError as exc:
-        return _page(status=exc.status, error=exc.message)
-    return _page(notice=_event_notice("event", event))
+    return _act("vpp.follow", [event_id], lambda: _service().follow(event_id), _event_notice)
 
 
-def _event_notice(what: str, event: dict[str, Any]) -> str:
+def _event_notice(event: dict[str, Any]) -> str:
     """What an Apps and Books event came to, as the admin reads it."""
-    status = str(event.get("status", "")).lower()
-    text = f"{what} licenses: Apple's event {event.get('event_id')} is {status}"
+    text = f"Apple's event {event.get('event_id')} is {str(event.get('status', '')).lower()}"
     failures = event.get("failures") or []
     if failures:
         text += f", {len(failures)} failed"
